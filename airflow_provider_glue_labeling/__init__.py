@@ -1,0 +1,4 @@
+from __future__ import annotations
+__version__ = "0.1.0"
+def get_provider_info() -> dict:
+    return {}

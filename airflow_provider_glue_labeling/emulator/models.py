@@ -1,0 +1,470 @@
+"""State and behaviour of emulated Glue ML task runs, kept beside moto's Glue backend."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import random
+import re
+import threading
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from moto.core.exceptions import JsonRESTError
+from moto.s3.models import s3_backends
+
+from airflow_provider_glue_labeling.emulator.settings import SETTINGS, take_forced_outcome
+
+ACTIVE_STATUSES = frozenset({"STARTING", "RUNNING", "STOPPING"})
+LABEL_COLUMNS = ("labeling_set_id", "label")
+MAX_LABELS_FILE_BYTES = 10 * 1024 * 1024
+_S3_URI = re.compile(r"^s3://([a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])(?:/(.*))?$")
+_TOKEN = re.compile(r"[a-z0-9]+")
+
+
+class GlueMLError(JsonRESTError):
+    """An error in AWS's JSON shape: ``__type`` is the Glue error code, ``Message`` the text."""
+
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        super().__init__(code, message)
+        self.code = status
+
+
+class RunFailed(Exception):
+    """Ends a task run FAILED; the message becomes the run's ``ErrorString``."""
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def parse_s3_uri(parameter: str, uri: Any) -> tuple[str, str]:
+    """Split ``s3://bucket/prefix``; anything else is Glue's ``InvalidInputException``."""
+    match = _S3_URI.match(uri) if isinstance(uri, str) else None
+    if not match:
+        raise GlueMLError("InvalidInputException", f"{parameter} '{uri}' is not a valid S3 path s3://bucket/key")
+    return match.group(1), match.group(2) or ""
+
+
+@dataclass
+class TaskRun:
+    """One ML task run; its status follows the clock (see :meth:`MLState.advance`)."""
+
+    transform_id: str
+    task_type: str
+    properties: dict[str, Any]
+    started_on: datetime = field(default_factory=now)
+    task_run_id: str = field(default_factory=lambda: "tsk-" + uuid.uuid4().hex)
+    status: str = "STARTING"
+    error_string: str | None = None
+    completed_on: datetime | None = None
+    last_modified_on: datetime = field(default_factory=now)
+    stop_requested_on: datetime | None = None
+    forced: tuple[str, str] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        end = self.completed_on or now()
+        body: dict[str, Any] = {
+            "TransformId": self.transform_id,
+            "TaskRunId": self.task_run_id,
+            "Status": self.status,
+            "LogGroupName": "/aws-glue/ml-transforms",
+            "Properties": {"TaskType": self.task_type, **self.properties},
+            "StartedOn": self.started_on,
+            "LastModifiedOn": self.last_modified_on,
+            "ExecutionTime": int((end - self.started_on).total_seconds()),
+        }
+        if self.error_string:
+            body["ErrorString"] = self.error_string
+        if self.completed_on:
+            body["CompletedOn"] = self.completed_on
+        return body
+
+
+@dataclass
+class TransformState:
+    """What the emulator keeps for one transform: its task runs, labels and last metrics."""
+
+    runs: dict[str, TaskRun] = field(default_factory=dict)
+    labels: list[dict[str, str]] = field(default_factory=list)
+    metrics: dict[str, Any] | None = None
+
+
+class MLState:
+    """The emulated ML task-run state of one moto Glue backend (one account and region)."""
+
+    def __init__(self, backend: Any) -> None:
+        self.backend = backend
+        self.transforms: dict[str, TransformState] = {}
+        self.lock = threading.RLock()
+
+    # -- lookup ---------------------------------------------------------------------------------
+    def transform(self, transform_id: str) -> tuple[Any, TransformState]:
+        if not isinstance(transform_id, str) or transform_id not in self.backend.ml_transforms:
+            raise GlueMLError("EntityNotFoundException", f"Transform with id {transform_id} not found")
+        return self.backend.ml_transforms[transform_id], self.transforms.setdefault(
+            transform_id, TransformState()
+        )
+
+    def run(self, transform_id: str, task_run_id: str) -> TaskRun:
+        _, state = self.transform(transform_id)
+        run = state.runs.get(task_run_id)
+        if run is None:
+            raise GlueMLError(
+                "EntityNotFoundException",
+                f"Task run {task_run_id} not found for transform {transform_id}",
+            )
+        self.advance(run)
+        return run
+
+    def all_runs(self, transform_id: str) -> list[TaskRun]:
+        _, state = self.transform(transform_id)
+        for run in state.runs.values():
+            self.advance(run)
+        return list(state.runs.values())
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def start(self, transform_id: str, task_type: str, properties: dict[str, Any]) -> TaskRun:
+        with self.lock:
+            transform, state = self.transform(transform_id)
+            if task_type == "EVALUATION" and self.transform_status(transform) != "READY":
+                raise GlueMLError(
+                    "MLTransformNotReadyException",
+                    f"Transform {transform_id} is not ready: it has no labels yet",
+                )
+            active = [r for r in self.all_runs(transform_id) if r.status in ACTIVE_STATUSES]
+            if len(active) >= SETTINGS.max_concurrent_runs:
+                raise GlueMLError(
+                    "ConcurrentRunsExceededException",
+                    f"Transform {transform_id} already has {len(active)} active task runs "
+                    f"(limit {SETTINGS.max_concurrent_runs})",
+                )
+            run = TaskRun(transform_id, task_type, properties, forced=take_forced_outcome(task_type))
+            state.runs[run.task_run_id] = run
+            return run
+
+    def cancel(self, transform_id: str, task_run_id: str) -> TaskRun:
+        with self.lock:
+            run = self.run(transform_id, task_run_id)
+            if run.status not in ACTIVE_STATUSES:
+                raise GlueMLError(
+                    "InvalidInputException",
+                    f"Task run {task_run_id} is {run.status} and cannot be cancelled",
+                )
+            if run.stop_requested_on is None:
+                run.stop_requested_on = now()
+                self._set(run, "STOPPING")
+            return run
+
+    def advance(self, run: TaskRun) -> None:
+        """Bring a run's status up to the clock; the work is done when its time is up."""
+        with self.lock:
+            if run.completed_on is not None:
+                return
+            current = now()
+            if run.stop_requested_on is not None:
+                if (current - run.stop_requested_on).total_seconds() >= SETTINGS.stop_seconds:
+                    self._finish(run, "STOPPED", None)
+                return
+            elapsed = (current - run.started_on).total_seconds()
+            if elapsed < SETTINGS.starting_seconds:
+                return
+            if elapsed < SETTINGS.run_seconds:
+                if run.status != "RUNNING":
+                    self._set(run, "RUNNING")
+                return
+            if run.forced is not None:
+                self._finish(run, *run.forced)
+                return
+            try:
+                self._do_work(run)
+            except RunFailed as failure:
+                self._finish(run, "FAILED", str(failure))
+            else:
+                self._finish(run, "SUCCEEDED", None)
+
+    def _set(self, run: TaskRun, status: str) -> None:
+        run.status = status
+        run.last_modified_on = now()
+
+    def _finish(self, run: TaskRun, status: str, error_string: str | None) -> None:
+        self._set(run, status)
+        run.error_string = error_string
+        run.completed_on = run.last_modified_on
+
+    def transform_status(self, transform: Any) -> str:
+        _, state = self.transform(transform.transform_id)
+        return "READY" if state.labels else "NOT_READY"
+
+    def describe_transform(self, transform: Any, body: dict[str, Any]) -> dict[str, Any]:
+        """Fill ``Status``, ``LabelCount`` and ``EvaluationMetrics`` into moto's GetMLTransform."""
+        with self.lock:
+            _, state = self.transform(transform.transform_id)
+            for run in state.runs.values():
+                self.advance(run)
+            body["Status"] = self.transform_status(transform)
+            body["LabelCount"] = len(state.labels)
+            if state.metrics is not None:
+                body["EvaluationMetrics"] = {
+                    "TransformType": "FIND_MATCHES",
+                    "FindMatchesMetrics": state.metrics,
+                }
+            return body
+
+    # -- the work of each task type -------------------------------------------------------------
+    def _do_work(self, run: TaskRun) -> None:
+        transform, state = self.transform(run.transform_id)
+        props = run.properties
+        if run.task_type == "LABELING_SET_GENERATION":
+            path = props["LabelingSetGenerationTaskRunProperties"]["OutputS3Path"]
+            rows, columns = self._read_source(transform)
+            body = labeling_set_csv(rows, columns, primary_key(transform), seed=run.task_run_id)
+            self._write(path, f"{run.task_run_id}.csv", body)
+        elif run.task_type == "IMPORT_LABELS":
+            spec = props["ImportLabelsTaskRunProperties"]
+            labels = self._read_labels(spec["InputS3Path"])
+            state.labels = labels if spec["Replace"] else state.labels + labels
+        elif run.task_type == "EXPORT_LABELS":
+            path = props["ExportLabelsTaskRunProperties"]["OutputS3Path"]
+            columns = list(dict.fromkeys(c for row in state.labels for c in row))
+            self._write(path, f"{run.task_run_id}.csv", to_csv(state.labels, columns or list(LABEL_COLUMNS)))
+        elif run.task_type == "EVALUATION":
+            state.metrics = evaluate(state.labels, primary_key(transform))
+
+    # -- S3, through moto's own S3 backend ------------------------------------------------------
+    def _s3(self) -> Any:
+        return s3_backends[self.backend.account_id][self.backend.partition]
+
+    def _bucket(self, bucket: str) -> Any:
+        buckets = self._s3().buckets
+        if bucket not in buckets:
+            raise RunFailed(f"Amazon S3 bucket {bucket} does not exist or is not accessible")
+        return buckets[bucket]
+
+    def _objects(self, uri: str) -> list[tuple[str, bytes]]:
+        """The object at ``uri``, or every object under it when it is a prefix."""
+        bucket_name, key = parse_s3_uri("S3Path", uri)
+        keys = self._bucket(bucket_name).keys
+        if key and key in keys:
+            return [(f"s3://{bucket_name}/{key}", keys[key].value)]
+        prefix = key if not key or key.endswith("/") else key + "/"
+        return [
+            (f"s3://{bucket_name}/{name}", keys[name].value)
+            for name in sorted(keys.keys())
+            if name.startswith(prefix) and not name.endswith("/")
+        ]
+
+    def _write(self, uri: str, name: str, body: str) -> None:
+        bucket_name, key = parse_s3_uri("OutputS3Path", uri)
+        self._bucket(bucket_name)
+        prefix = key if not key or key.endswith("/") else key + "/"
+        self._s3().put_object(bucket_name, prefix + name, body.encode("utf-8"))
+
+    def _read_source(self, transform: Any) -> tuple[list[dict[str, str]], list[str]]:
+        rows: list[dict[str, str]] = []
+        columns: list[str] = []
+        for table_ref in transform.input_record_tables:
+            database, name = table_ref.get("DatabaseName"), table_ref.get("TableName")
+            try:
+                table = self.backend.get_table(database, name)
+            except JsonRESTError as error:
+                raise RunFailed(f"Input table {database}.{name} not found: {error.message}") from None
+            location = table.get_version(str(table._current_version))["StorageDescriptor"]["Location"]
+            for uri, data in self._objects(location):
+                table_rows, table_columns = read_csv(uri, data)
+                rows.extend(table_rows)
+                columns.extend(c for c in table_columns if c not in columns)
+        if not rows:
+            raise RunFailed(
+                f"No records found in the input tables of transform {transform.transform_id}: "
+                "the source data is missing or empty"
+            )
+        return rows, columns
+
+    def _read_labels(self, uri: str) -> list[dict[str, str]]:
+        files = self._objects(uri)
+        if not files:
+            raise RunFailed(f"No labels file found at {uri}")
+        labels: list[dict[str, str]] = []
+        for file_uri, data in files:
+            if len(data) > MAX_LABELS_FILE_BYTES:
+                raise RunFailed(f"Labels file {file_uri} is larger than 10 MB")
+            rows, columns = read_csv(file_uri, data)
+            if tuple(columns[:2]) != LABEL_COLUMNS:
+                raise RunFailed(
+                    f"Labels file {file_uri} must start with the columns labeling_set_id,label; "
+                    f"found {','.join(columns[:2])}"
+                )
+            for number, row in enumerate(rows, start=2):
+                if not (row.get("labeling_set_id") or "").strip() or not (row.get("label") or "").strip():
+                    raise RunFailed(f"Labels file {file_uri} line {number} has no labeling_set_id or label")
+            labels.extend(rows)
+        return labels
+
+
+def primary_key(transform: Any) -> str | None:
+    params = transform.parameters.get("FindMatchesParameters") or {}
+    return params.get("PrimaryKeyColumnName")
+
+
+def read_csv(uri: str, data: bytes) -> tuple[list[dict[str, str]], list[str]]:
+    """Parse a UTF-8 CSV with a header; an empty or unreadable file ends the run FAILED."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise RunFailed(f"File {uri} is not UTF-8 text") from None
+    if not text.strip():
+        raise RunFailed(f"File {uri} is empty")
+    try:
+        reader = csv.DictReader(io.StringIO(text))
+        columns = list(reader.fieldnames or [])
+        rows = [dict(row) for row in reader]
+    except csv.Error as error:
+        raise RunFailed(f"File {uri} is not valid CSV: {error}") from None
+    if len(columns) < 2 or any(None in row for row in rows):
+        raise RunFailed(f"File {uri} is not valid CSV: rows do not match the header {columns}")
+    return rows, columns
+
+
+def to_csv(rows: list[dict[str, str]], columns: list[str]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def tokens(value: str | None) -> frozenset[str]:
+    return frozenset(_TOKEN.findall((value or "").lower()))
+
+
+def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
+    return len(a & b) / len(a | b) if a or b else 0.0
+
+
+def labeling_set_csv(
+    rows: list[dict[str, str]], columns: list[str], key: str | None, seed: str, sets: int = 10, size: int = 10
+) -> str:
+    """About ``sets`` x ``size`` records: each set a seed record and the records most like it."""
+    rng = random.Random(hashlib.sha256(seed.encode()).hexdigest())
+    compared = [c for c in columns if c != key]
+    bags = [tokens(" ".join(row.get(c) or "" for c in compared)) for row in rows]
+    out: list[dict[str, str]] = []
+    used: set[int] = set()
+    for number in range(min(sets, len(rows))):
+        free = [i for i in range(len(rows)) if i not in used]
+        if not free:
+            break
+        anchor = rng.choice(free)
+        nearest = sorted(free, key=lambda i: (-jaccard(bags[anchor], bags[i]), i))[: size - 2]
+        if anchor not in nearest:
+            nearest = [anchor, *nearest[: size - 3]]
+        others = [i for i in free if i not in nearest]
+        members = nearest + rng.sample(others, min(2, len(others)))
+        used.update(members)
+        set_id = f"set-{number:03d}"
+        out.extend({"labeling_set_id": set_id, "label": "", **rows[i]} for i in members)
+    return to_csv(out, [*LABEL_COLUMNS, *columns])
+
+
+def evaluate(labels: list[dict[str, str]], key: str | None, folds: int = 5) -> dict[str, Any]:
+    """FindMatches-style metrics from the labels, by cross-validation over labeling sets.
+
+    A pair of records in one set is a match when their labels are equal. The model scores a
+    pair by a weighted mean of per-column token overlap; weights and threshold are learned on
+    the other folds and shrunk towards a naive prior when few labels are held, so more correct
+    labels give better metrics. Deterministic for the same labels.
+    """
+    columns = [c for c in dict.fromkeys(c for row in labels for c in row) if c not in (*LABEL_COLUMNS, key)]
+    by_set: dict[str, list[dict[str, str]]] = {}
+    for row in labels:
+        by_set.setdefault(row["labeling_set_id"], []).append(row)
+    pairs: list[tuple[int, list[float], bool]] = []
+    for index, set_id in enumerate(sorted(by_set)):
+        members = by_set[set_id]
+        bags = [{c: tokens(row.get(c)) for c in columns} for row in members]
+        for i in range(len(members)):
+            for j in range(i + 1, len(members)):
+                sims = [jaccard(bags[i][c], bags[j][c]) for c in columns]
+                pairs.append((index % folds, sims, members[i]["label"] == members[j]["label"]))
+    weights, _ = _fit([(s, m) for _, s, m in pairs], len(columns))
+    tp = fp = tn = fn = 0
+    held_out: list[tuple[float, bool]] = []
+    for fold in range(folds):
+        fold_weights, fold_threshold = _fit([(s, m) for f, s, m in pairs if f != fold], len(columns))
+        for f, s, match in pairs:
+            if f != fold:
+                continue
+            score = _score(s, fold_weights)
+            held_out.append((score, match))
+            predicted = score >= fold_threshold
+            tp += predicted and match
+            fp += predicted and not match
+            tn += not predicted and not match
+            fn += not predicted and match
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {
+        "AreaUnderPRCurve": round(_average_precision(held_out), 6),
+        "Precision": round(precision, 6),
+        "Recall": round(recall, 6),
+        "F1": round(f1, 6),
+        "ConfusionMatrix": {
+            "NumTruePositives": tp,
+            "NumFalsePositives": fp,
+            "NumTrueNegatives": tn,
+            "NumFalseNegatives": fn,
+        },
+        "ColumnImportances": [
+            {"ColumnName": c, "Importance": round(w, 6)} for c, w in zip(columns, weights, strict=True)
+        ],
+    }
+
+
+def _score(sims: list[float], weights: list[float]) -> float:
+    return sum(s * w for s, w in zip(sims, weights, strict=True))
+
+
+def _fit(pairs: list[tuple[list[float], bool]], width: int, prior: int = 40) -> tuple[list[float], float]:
+    """Column weights (match vs non-match separation) and the F1-best threshold, shrunk by ``prior``."""
+    if width == 0:
+        return [], 0.5
+    trust = len(pairs) / (len(pairs) + prior)
+    matches = [s for s, m in pairs if m]
+    others = [s for s, m in pairs if not m]
+    raw = [
+        max(0.0, _mean([s[c] for s in matches]) - _mean([s[c] for s in others])) for c in range(width)
+    ]
+    total = sum(raw)
+    learned = [r / total for r in raw] if total else [1 / width] * width
+    weights = [trust * w + (1 - trust) / width for w in learned]
+    ranked = sorted(((_score(s, weights), m) for s, m in pairs), key=lambda p: -p[0])
+    best, best_f1, tp, fp = 0.5, -1.0, 0, 0
+    for position, (score, match) in enumerate(ranked):
+        tp, fp = tp + match, fp + (not match)
+        if position + 1 < len(ranked) and ranked[position + 1][0] == score:
+            continue
+        f1 = 2 * tp / (2 * tp + fp + (len(matches) - tp)) if tp else 0.0
+        if f1 > best_f1:
+            best, best_f1 = score, f1
+    return weights, trust * best + (1 - trust) * 0.9
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else 0.0
+
+
+def _average_precision(scored: list[tuple[float, bool]]) -> float:
+    positives = sum(1 for _, m in scored if m)
+    if not positives:
+        return 0.0
+    hits, total = 0, 0.0
+    for rank, (_, match) in enumerate(sorted(scored, key=lambda p: -p[0]), start=1):
+        if match:
+            hits += 1
+            total += hits / rank
+    return total / positives

@@ -1,0 +1,184 @@
+"""The Glue ML task-run operations, added to moto's Glue request handler."""
+
+from __future__ import annotations
+
+import socket
+import struct
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+from botocore.exceptions import ConnectionClosedError
+from moto.core.responses import ActionResult
+from moto.core.utils import camelcase_to_underscores
+from moto.glue.models import FakeMLTransform, GlueBackend
+from moto.glue.responses import GlueResponse
+
+from airflow_provider_glue_labeling.emulator import settings
+from airflow_provider_glue_labeling.emulator.models import GlueMLError, MLState, TaskRun, parse_s3_uri
+
+SORT_KEYS: dict[str, Callable[[TaskRun], Any]] = {
+    "TASK_RUN_TYPE": lambda r: r.task_type,
+    "STATUS": lambda r: r.status,
+    "STARTED": lambda r: r.started_on,
+}
+
+
+def ml_state(backend: GlueBackend) -> MLState:
+    """The emulator's state kept on one moto Glue backend (created on first use)."""
+    state = backend.__dict__.get("_glue_ml_state")
+    if state is None:
+        state = backend.__dict__.setdefault("_glue_ml_state", MLState(backend))
+    return state
+
+
+def _timestamp(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value, timezone.utc)
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+def _apply_faults(response: GlueResponse, operation: str) -> None:
+    for fault in settings.record_call(operation, dict(response._get_params())):
+        if fault.kind == "latency":
+            time.sleep(fault.seconds)
+        elif fault.kind == "throttle":
+            raise GlueMLError("ThrottlingException", "Rate exceeded")
+        elif fault.kind == "server_error":
+            raise GlueMLError("InternalServiceException", "Internal service error", 500)
+        elif fault.kind == "timeout":
+            raise GlueMLError("OperationTimeoutException", "Operation timed out")
+        elif fault.kind == "reset":
+            _drop_connection(response)
+
+
+def _drop_connection(response: GlueResponse) -> None:
+    """Reset the client's TCP connection (server mode), or raise what botocore sees in-process."""
+    environ = getattr(getattr(response, "request", None), "environ", None) or {}
+    sock = environ.get("werkzeug.socket")
+    if isinstance(sock, socket.socket):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()
+    raise ConnectionClosedError(endpoint_url=getattr(response, "uri", "glue"))
+
+
+def _operation(name: str) -> Callable[[Callable[[GlueResponse, MLState], dict[str, Any]]], Any]:
+    """Wrap a handler as a moto response method: call log, faults, then the handler."""
+
+    def wrap(handler: Callable[[GlueResponse, MLState], dict[str, Any]]) -> Any:
+        def method(self: GlueResponse) -> ActionResult:
+            _apply_faults(self, name)
+            return ActionResult(handler(self, ml_state(self.glue_backend)))
+
+        method.__name__ = handler.__name__
+        return method
+
+    return wrap
+
+
+def _start(task_type: str, properties: Callable[[GlueResponse], dict[str, Any]]) -> Any:
+    def handler(self: GlueResponse, state: MLState) -> dict[str, Any]:
+        run = state.start(self._get_param("TransformId"), task_type, properties(self))
+        return {"TaskRunId": run.task_run_id}
+
+    return handler
+
+
+def _path(self: GlueResponse, parameter: str) -> str:
+    value = self._get_param(parameter)
+    parse_s3_uri(parameter, value)
+    return value
+
+
+def get_ml_task_run(self: GlueResponse, state: MLState) -> dict[str, Any]:
+    return state.run(self._get_param("TransformId"), self._get_param("TaskRunId")).as_dict()
+
+
+def get_ml_task_runs(self: GlueResponse, state: MLState) -> dict[str, Any]:
+    runs = state.all_runs(self._get_param("TransformId"))
+    flt = self._get_param("Filter") or {}
+    after, before = _timestamp(flt.get("StartedAfter")), _timestamp(flt.get("StartedBefore"))
+    runs = [
+        r
+        for r in runs
+        if flt.get("TaskRunType") in (None, r.task_type)
+        and flt.get("Status") in (None, r.status)
+        and (after is None or r.started_on >= after)
+        and (before is None or r.started_on <= before)
+    ]
+    sort = self._get_param("Sort") or {"Column": "STARTED", "SortDirection": "DESCENDING"}
+    if sort.get("Column") not in SORT_KEYS:
+        raise GlueMLError("InvalidInputException", f"Sort column {sort.get('Column')} is not valid")
+    runs.sort(key=SORT_KEYS[sort["Column"]], reverse=sort.get("SortDirection") != "ASCENDING")
+    max_results = int(self._get_param("MaxResults") or 100)
+    if not 1 <= max_results <= 1000:
+        raise GlueMLError("InvalidInputException", f"MaxResults {max_results} is not between 1 and 1000")
+    token = self._get_param("NextToken")
+    try:
+        offset = int(token or 0)
+    except ValueError:
+        raise GlueMLError("InvalidInputException", f"NextToken {token} is not valid") from None
+    page = runs[offset : offset + max_results]
+    body: dict[str, Any] = {"TaskRuns": [r.as_dict() for r in page]}
+    if offset + max_results < len(runs):
+        body["NextToken"] = str(offset + max_results)
+    return body
+
+
+def cancel_ml_task_run(self: GlueResponse, state: MLState) -> dict[str, Any]:
+    run = state.cancel(self._get_param("TransformId"), self._get_param("TaskRunId"))
+    return {"TransformId": run.transform_id, "TaskRunId": run.task_run_id, "Status": run.status}
+
+
+HANDLERS: dict[str, Callable[[GlueResponse, MLState], dict[str, Any]]] = {
+    "StartMLLabelingSetGenerationTaskRun": _start(
+        "LABELING_SET_GENERATION",
+        lambda r: {"LabelingSetGenerationTaskRunProperties": {"OutputS3Path": _path(r, "OutputS3Path")}},
+    ),
+    "StartImportLabelsTaskRun": _start(
+        "IMPORT_LABELS",
+        lambda r: {
+            "ImportLabelsTaskRunProperties": {
+                "InputS3Path": _path(r, "InputS3Path"),
+                "Replace": bool(r._get_param("ReplaceAllLabels", False)),
+            }
+        },
+    ),
+    "StartExportLabelsTaskRun": _start(
+        "EXPORT_LABELS",
+        lambda r: {"ExportLabelsTaskRunProperties": {"OutputS3Path": _path(r, "OutputS3Path")}},
+    ),
+    "StartMLEvaluationTaskRun": _start("EVALUATION", lambda r: {}),
+    "GetMLTaskRun": get_ml_task_run,
+    "GetMLTaskRuns": get_ml_task_runs,
+    "CancelMLTaskRun": cancel_ml_task_run,
+}
+
+_installed = False
+
+
+def install() -> None:
+    """Add the operations to moto's Glue (idempotent); GetMLTransform(s) gain the emulated state."""
+    global _installed
+    if _installed:
+        return
+    for operation, handler in HANDLERS.items():
+        setattr(GlueResponse, camelcase_to_underscores(operation), _operation(operation)(handler))
+
+    moto_get_ml_transform = GlueResponse.get_ml_transform
+
+    def get_ml_transform(self: GlueResponse) -> ActionResult:
+        _apply_faults(self, "GetMLTransform")
+        return moto_get_ml_transform(self)
+
+    moto_as_dict = FakeMLTransform.as_dict
+
+    def as_dict(self: FakeMLTransform) -> dict[str, Any]:
+        return ml_state(self.backend).describe_transform(self, moto_as_dict(self))
+
+    GlueResponse.get_ml_transform = get_ml_transform  # type: ignore[method-assign]
+    FakeMLTransform.as_dict = as_dict  # type: ignore[method-assign]
+    _installed = True
