@@ -1,4 +1,33 @@
+"""Apache Airflow provider for AWS Glue FindMatches teaching: labeling sets, labels, evaluation."""
+
 from __future__ import annotations
+
+from typing import Any
+
 __version__ = "0.1.0"
-def get_provider_info() -> dict:
-    return {}
+
+_MODULE = "airflow_provider_glue_labeling"
+
+
+def get_provider_info() -> dict[str, Any]:
+    """Describe the provider to Airflow (the ``apache_airflow_provider`` entry point)."""
+    integration = "AWS Glue FindMatches"
+    return {
+        "package-name": "airflow-provider-glue-labeling",
+        "name": "AWS Glue FindMatches labeling",
+        "description": "Teach AWS Glue FindMatches ML transforms from Airflow: labeling sets, "
+        "label import/export, evaluation with a quality gate, and an offline emulator.",
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": integration,
+                "external-doc-url": "https://docs.aws.amazon.com/glue/latest/dg/machine-learning.html",
+                "tags": ["aws"],
+            }
+        ],
+        "operators": [{"integration-name": integration, "python-modules": [f"{_MODULE}.operators"]}],
+        "sensors": [{"integration-name": integration, "python-modules": [f"{_MODULE}.sensors"]}],
+        "hooks": [{"integration-name": integration, "python-modules": [f"{_MODULE}.hooks"]}],
+        "triggers": [{"integration-name": integration, "python-modules": [f"{_MODULE}.triggers"]}],
+        "extra-links": [f"{_MODULE}.links.GlueMLTransformLink"],
+    }

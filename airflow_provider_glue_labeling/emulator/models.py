@@ -10,7 +10,7 @@ import re
 import threading
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from moto.core.exceptions import JsonRESTError
@@ -38,14 +38,16 @@ class RunFailed(Exception):
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def parse_s3_uri(parameter: str, uri: Any) -> tuple[str, str]:
     """Split ``s3://bucket/prefix``; anything else is Glue's ``InvalidInputException``."""
     match = _S3_URI.match(uri) if isinstance(uri, str) else None
     if not match:
-        raise GlueMLError("InvalidInputException", f"{parameter} '{uri}' is not a valid S3 path s3://bucket/key")
+        raise GlueMLError(
+            "InvalidInputException", f"{parameter} '{uri}' is not a valid S3 path s3://bucket/key"
+        )
     return match.group(1), match.group(2) or ""
 
 
@@ -436,9 +438,7 @@ def _fit(pairs: list[tuple[list[float], bool]], width: int, prior: int = 40) -> 
     trust = len(pairs) / (len(pairs) + prior)
     matches = [s for s, m in pairs if m]
     others = [s for s, m in pairs if not m]
-    raw = [
-        max(0.0, _mean([s[c] for s in matches]) - _mean([s[c] for s in others])) for c in range(width)
-    ]
+    raw = [max(0.0, _mean([s[c] for s in matches]) - _mean([s[c] for s in others])) for c in range(width)]
     total = sum(raw)
     learned = [r / total for r in raw] if total else [1 / width] * width
     weights = [trust * w + (1 - trust) / width for w in learned]

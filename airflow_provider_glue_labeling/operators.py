@@ -1,0 +1,429 @@
+"""Operators that start Glue ML task runs: labeling sets, label import/export and evaluation.
+
+Every operator shares one flow (:class:`GlueMLTaskRunOperator`): check the input, start the run
+(or reconnect to the one an earlier try started), then defer to the triggerer, wait in the worker,
+or return the TaskRunId at once.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
+from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
+from airflow.providers.common.compat.sdk import ResumableJobMixin, conf
+
+from airflow_provider_glue_labeling.hooks import GlueMLError, GlueMLHook, summarize
+from airflow_provider_glue_labeling.links import GlueMLTransformLink
+from airflow_provider_glue_labeling.triggers import GlueMLTaskRunTrigger, task_run_from_event
+from airflow_provider_glue_labeling.validation import (
+    GlueMLInputError,
+    check_bool,
+    check_fraction,
+    check_positive,
+    check_s3_uri,
+    check_transform_id,
+)
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+MAX_LABELS_FILE_BYTES = 10 * 1024 * 1024
+SUBMIT_MARK_KEY = "glue_ml_submit_started_at"
+METRICS = (
+    ("F1", "min_f1"),
+    ("Precision", "min_precision"),
+    ("Recall", "min_recall"),
+    ("AreaUnderPRCurve", "min_area_under_pr_curve"),
+)
+
+
+class GlueMLTaskRunOperator(ResumableJobMixin, AwsBaseOperator[GlueMLHook]):
+    """Base of the operators: start one Glue ML task run, then defer, wait or return its id.
+
+    Subclasses set ``task_type`` and give the start call's parameters in :meth:`start_parameters`.
+
+    :param transform_id: the Glue ML transform (FindMatches). (templated)
+    :param wait_for_completion: wait in the worker until the run ends (default True); when
+        False the TaskRunId is returned at once, e.g. for :class:`~.sensors.GlueMLTaskRunSensor`.
+    :param deferrable: wait in the triggerer instead of the worker (default from
+        ``[operators] default_deferrable``).
+    :param waiter_delay: seconds between status polls.
+    :param waiter_max_attempts: status polls before the wait gives up.
+    :param cancel_on_kill: cancel the run when the task is killed (default True).
+    :param aws_conn_id: the Airflow AWS connection. (templated)
+    :param region_name: the AWS region. (templated)
+    :param verify: verify SSL certificates (or a CA bundle path). (templated)
+    :param botocore_config: botocore client configuration, as a dict.
+    """
+
+    aws_hook_class = GlueMLHook
+    task_type: ClassVar[str]
+    template_fields: Sequence[str] = aws_template_fields("transform_id")
+    operator_extra_links = (GlueMLTransformLink(),)
+    external_id_key = "glue_ml_task_run_id"
+    ui_color = "#ede4ff"
+
+    def __init__(
+        self,
+        *,
+        transform_id: str,
+        wait_for_completion: bool = True,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        waiter_delay: int = 60,
+        waiter_max_attempts: int = 1440,
+        cancel_on_kill: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.transform_id = transform_id
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = deferrable
+        self.waiter_delay = waiter_delay
+        self.waiter_max_attempts = waiter_max_attempts
+        self.cancel_on_kill = cancel_on_kill
+        self.task_run_id: str | None = None
+
+    # -- what subclasses change ---------------------------------------------------------------
+    def validate(self) -> None:
+        """Check the rendered parameters; raise :class:`GlueMLInputError` before any AWS call."""
+        check_transform_id(self.transform_id)
+        check_bool("wait_for_completion", self.wait_for_completion)
+        check_bool("deferrable", self.deferrable)
+        check_positive("waiter_delay", self.waiter_delay, float)
+        check_positive("waiter_max_attempts", self.waiter_max_attempts)
+
+    def start_parameters(self) -> dict[str, Any]:
+        """The start call's parameters besides ``TransformId``, in AWS's spelling."""
+        return {}
+
+    def before_start(self, context: Context) -> None:
+        """Work that must succeed before a new run is started (e.g. checks of S3 files)."""
+
+    def complete(self, run: dict[str, Any], context: Context) -> Any:
+        """The task's result once its run SUCCEEDED (``run`` is a :func:`~.hooks.summarize` dict)."""
+        return run["TaskRunId"]
+
+    # -- the shared flow ------------------------------------------------------------------------
+    def execute(self, context: Context) -> Any:
+        self.validate()
+        self._result: Any = None
+        return self.execute_resumable(context)
+
+    def submit_job(self, context: Context) -> str:
+        self.before_start(context)
+        store = context.get("task_state_store")
+        if store is not None:
+            store.set(SUBMIT_MARK_KEY, datetime.now(UTC).isoformat())
+        self.task_run_id = self.hook.start_task_run(
+            self.task_type, self.transform_id, **self.start_parameters()
+        )
+        self.log.info("Started Glue ML %s task run %s", self.task_type, self.task_run_id)
+        return self.task_run_id
+
+    def get_job_status(self, external_id: Any, context: Context) -> str:
+        return self.hook.get_task_run(self.transform_id, str(external_id))["Status"]
+
+    def is_job_active(self, status: str) -> bool:
+        return status in ("STARTING", "RUNNING")
+
+    def is_job_succeeded(self, status: str) -> bool:
+        return status == "SUCCEEDED"
+
+    def poll_until_complete(self, external_id: Any, context: Context) -> Any:
+        self.task_run_id = run_id = str(external_id)
+        GlueMLTransformLink.persist(
+            context=context,
+            operator=self,
+            region_name=self.hook.conn_region_name,
+            aws_partition=self.hook.conn_partition,
+            transform_id=self.transform_id,
+        )
+        if self.deferrable:
+            self.log.info("Deferring until Glue ML task run %s ends", run_id)
+            self.defer(
+                trigger=GlueMLTaskRunTrigger(
+                    transform_id=self.transform_id,
+                    task_run_id=run_id,
+                    waiter_delay=self.waiter_delay,
+                    waiter_max_attempts=self.waiter_max_attempts,
+                    aws_conn_id=self.aws_conn_id,
+                    region_name=self.region_name,
+                    verify=self.verify,
+                    botocore_config=self.botocore_config,
+                ),
+                method_name="execute_complete",
+            )
+        if not self.wait_for_completion:
+            self._result = run_id
+            return run_id
+        run = self.hook.wait_for_task_run(
+            self.transform_id,
+            run_id,
+            waiter_delay=self.waiter_delay,
+            waiter_max_attempts=self.waiter_max_attempts,
+        )
+        self._result = self.complete(summarize(run), context)
+        return self._result
+
+    def get_job_result(self, external_id: Any, context: Context) -> Any:
+        if self._result is not None:
+            return self._result
+        self.task_run_id = str(external_id)
+        return self.complete(summarize(self.hook.get_task_run(self.transform_id, self.task_run_id)), context)
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
+        run = task_run_from_event(event)
+        self.log.info("Glue ML task run %s %s", run["TaskRunId"], run["Status"])
+        return self.complete(run, context)
+
+    def on_kill(self) -> None:
+        if self.cancel_on_kill and self.task_run_id:
+            self.log.info("Cancelling Glue ML task run %s", self.task_run_id)
+            self.hook.cancel_task_run(self.transform_id, self.task_run_id)
+
+
+class GlueMLLabelingSetGenerationOperator(GlueMLTaskRunOperator):
+    """Generate a labeling set for a FindMatches transform (``StartMLLabelingSetGenerationTaskRun``).
+
+    Returns the TaskRunId (XCom ``return_value``) whether or not it waits.
+
+    :param output_s3_path: ``s3://bucket/prefix`` where Glue writes the labeling set. (templated)
+    """
+
+    task_type = "LABELING_SET_GENERATION"
+    template_fields: Sequence[str] = aws_template_fields("transform_id", "output_s3_path")
+
+    def __init__(self, *, output_s3_path: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.output_s3_path = output_s3_path
+
+    def validate(self) -> None:
+        super().validate()
+        check_s3_uri("output_s3_path", self.output_s3_path)
+
+    def start_parameters(self) -> dict[str, Any]:
+        return {"OutputS3Path": self.output_s3_path}
+
+
+class GlueMLExportLabelsOperator(GlueMLTaskRunOperator):
+    """Export every label of a transform to S3 (``StartExportLabelsTaskRun``); returns the TaskRunId.
+
+    :param output_s3_path: ``s3://bucket/prefix`` where Glue writes the labels. (templated)
+    """
+
+    task_type = "EXPORT_LABELS"
+    template_fields: Sequence[str] = aws_template_fields("transform_id", "output_s3_path")
+
+    def __init__(self, *, output_s3_path: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.output_s3_path = output_s3_path
+
+    def validate(self) -> None:
+        super().validate()
+        check_s3_uri("output_s3_path", self.output_s3_path)
+
+    def start_parameters(self) -> dict[str, Any]:
+        return {"OutputS3Path": self.output_s3_path}
+
+
+class GlueMLImportLabelsOperator(GlueMLTaskRunOperator):
+    """Import labels into a transform (``StartImportLabelsTaskRun``); returns the TaskRunId.
+
+    Before starting, the labels file (or every file under the prefix) is read from S3 and
+    checked: it exists, is not empty, is at most 10 MB, is CSV starting with the columns
+    ``labeling_set_id,label`` and has no row without a ``labeling_set_id``. With
+    ``replace_all_labels=True`` the current labels are first exported to ``backup_s3_path``.
+
+    :param input_s3_path: ``s3://bucket/key`` of the labels file, or a prefix of files. (templated)
+    :param replace_all_labels: forget every earlier label (default False: add to them).
+    :param backup_s3_path: where to export the current labels before a replace. (templated)
+    :param allow_label_loss: allow ``replace_all_labels=True`` without a backup.
+    """
+
+    task_type = "IMPORT_LABELS"
+    template_fields: Sequence[str] = aws_template_fields("transform_id", "input_s3_path", "backup_s3_path")
+
+    def __init__(
+        self,
+        *,
+        input_s3_path: str,
+        replace_all_labels: bool = False,
+        backup_s3_path: str | None = None,
+        allow_label_loss: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.input_s3_path = input_s3_path
+        self.replace_all_labels = replace_all_labels
+        self.backup_s3_path = backup_s3_path
+        self.allow_label_loss = allow_label_loss
+
+    def validate(self) -> None:
+        super().validate()
+        check_s3_uri("input_s3_path", self.input_s3_path)
+        check_bool("replace_all_labels", self.replace_all_labels)
+        check_bool("allow_label_loss", self.allow_label_loss)
+        if self.backup_s3_path is not None:
+            check_s3_uri("backup_s3_path", self.backup_s3_path)
+        elif self.replace_all_labels and not self.allow_label_loss:
+            raise GlueMLInputError(
+                "backup_s3_path",
+                None,
+                "replace_all_labels=True forgets every earlier label: give backup_s3_path='s3://...' to "
+                "export them first, or allow_label_loss=True to replace them without a backup",
+            )
+
+    def start_parameters(self) -> dict[str, Any]:
+        return {"InputS3Path": self.input_s3_path, "ReplaceAllLabels": self.replace_all_labels}
+
+    def before_start(self, context: Context) -> None:
+        files = self._labels_files()
+        self.log.info("Checked %d labels file(s) under %s", len(files), self.input_s3_path)
+        if self.replace_all_labels and self.backup_s3_path:
+            self.log.info("Backing up the current labels to %s before replacing them", self.backup_s3_path)
+            backup_id = self.hook.start_task_run(
+                "EXPORT_LABELS", self.transform_id, OutputS3Path=self.backup_s3_path
+            )
+            self.hook.wait_for_task_run(
+                self.transform_id,
+                backup_id,
+                waiter_delay=self.waiter_delay,
+                waiter_max_attempts=self.waiter_max_attempts,
+            )
+            self.log.info("Labels backed up by export run %s", backup_id)
+
+    def _labels_files(self) -> list[str]:
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        s3 = S3Hook(aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify)
+        bucket, key = check_s3_uri("input_s3_path", self.input_s3_path)
+        if key and not key.endswith("/") and s3.check_for_key(key, bucket):
+            keys = [key]
+        else:
+            prefix = key if not key or key.endswith("/") else key + "/"
+            keys = [k for k in s3.list_keys(bucket, prefix=prefix) or [] if not k.endswith("/")]
+        if not keys:
+            raise GlueMLError(f"Labels file s3://{bucket}/{key} not found (no object at or under that path)")
+        for name in keys:
+            obj = s3.get_key(name, bucket)
+            problem = labels_file_problem(obj.content_length, lambda obj=obj: obj.get()["Body"].read())
+            if problem:
+                raise GlueMLError(f"Labels file s3://{bucket}/{name} is not importable: {problem}")
+        return keys
+
+
+def labels_file_problem(size: int, read: Any) -> str | None:
+    """The first problem of a labels file (size in bytes, ``read()`` gives its bytes), or None."""
+    if size == 0:
+        return "the file is empty"
+    if size > MAX_LABELS_FILE_BYTES:
+        return f"the file has {size} bytes; Glue accepts at most 10 MB"
+    try:
+        text = read().decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        return f"the file is not UTF-8 text ({error})"
+    if not text.strip():
+        return "the file is empty"
+    try:
+        rows = list(csv.reader(io.StringIO(text)))
+    except csv.Error as error:
+        return f"the file is not valid CSV ({error})"
+    header = [c.strip() for c in rows[0]]
+    if header[:2] != ["labeling_set_id", "label"]:
+        return (
+            f"the first two columns must be labeling_set_id,label; found {','.join(header[:2]) or 'nothing'}"
+        )
+    for line, row in enumerate(rows[1:], start=2):
+        if not row:
+            continue
+        if len(row) != len(header):
+            return f"line {line} has {len(row)} fields, the header has {len(header)}"
+        if not row[0].strip():
+            return f"line {line} has no labeling_set_id"
+    return None
+
+
+class GlueMLEvaluationOperator(GlueMLTaskRunOperator):
+    """Evaluate a transform (``StartMLEvaluationTaskRun``) and gate on its quality.
+
+    After the run it reads ``EvaluationMetrics.FindMatchesMetrics`` from ``GetMLTransform`` and
+    returns them as Glue gives them (``Precision``, ``Recall``, ``F1``, ``AreaUnderPRCurve``,
+    ``ConfusionMatrix`` ...). With thresholds it logs each metric against its threshold and fails
+    when one is below. When it does not wait, it returns the TaskRunId.
+
+    :param min_f1: lowest acceptable F1 (0..1), or None.
+    :param min_precision: lowest acceptable precision (0..1), or None.
+    :param min_recall: lowest acceptable recall (0..1), or None.
+    :param min_area_under_pr_curve: lowest acceptable area under the precision-recall curve, or None.
+    """
+
+    task_type = "EVALUATION"
+
+    def __init__(
+        self,
+        *,
+        min_f1: float | None = None,
+        min_precision: float | None = None,
+        min_recall: float | None = None,
+        min_area_under_pr_curve: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.min_f1 = min_f1
+        self.min_precision = min_precision
+        self.min_recall = min_recall
+        self.min_area_under_pr_curve = min_area_under_pr_curve
+
+    def validate(self) -> None:
+        super().validate()
+        for _, parameter in METRICS:
+            check_fraction(parameter, getattr(self, parameter))
+
+    def complete(self, run: dict[str, Any], context: Context) -> Any:
+        transform = self.hook.get_transform(self.transform_id)
+        metrics = (transform.get("EvaluationMetrics") or {}).get("FindMatchesMetrics")
+        if not metrics:
+            raise GlueMLError(
+                f"Evaluation run {run['TaskRunId']} of transform '{self.transform_id}' succeeded but "
+                "GetMLTransform has no EvaluationMetrics.FindMatchesMetrics",
+                transform_id=self.transform_id,
+                task_run_id=run["TaskRunId"],
+            )
+        rows, failed = quality_gate(metrics, {m: getattr(self, p) for m, p in METRICS})
+        self.log.info("Evaluation of %s (run %s):\n%s", self.transform_id, run["TaskRunId"], rows)
+        if failed:
+            raise GlueMLError(
+                f"Glue ML transform '{self.transform_id}' is below its quality gate: {', '.join(failed)}",
+                transform_id=self.transform_id,
+                task_run_id=run["TaskRunId"],
+            )
+        return metrics
+
+
+def quality_gate(metrics: dict[str, Any], thresholds: dict[str, float | None]) -> tuple[str, list[str]]:
+    """A text table of each metric against its threshold, and the failures (``"F1 0.61 < 0.80"``)."""
+    lines = [f"{'metric':<18} {'value':>8} {'threshold':>10}  result"]
+    failed = []
+    for name, threshold in thresholds.items():
+        value = metrics.get(name)
+        if threshold is None:
+            verdict = "-"
+        elif value is None or value < threshold:
+            verdict = "FAIL"
+            failed.append(f"{name} {value} < {threshold}")
+        else:
+            verdict = "pass"
+        shown = f"{value:.4f}" if isinstance(value, int | float) else str(value)
+        limit = "-" if threshold is None else f"{threshold:.4f}"
+        lines.append(f"{name:<18} {shown:>8} {limit:>10}  {verdict}")
+    matrix = metrics.get("ConfusionMatrix") or {}
+    if matrix:
+        lines.append(
+            "confusion matrix   " + " ".join(f"{k.removeprefix('Num')}={v}" for k, v in matrix.items())
+        )
+    return "\n".join(lines), failed

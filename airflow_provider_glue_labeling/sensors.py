@@ -1,0 +1,94 @@
+"""GlueMLTaskRunSensor: waits for a Glue ML task run, in poke/reschedule mode or deferred."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.amazon.aws.sensors.base_aws import AwsBaseSensor
+from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
+from airflow.providers.common.compat.sdk import PokeReturnValue, conf
+
+from airflow_provider_glue_labeling.hooks import GlueMLError, GlueMLHook, summarize, task_run_done
+from airflow_provider_glue_labeling.triggers import GlueMLTaskRunTrigger, task_run_from_event
+from airflow_provider_glue_labeling.validation import check_task_run_id, check_transform_id
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+
+class GlueMLTaskRunSensor(AwsBaseSensor[GlueMLHook]):
+    """Wait until a Glue ML task run SUCCEEDED; fail at once on FAILED, STOPPED, STOPPING or TIMEOUT.
+
+    The error names the transform, the run, the status and Glue's ``ErrorString``. The XCom
+    value is a summary of the finished run: ``TaskRunId``, ``Status``, ``TaskType``,
+    ``ExecutionTime`` and ``S3Path`` (the run's output or input path). Throttling, 5xx and
+    dropped connections only make a poke return False.
+
+    :param transform_id: the Glue ML transform. (templated)
+    :param task_run_id: the task run, e.g. ``generate.output`` of an operator. (templated)
+    :param deferrable: wait in the triggerer (default from ``[operators] default_deferrable``);
+        ``poke_interval`` is then the delay between polls and ``timeout`` bounds their number.
+    :param aws_conn_id: the Airflow AWS connection. (templated)
+    :param region_name: the AWS region. (templated)
+    :param verify: verify SSL certificates (or a CA bundle path). (templated)
+    :param botocore_config: botocore client configuration, as a dict.
+    """
+
+    aws_hook_class = GlueMLHook
+    template_fields: Sequence[str] = aws_template_fields("transform_id", "task_run_id")
+    ui_color = "#ede4ff"
+
+    def __init__(
+        self,
+        *,
+        transform_id: str,
+        task_run_id: str,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poke_interval: float = 60,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(poke_interval=poke_interval, **kwargs)
+        self.transform_id = transform_id
+        self.task_run_id = task_run_id
+        self.deferrable = deferrable
+
+    def _validate(self) -> None:
+        check_transform_id(self.transform_id)
+        check_task_run_id(self.task_run_id)
+
+    def execute(self, context: Context) -> Any:
+        self._validate()
+        if not self.deferrable:
+            return super().execute(context)
+        self.defer(
+            trigger=GlueMLTaskRunTrigger(
+                transform_id=self.transform_id,
+                task_run_id=self.task_run_id,
+                waiter_delay=self.poke_interval,
+                waiter_max_attempts=max(1, int(self.timeout // self.poke_interval) + 1),
+                aws_conn_id=self.aws_conn_id,
+                region_name=self.region_name,
+                verify=self.verify,
+                botocore_config=self.botocore_config,
+            ),
+            method_name="execute_complete",
+        )
+
+    def poke(self, context: Context) -> PokeReturnValue | bool:
+        try:
+            run = self.hook.get_task_run(self.transform_id, self.task_run_id)
+        except GlueMLError as error:
+            if error.transient:
+                self.log.warning("Transient error, poking again later: %s", error)
+                return False
+            raise
+        if task_run_done(self.transform_id, run):
+            return PokeReturnValue(is_done=True, xcom_value=summarize(run))
+        self.log.info("Glue ML task run %s is %s", self.task_run_id, run.get("Status"))
+        return False
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        run = task_run_from_event(event)
+        self.log.info("Glue ML task run %s %s", run["TaskRunId"], run["Status"])
+        return run
