@@ -1,0 +1,34 @@
+# Each target sets itself up: a .venv with the package and its dev tools, installed once.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-dev
+
+.PHONY: install lint typecheck test demo bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip setuptools wheel
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: install
+	$(VENV)/bin/mypy
+
+test: lint typecheck
+	$(PY) -m pytest -q -p no:cacheprovider
+
+demo: install
+	$(PY) -m airflow_provider_glue_labeling.emulator.demo
+
+bench: install
+	$(PY) bench/triggerer_bench.py
+
+clean:
+	rm -rf $(VENV) .airflow .mypy_cache .ruff_cache

@@ -1,0 +1,108 @@
+"""Set up a FindMatches transform over a CSV source, make demo data and label it from known truth."""
+
+from __future__ import annotations
+
+import csv
+import io
+import random
+from typing import Any
+
+PEOPLE_COLUMNS = ("id", "first_name", "last_name", "email", "city", "birth_year")
+_FIRST = "Ada Alan Grace Linus Barbara Edsger Donald Frances Ken Margaret John Radia Tim Hedy Dennis".split()
+_LAST = "Lovelace Turing Hopper Torvalds Liskov Dijkstra Knuth Allen Thompson Hamilton Backus Perlman Lee Lamarr Ritchie".split()
+_CITY = "Berlin Lisbon Oslo Porto Lyon Turin Ghent Leeds Cork Graz Brno Pecs Split Tartu Malmo".split()
+
+
+def create_findmatches_transform(
+    glue: Any,
+    s3: Any,
+    *,
+    bucket: str,
+    source_csv: bytes,
+    primary_key: str,
+    name: str = "findmatches",
+    database: str = "findmatches",
+    table: str = "records",
+) -> str:
+    """Upload ``source_csv``, catalog it as a table and create a FindMatches transform over it.
+
+    :param glue: a boto3 Glue client (against the emulator or AWS).
+    :param s3: a boto3 S3 client.
+    :param bucket: the bucket for the source data (created when missing).
+    :param source_csv: the records, CSV with a header.
+    :param primary_key: the column that identifies a record.
+    :return: the TransformId.
+    """
+    if bucket not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
+        s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key=f"source/{table}/records.csv", Body=source_csv)
+    columns = next(csv.reader(io.StringIO(source_csv.decode("utf-8-sig"))))
+    glue.create_database(DatabaseInput={"Name": database})
+    glue.create_table(
+        DatabaseName=database,
+        TableInput={
+            "Name": table,
+            "StorageDescriptor": {
+                "Location": f"s3://{bucket}/source/{table}/",
+                "Columns": [{"Name": c, "Type": "string"} for c in columns],
+            },
+            "Parameters": {"classification": "csv"},
+        },
+    )
+    return glue.create_ml_transform(
+        Name=name,
+        InputRecordTables=[{"DatabaseName": database, "TableName": table}],
+        Parameters={
+            "TransformType": "FIND_MATCHES",
+            "FindMatchesParameters": {"PrimaryKeyColumnName": primary_key, "PrecisionRecallTradeoff": 0.5},
+        },
+        Role="arn:aws:iam::123456789012:role/GlueFindMatches",
+        GlueVersion="2.0",
+    )["TransformId"]
+
+
+def people(count: int = 400, duplicate_share: float = 0.35, seed: int = 7) -> tuple[bytes, dict[str, str]]:
+    """Made-up people, some entered twice with typos; returns the CSV and record id -> person."""
+    rng = random.Random(seed)
+    rows: list[dict[str, str]] = []
+    truth: dict[str, str] = {}
+    for person in range(count):
+        first, last, city = rng.choice(_FIRST), rng.choice(_LAST), rng.choice(_CITY)
+        year = str(rng.randint(1940, 2005))
+        email = f"{first}.{last}{rng.randint(1, 999)}@example.com".lower()
+        copies = 2 if rng.random() < duplicate_share else 1
+        for copy in range(copies):
+            record = {
+                "id": f"r{len(rows):05d}",
+                "first_name": first if copy == 0 else _typo(rng, first),
+                "last_name": last,
+                "email": email if copy == 0 or rng.random() < 0.6 else "",
+                "city": city,
+                "birth_year": year,
+            }
+            rows.append(record)
+            truth[record["id"]] = f"p{person:05d}"
+    rng.shuffle(rows)
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=PEOPLE_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue().encode("utf-8"), truth
+
+
+def _typo(rng: random.Random, word: str) -> str:
+    position = rng.randrange(len(word))
+    return word[:position] + word[position + 1 :] if rng.random() < 0.5 else word.upper()
+
+
+def label_from_truth(labeling_set: bytes, truth: dict[str, str], primary_key: str) -> bytes:
+    """Fill the ``label`` column of a labeling set: records of one true entity share a label."""
+    reader = csv.DictReader(io.StringIO(labeling_set.decode("utf-8-sig")))
+    rows = list(reader)
+    for row in rows:
+        row["label"] = truth.get(row[primary_key], row[primary_key])
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=reader.fieldnames or [], lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue().encode("utf-8")

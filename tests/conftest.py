@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from airflow_provider_glue_labeling.emulator import airflow_env
+
+ROOT = Path(__file__).resolve().parent.parent
+DBLP_ACM = ROOT.parent / "shared" / "data" / "dblp-acm"
+AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="glue-labeling-airflow-"))
+
+# Airflow reads its configuration when first imported: set it up before any test module does.
+airflow_env.prepare(AIRFLOW_HOME, {"tests": ROOT / "tests" / "dags", "examples": ROOT / "example_dags"})
+
+import boto3  # noqa: E402
+import pytest  # noqa: E402
+import requests  # noqa: E402
+from moto import mock_aws  # noqa: E402
+
+import airflow_provider_glue_labeling.emulator as emulator  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _emulator_defaults():
+    emulator.reset()
+    emulator.configure(run_seconds=0.6, starting_seconds=0.1, stop_seconds=0.2)
+    yield
+    emulator.reset()
+
+
+@pytest.fixture
+def aws():
+    """In-process moto with the emulator: real boto3 clients, no network."""
+    with mock_aws():
+        yield
+
+
+@pytest.fixture(scope="session")
+def server():
+    """One moto server with the emulator on 127.0.0.1 for the session; ``aws_default`` points at it."""
+    with emulator.serve() as endpoint_url:
+        airflow_env.connect(endpoint_url)
+        yield endpoint_url
+
+
+@pytest.fixture
+def endpoint(server):
+    """The server's URL, with its state reset for the test."""
+    requests.post(f"{server}/moto-api/reset", timeout=10).raise_for_status()
+    return server
+
+
+@pytest.fixture(scope="session")
+def airflow_db(server):
+    airflow_env.migrate(AIRFLOW_HOME)
+    return AIRFLOW_HOME
+
+
+def client(service: str, endpoint_url: str | None = None):
+    return boto3.client(service, region_name="us-east-1", endpoint_url=endpoint_url)

@@ -1,0 +1,85 @@
+"""End-to-end: the operator and the sensor in real DAG runs (dag.test) against the emulator server."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+import airflow_provider_glue_labeling.emulator as emulator
+from airflow_provider_glue_labeling.emulator.seed import create_findmatches_transform, people
+from tests.conftest import ROOT, client
+
+sys.path.insert(0, str(ROOT / "tests" / "dags"))
+from glue_ml_test_dags import DAGS  # noqa: E402
+
+
+@pytest.fixture
+def transform(endpoint, airflow_db):
+    source, _ = people(count=120)
+    return create_findmatches_transform(
+        client("glue", endpoint),
+        client("s3", endpoint),
+        bucket="labels-bkt",
+        source_csv=source,
+        primary_key="id",
+    )
+
+
+def run(dag_id: str, transform_id: str, tmp_path: Path, **params):
+    result_file = tmp_path / "result.json"
+    conf = {
+        "transform_id": transform_id,
+        "output_s3_path": "s3://labels-bkt/labeling/",
+        "result_file": str(result_file),
+    }
+    dag_run = DAGS[dag_id].test(run_conf={**conf, **params})
+    states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
+    result = json.loads(result_file.read_text()) if result_file.exists() else None
+    return dag_run.state, states, result
+
+
+@pytest.mark.parametrize("mode", ["poke", "deferrable"])
+def test_generate_then_sensor_passes_task_run_id_downstream(mode, transform, endpoint, tmp_path):
+    state, states, result = run(f"generate_then_sensor_{mode}", transform, tmp_path)
+    assert state == "success", states
+    runs = client("glue", endpoint).get_ml_task_runs(TransformId=transform)["TaskRuns"]
+    assert [r["TaskRunId"] for r in runs] == [result["task_run_id"]]
+    assert result["summary"] == {
+        "TaskRunId": result["task_run_id"],
+        "Status": "SUCCEEDED",
+        "TaskType": "LABELING_SET_GENERATION",
+        "ExecutionTime": runs[0]["ExecutionTime"],
+        "S3Path": "s3://labels-bkt/labeling/",
+    }
+    listed = client("s3", endpoint).list_objects_v2(Bucket="labels-bkt", Prefix="labeling/")
+    assert [o["Key"] for o in listed["Contents"]] == [f"labeling/{result['task_run_id']}.csv"]
+
+
+@pytest.mark.parametrize("mode", ["poke", "deferrable"])
+@pytest.mark.parametrize(
+    ("status", "error_string"),
+    [
+        ("FAILED", "The labeling set could not be written"),
+        ("STOPPED", "Task run was stopped"),
+        ("TIMEOUT", "Task run timed out after 2880 minutes"),
+    ],
+)
+def test_sensor_fails_with_status_and_error_string(mode, status, error_string, transform, tmp_path, capfd):
+    emulator.force_outcome(status, error_string)
+    state, states, result = run(f"generate_then_sensor_{mode}", transform, tmp_path)
+    assert state == "failed"
+    assert states["generate"] == "success" and states["wait"] == "failed"
+    assert result is None
+    logged = "".join(capfd.readouterr())
+    assert f"of transform '{transform}' ended {status}: {error_string}" in logged
+
+
+@pytest.mark.parametrize("mode", ["poke", "deferrable"])
+def test_operator_waits_and_returns_task_run_id(mode, transform, endpoint, tmp_path):
+    state, states, result = run(f"generate_and_wait_{mode}", transform, tmp_path)
+    assert state == "success", states
+    run_ = client("glue", endpoint).get_ml_task_run(TransformId=transform, TaskRunId=result["task_run_id"])
+    assert run_["Status"] == "SUCCEEDED"
