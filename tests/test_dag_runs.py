@@ -13,7 +13,7 @@ from airflow_provider_glue_labeling.emulator.seed import create_findmatches_tran
 from tests.conftest import ROOT, client
 
 sys.path.insert(0, str(ROOT / "tests" / "dags"))
-from glue_ml_test_dags import DAGS  # noqa: E402
+from glue_ml_test_dags import DAGS
 
 
 @pytest.fixture

@@ -8,9 +8,57 @@ import random
 from typing import Any
 
 PEOPLE_COLUMNS = ("id", "first_name", "last_name", "email", "city", "birth_year")
-_FIRST = "Ada Alan Grace Linus Barbara Edsger Donald Frances Ken Margaret John Radia Tim Hedy Dennis".split()
-_LAST = "Lovelace Turing Hopper Torvalds Liskov Dijkstra Knuth Allen Thompson Hamilton Backus Perlman Lee Lamarr Ritchie".split()
-_CITY = "Berlin Lisbon Oslo Porto Lyon Turin Ghent Leeds Cork Graz Brno Pecs Split Tartu Malmo".split()
+_FIRST = [
+    "Ada",
+    "Alan",
+    "Grace",
+    "Linus",
+    "Barbara",
+    "Edsger",
+    "Donald",
+    "Frances",
+    "Ken",
+    "Margaret",
+    "John",
+    "Radia",
+    "Tim",
+    "Hedy",
+    "Dennis",
+]
+_LAST = [
+    "Lovelace",
+    "Turing",
+    "Hopper",
+    "Torvalds",
+    "Liskov",
+    "Dijkstra",
+    "Knuth",
+    "Allen",
+    "Thompson",
+    "Hamilton",
+    "Backus",
+    "Perlman",
+    "Lee",
+    "Lamarr",
+    "Ritchie",
+]
+_CITY = [
+    "Berlin",
+    "Lisbon",
+    "Oslo",
+    "Porto",
+    "Lyon",
+    "Turin",
+    "Ghent",
+    "Leeds",
+    "Cork",
+    "Graz",
+    "Brno",
+    "Pecs",
+    "Split",
+    "Tartu",
+    "Malmo",
+]
 
 
 def create_findmatches_transform(
