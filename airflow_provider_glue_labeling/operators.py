@@ -48,9 +48,10 @@ class GlueMLTaskRunOperator(ResumableJobMixin, AwsBaseOperator[GlueMLHook]):
     Subclasses set ``task_type`` and give the start call's parameters in :meth:`start_parameters`.
 
     :param transform_id: the Glue ML transform (FindMatches). (templated)
-    :param wait_for_completion: wait in the worker until the run ends (default True); when
-        False the TaskRunId is returned at once, e.g. for :class:`~.sensors.GlueMLTaskRunSensor`.
-    :param deferrable: wait in the triggerer instead of the worker (default from
+    :param wait_for_completion: wait until the run ends (default True); when False the
+        TaskRunId is returned at once, e.g. for :class:`~.sensors.GlueMLTaskRunSensor`, even
+        when ``deferrable`` is set.
+    :param deferrable: do the wait in the triggerer instead of the worker (default from
         ``[operators] default_deferrable``).
     :param waiter_delay: seconds between status polls.
     :param waiter_max_attempts: status polls before the wait gives up.
@@ -143,6 +144,9 @@ class GlueMLTaskRunOperator(ResumableJobMixin, AwsBaseOperator[GlueMLHook]):
             aws_partition=self.hook.conn_partition,
             transform_id=self.transform_id,
         )
+        if not self.wait_for_completion:
+            self._result = run_id
+            return run_id
         if self.deferrable:
             self.log.info("Deferring until Glue ML task run %s ends", run_id)
             self.defer(
@@ -158,9 +162,6 @@ class GlueMLTaskRunOperator(ResumableJobMixin, AwsBaseOperator[GlueMLHook]):
                 ),
                 method_name="execute_complete",
             )
-        if not self.wait_for_completion:
-            self._result = run_id
-            return run_id
         run = self.hook.wait_for_task_run(
             self.transform_id,
             run_id,
@@ -356,13 +357,17 @@ class GlueMLEvaluationOperator(GlueMLTaskRunOperator):
     ``ConfusionMatrix`` ...). With thresholds it logs each metric against its threshold and fails
     when one is below. When it does not wait, it returns the TaskRunId.
 
-    :param min_f1: lowest acceptable F1 (0..1), or None.
-    :param min_precision: lowest acceptable precision (0..1), or None.
-    :param min_recall: lowest acceptable recall (0..1), or None.
-    :param min_area_under_pr_curve: lowest acceptable area under the precision-recall curve, or None.
+    :param min_f1: lowest acceptable F1 (0..1), or None. (templated)
+    :param min_precision: lowest acceptable precision (0..1), or None. (templated)
+    :param min_recall: lowest acceptable recall (0..1), or None. (templated)
+    :param min_area_under_pr_curve: lowest acceptable area under the precision-recall curve,
+        or None. (templated; use ``render_template_as_native_obj=True`` for numbers from params)
     """
 
     task_type = "EVALUATION"
+    template_fields: Sequence[str] = aws_template_fields(
+        "transform_id", "min_f1", "min_precision", "min_recall", "min_area_under_pr_curve"
+    )
 
     def __init__(
         self,

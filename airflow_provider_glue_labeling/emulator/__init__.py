@@ -16,6 +16,7 @@ aiobotocore clients work against ``mock_aws()`` in-process or against a moto ser
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator
 
 from moto.server import ThreadedMotoServer
@@ -51,6 +52,7 @@ def serve(port: int = 0) -> Iterator[str]:
 
     :param port: the TCP port; 0 picks a free one.
     """
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     try:

@@ -1,0 +1,50 @@
+"""Generate a FindMatches labeling set, wait for it, then import a file of labels.
+
+The shortest teaching step: Glue writes a labeling set under ``output_s3_path``; the sensor
+waits for the run; the import adds an already labeled file (``labels_s3_path``) to the
+transform's labels. Trigger it with your own transform and paths as DAG params.
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import DAG, Param
+
+from airflow_provider_glue_labeling.operators import (
+    GlueMLImportLabelsOperator,
+    GlueMLLabelingSetGenerationOperator,
+)
+from airflow_provider_glue_labeling.sensors import GlueMLTaskRunSensor
+
+with DAG(
+    dag_id="glue_labeling_set_generation",
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    params={
+        "transform_id": Param("tfm-0123456789abcdef", type="string", minLength=1),
+        "output_s3_path": Param("s3://my-bucket/labeling/", type="string", pattern="^s3://"),
+        "labels_s3_path": Param("s3://my-bucket/labels/labels.csv", type="string", pattern="^s3://"),
+    },
+    tags=["glue", "findmatches"],
+) as dag:
+    generate = GlueMLLabelingSetGenerationOperator(
+        task_id="generate_labeling_set",
+        transform_id="{{ params.transform_id }}",
+        output_s3_path="{{ params.output_s3_path }}{{ ds }}/",
+        wait_for_completion=False,
+    )
+    wait = GlueMLTaskRunSensor(
+        task_id="wait_for_labeling_set",
+        transform_id="{{ params.transform_id }}",
+        task_run_id=generate.output,
+        poke_interval=30,
+        timeout=6 * 60 * 60,
+    )
+    import_labels = GlueMLImportLabelsOperator(
+        task_id="import_labels",
+        transform_id="{{ params.transform_id }}",
+        input_s3_path="{{ params.labels_s3_path }}",
+        waiter_delay=30,
+    )
+    generate >> wait >> import_labels
