@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
-from airflow.providers.common.compat.sdk import AirflowException
+from airflow.providers.common.compat.sdk import AirflowException, conf
 from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
 SUCCESS_STATUS = "SUCCEEDED"
@@ -71,6 +71,11 @@ class GlueMLError(AirflowException):
         self.error_string = error_string
         self.code = code
         self.transient = transient
+
+
+def default_deferrable() -> bool:
+    """``[operators] default_deferrable``, read now (so a changed setting applies at once)."""
+    return conf.getboolean("operators", "default_deferrable", fallback=False)
 
 
 def is_transient(error: BaseException) -> bool:

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
-from airflow.providers.common.compat.sdk import ResumableJobMixin, conf
+from airflow.providers.common.compat.sdk import ResumableJobMixin
 
-from airflow_provider_glue_labeling.hooks import GlueMLError, GlueMLHook, summarize
+from airflow_provider_glue_labeling.hooks import GlueMLError, GlueMLHook, default_deferrable, summarize
 from airflow_provider_glue_labeling.links import GlueMLTransformLink
 from airflow_provider_glue_labeling.triggers import GlueMLTaskRunTrigger, task_run_from_event
 from airflow_provider_glue_labeling.validation import (
@@ -51,8 +51,8 @@ class GlueMLTaskRunOperator(ResumableJobMixin, AwsBaseOperator[GlueMLHook]):
     :param wait_for_completion: wait until the run ends (default True); when False the
         TaskRunId is returned at once, e.g. for :class:`~.sensors.GlueMLTaskRunSensor`, even
         when ``deferrable`` is set.
-    :param deferrable: do the wait in the triggerer instead of the worker (default from
-        ``[operators] default_deferrable``).
+    :param deferrable: do the wait in the triggerer instead of the worker (default: ``[operators]
+        default_deferrable``, read when the task is created).
     :param waiter_delay: seconds between status polls.
     :param waiter_max_attempts: status polls before the wait gives up.
     :param cancel_on_kill: cancel the run when the task is killed (default True).
@@ -74,7 +74,7 @@ class GlueMLTaskRunOperator(ResumableJobMixin, AwsBaseOperator[GlueMLHook]):
         *,
         transform_id: str,
         wait_for_completion: bool = True,
-        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        deferrable: bool | None = None,
         waiter_delay: int = 60,
         waiter_max_attempts: int = 1440,
         cancel_on_kill: bool = True,
@@ -83,7 +83,7 @@ class GlueMLTaskRunOperator(ResumableJobMixin, AwsBaseOperator[GlueMLHook]):
         super().__init__(**kwargs)
         self.transform_id = transform_id
         self.wait_for_completion = wait_for_completion
-        self.deferrable = deferrable
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.waiter_delay = waiter_delay
         self.waiter_max_attempts = waiter_max_attempts
         self.cancel_on_kill = cancel_on_kill

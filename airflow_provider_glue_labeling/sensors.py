@@ -7,9 +7,15 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.amazon.aws.sensors.base_aws import AwsBaseSensor
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
-from airflow.providers.common.compat.sdk import PokeReturnValue, conf
+from airflow.providers.common.compat.sdk import PokeReturnValue
 
-from airflow_provider_glue_labeling.hooks import GlueMLError, GlueMLHook, summarize, task_run_done
+from airflow_provider_glue_labeling.hooks import (
+    GlueMLError,
+    GlueMLHook,
+    default_deferrable,
+    summarize,
+    task_run_done,
+)
 from airflow_provider_glue_labeling.triggers import GlueMLTaskRunTrigger, task_run_from_event
 from airflow_provider_glue_labeling.validation import check_task_run_id, check_transform_id
 
@@ -44,14 +50,14 @@ class GlueMLTaskRunSensor(AwsBaseSensor[GlueMLHook]):
         *,
         transform_id: str,
         task_run_id: str,
-        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        deferrable: bool | None = None,
         poke_interval: float = 60,
         **kwargs: Any,
     ) -> None:
         super().__init__(poke_interval=poke_interval, **kwargs)
         self.transform_id = transform_id
         self.task_run_id = task_run_id
-        self.deferrable = deferrable
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
 
     def _validate(self) -> None:
         check_transform_id(self.transform_id)

@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +89,7 @@ def load_dag(dags_folder: Path) -> Any:
     return module.dag
 
 
-def print_metrics(transform: dict[str, Any]) -> None:
+def print_metrics(transform: Mapping[str, Any]) -> None:
     metrics = transform.get("EvaluationMetrics", {}).get("FindMatchesMetrics", {})
     print("\nFindMatches evaluation metrics")
     print(f"  {'LabelCount':<22}{transform.get('LabelCount')}")

@@ -42,7 +42,7 @@ def _timestamp(value: Any) -> datetime | None:
 
 
 def _apply_faults(response: GlueResponse, operation: str) -> None:
-    for fault in settings.record_call(operation, dict(response._get_params())):
+    for fault in settings.record_call(operation, response.parameters):
         if fault.kind == "latency":
             time.sleep(fault.seconds)
         elif fault.kind == "throttle":

@@ -1,0 +1,386 @@
+"""The emulator through real boto3 clients: in-process (mock_aws) and over HTTP (moto server)."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import time
+
+import boto3
+import pytest
+from aiobotocore.session import get_session
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+import airflow_provider_glue_labeling.emulator as emulator
+from airflow_provider_glue_labeling.emulator.seed import create_findmatches_transform, label_from_truth
+from tests.conftest import DBLP_ACM, client
+
+NO_RETRIES = Config(retries={"total_max_attempts": 1, "mode": "standard"})
+
+
+def dblp_acm_source() -> tuple[bytes, dict[str, str]]:
+    """DBLP and ACM records as one table (id, title, authors, venue, year) and id -> entity."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["id", "title", "authors", "venue", "year"])
+    for name in ("DBLP2.csv", "ACM.csv"):
+        with open(DBLP_ACM / name, encoding="utf-8", newline="") as handle:
+            rows = csv.reader(handle)
+            next(rows)
+            writer.writerows(rows)
+    truth = {}
+    with open(DBLP_ACM / "DBLP-ACM_perfectMapping.csv", encoding="utf-8", newline="") as handle:
+        for row in csv.DictReader(handle):
+            truth[row["idDBLP"]] = truth[row["idACM"]] = row["idACM"]
+    return out.getvalue().encode(), truth
+
+
+@pytest.fixture(params=["in-process", "server"])
+def clients(request):
+    """(glue, s3) boto3 clients: inside mock_aws, or against the moto server on 127.0.0.1."""
+    if request.param == "in-process":
+        with mock_aws():
+            yield client("glue"), client("s3")
+    else:
+        endpoint = request.getfixturevalue("endpoint")
+        yield client("glue", endpoint), client("s3", endpoint)
+
+
+@pytest.fixture
+def dblp(clients):
+    glue, s3 = clients
+    source, truth = dblp_acm_source()
+    transform_id = create_findmatches_transform(
+        glue, s3, bucket="dblp-acm", source_csv=source, primary_key="id"
+    )
+    return glue, s3, transform_id, truth
+
+
+def wait(glue, transform_id, run_id, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        run = glue.get_ml_task_run(TransformId=transform_id, TaskRunId=run_id)
+        if run["Status"] not in ("STARTING", "RUNNING", "STOPPING") or time.monotonic() > deadline:
+            return run
+        time.sleep(0.05)
+
+
+def generate(glue, s3, transform_id, prefix="labeling/"):
+    run_id = glue.start_ml_labeling_set_generation_task_run(
+        TransformId=transform_id, OutputS3Path=f"s3://dblp-acm/{prefix}"
+    )["TaskRunId"]
+    run = wait(glue, transform_id, run_id)
+    body = s3.get_object(Bucket="dblp-acm", Key=f"{prefix}{run_id}.csv")["Body"].read()
+    return run, body
+
+
+def import_labels(glue, transform_id, path, replace=False):
+    run_id = glue.start_import_labels_task_run(
+        TransformId=transform_id, InputS3Path=path, ReplaceAllLabels=replace
+    )["TaskRunId"]
+    return wait(glue, transform_id, run_id)
+
+
+def evaluate(glue, transform_id):
+    run = wait(glue, transform_id, glue.start_ml_evaluation_task_run(TransformId=transform_id)["TaskRunId"])
+    assert run["Status"] == "SUCCEEDED", run
+    return glue.get_ml_transform(TransformId=transform_id)["EvaluationMetrics"]["FindMatchesMetrics"]
+
+
+def error_code(excinfo) -> str:
+    return excinfo.value.response["Error"]["Code"]
+
+
+def test_run_goes_starting_running_succeeded_with_timestamps(dblp):
+    glue, _, transform_id, _ = dblp
+    emulator.configure(starting_seconds=0.2, run_seconds=0.5)
+    run_id = glue.start_ml_labeling_set_generation_task_run(
+        TransformId=transform_id, OutputS3Path="s3://dblp-acm/out/"
+    )["TaskRunId"]
+    first = glue.get_ml_task_run(TransformId=transform_id, TaskRunId=run_id)
+    assert first["Status"] == "STARTING" and "CompletedOn" not in first
+    time.sleep(0.25)
+    assert glue.get_ml_task_run(TransformId=transform_id, TaskRunId=run_id)["Status"] == "RUNNING"
+    done = wait(glue, transform_id, run_id)
+    assert done["Status"] == "SUCCEEDED"
+    assert done["Properties"] == {
+        "TaskType": "LABELING_SET_GENERATION",
+        "LabelingSetGenerationTaskRunProperties": {"OutputS3Path": "s3://dblp-acm/out/"},
+    }
+    assert done["StartedOn"] <= done["CompletedOn"] and done["ExecutionTime"] >= 0
+    assert done["LogGroupName"] == "/aws-glue/ml-transforms"
+
+
+def test_labeling_set_has_aws_format_on_dblp_acm(dblp):
+    glue, s3, transform_id, truth = dblp
+    run, body = generate(glue, s3, transform_id)
+    assert run["Status"] == "SUCCEEDED"
+    assert not body.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.DictReader(io.StringIO(body.decode("utf-8"))))
+    assert list(rows[0]) == ["labeling_set_id", "label", "id", "title", "authors", "venue", "year"]
+    assert 90 <= len(rows) <= 110
+    sets = {r["labeling_set_id"] for r in rows}
+    assert 8 <= len(sets) <= 12
+    assert all(r["label"] == "" for r in rows)
+    # sets gather likely duplicates: some DBLP record sits beside its ACM twin
+    pairs = sum(
+        1
+        for s in sets
+        for a in rows
+        for b in rows
+        if a["labeling_set_id"] == b["labeling_set_id"] == s
+        and a["id"] < b["id"]
+        and truth.get(a["id"], a["id"]) == truth.get(b["id"], b["id"])
+    )
+    assert pairs >= 3
+
+
+def test_labels_import_add_replace_export_and_evaluation(dblp):
+    glue, s3, transform_id, truth = dblp
+    assert glue.get_ml_transform(TransformId=transform_id)["Status"] == "NOT_READY"
+    _, labeling_set = generate(glue, s3, transform_id)
+    s3.put_object(Bucket="dblp-acm", Key="labels/one.csv", Body=label_from_truth(labeling_set, truth, "id"))
+    assert import_labels(glue, transform_id, "s3://dblp-acm/labels/one.csv")["Status"] == "SUCCEEDED"
+    transform = glue.get_ml_transform(TransformId=transform_id)
+    assert transform["Status"] == "READY" and transform["LabelCount"] == 100
+    assert import_labels(glue, transform_id, "s3://dblp-acm/labels/")["Status"] == "SUCCEEDED"
+    assert glue.get_ml_transform(TransformId=transform_id)["LabelCount"] == 200
+    assert (
+        import_labels(glue, transform_id, "s3://dblp-acm/labels/one.csv", replace=True)["Status"]
+        == "SUCCEEDED"
+    )
+    assert glue.get_ml_transform(TransformId=transform_id)["LabelCount"] == 100
+
+    export_id = glue.start_export_labels_task_run(
+        TransformId=transform_id, OutputS3Path="s3://dblp-acm/export/"
+    )["TaskRunId"]
+    assert wait(glue, transform_id, export_id)["Status"] == "SUCCEEDED"
+    exported = s3.get_object(Bucket="dblp-acm", Key=f"export/{export_id}.csv")["Body"].read().decode()
+    assert len(list(csv.DictReader(io.StringIO(exported)))) == 100
+
+    metrics = evaluate(glue, transform_id)
+    assert set(metrics) >= {
+        "Precision",
+        "Recall",
+        "F1",
+        "AreaUnderPRCurve",
+        "ConfusionMatrix",
+        "ColumnImportances",
+    }
+    matrix = metrics["ConfusionMatrix"]
+    assert sum(matrix.values()) > 0
+    assert metrics == evaluate(glue, transform_id), "evaluation is deterministic"
+
+
+def test_evaluation_is_better_with_more_correct_labels(dblp):
+    glue, s3, transform_id, truth = dblp
+    emulator.configure(max_concurrent_runs=10)
+    wrong = {k: v[::-1] if i % 3 == 0 else v for i, (k, v) in enumerate(truth.items())}
+    f1s = {}
+    for rounds, labels in (("few-wrong", wrong), ("many-correct", truth)):
+        for number in range(1 if rounds == "few-wrong" else 4):
+            _, labeling_set = generate(glue, s3, transform_id, prefix=f"{rounds}/{number}/")
+            s3.put_object(
+                Bucket="dblp-acm",
+                Key=f"l/{rounds}/{number}.csv",
+                Body=label_from_truth(labeling_set, labels, "id"),
+            )
+            import_labels(glue, transform_id, f"s3://dblp-acm/l/{rounds}/{number}.csv", replace=number == 0)
+        f1s[rounds] = evaluate(glue, transform_id)["F1"]
+    assert f1s["many-correct"] > f1s["few-wrong"]
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        (b"", "is empty"),
+        (b"id,label\n1,a\n", "must start with the columns labeling_set_id,label"),
+        (b"labeling_set_id,label,id\n,a,1\n", "has no labeling_set_id or label"),
+        (b"labeling_set_id,label,id\ns1,a,1,extra,fields\n", "is not valid CSV"),
+        (b"\xff\xfe\x00binary", "is not UTF-8"),
+    ],
+)
+def test_malformed_labels_end_the_import_failed(dblp, body, problem):
+    glue, s3, transform_id, _ = dblp
+    s3.put_object(Bucket="dblp-acm", Key="bad/labels.csv", Body=body)
+    run = import_labels(glue, transform_id, "s3://dblp-acm/bad/labels.csv")
+    assert run["Status"] == "FAILED"
+    assert problem in run["ErrorString"]
+    assert glue.get_ml_transform(TransformId=transform_id)["LabelCount"] == 0
+
+
+def test_missing_source_ends_generation_failed(clients):
+    glue, s3 = clients
+    transform_id = create_findmatches_transform(
+        glue, s3, bucket="empty-src", source_csv=b"id,name\n", primary_key="id"
+    )
+    run_id = glue.start_ml_labeling_set_generation_task_run(
+        TransformId=transform_id, OutputS3Path="s3://empty-src/o/"
+    )["TaskRunId"]
+    run = wait(glue, transform_id, run_id)
+    assert run["Status"] == "FAILED"
+    assert "source data is missing or empty" in run["ErrorString"]
+
+
+def test_output_to_missing_bucket_fails_the_run(dblp):
+    glue, _, transform_id, _ = dblp
+    run_id = glue.start_ml_labeling_set_generation_task_run(
+        TransformId=transform_id, OutputS3Path="s3://no-such-bucket/x/"
+    )["TaskRunId"]
+    run = wait(glue, transform_id, run_id)
+    assert run["Status"] == "FAILED" and "no-such-bucket does not exist" in run["ErrorString"]
+
+
+def test_error_codes(dblp):
+    glue, _, transform_id, _ = dblp
+    with pytest.raises(ClientError) as excinfo:
+        glue.get_ml_task_run(TransformId="tfm-unknown", TaskRunId="tsk-1")
+    assert error_code(excinfo) == "EntityNotFoundException"
+    with pytest.raises(ClientError) as excinfo:
+        glue.get_ml_task_run(TransformId=transform_id, TaskRunId="tsk-unknown")
+    assert error_code(excinfo) == "EntityNotFoundException"
+    assert "tsk-unknown" in str(excinfo.value)
+    with pytest.raises(ClientError) as excinfo:
+        glue.start_ml_labeling_set_generation_task_run(TransformId=transform_id, OutputS3Path="https://x/y")
+    assert error_code(excinfo) == "InvalidInputException"
+    with pytest.raises(ClientError) as excinfo:
+        glue.start_ml_evaluation_task_run(TransformId=transform_id)
+    assert error_code(excinfo) == "MLTransformNotReadyException"
+    emulator.configure(run_seconds=30)
+    for _ in range(3):
+        glue.start_ml_labeling_set_generation_task_run(
+            TransformId=transform_id, OutputS3Path="s3://dblp-acm/o/"
+        )
+    with pytest.raises(ClientError) as excinfo:
+        glue.start_ml_labeling_set_generation_task_run(
+            TransformId=transform_id, OutputS3Path="s3://dblp-acm/o/"
+        )
+    assert error_code(excinfo) == "ConcurrentRunsExceededException"
+
+
+def test_cancel_goes_stopping_then_stopped(dblp):
+    glue, _, transform_id, _ = dblp
+    emulator.configure(run_seconds=30, stop_seconds=0.2)
+    run_id = glue.start_ml_labeling_set_generation_task_run(
+        TransformId=transform_id, OutputS3Path="s3://dblp-acm/o/"
+    )["TaskRunId"]
+    answer = glue.cancel_ml_task_run(TransformId=transform_id, TaskRunId=run_id)
+    assert (answer["TaskRunId"], answer["Status"]) == (run_id, "STOPPING")
+    run = wait(glue, transform_id, run_id)
+    assert run["Status"] == "STOPPED" and "CompletedOn" in run
+    with pytest.raises(ClientError) as excinfo:
+        glue.cancel_ml_task_run(TransformId=transform_id, TaskRunId=run_id)
+    assert error_code(excinfo) == "InvalidInputException"
+
+
+def test_get_ml_task_runs_filter_sort_and_pages(dblp):
+    glue, _, transform_id, _ = dblp
+    emulator.configure(max_concurrent_runs=10, run_seconds=0.2, starting_seconds=0.0)
+    ids = []
+    for number in range(5):
+        ids.append(
+            glue.start_ml_labeling_set_generation_task_run(
+                TransformId=transform_id, OutputS3Path=f"s3://dblp-acm/{number}/"
+            )["TaskRunId"]
+        )
+        time.sleep(0.01)
+    export_id = glue.start_export_labels_task_run(TransformId=transform_id, OutputS3Path="s3://dblp-acm/e/")[
+        "TaskRunId"
+    ]
+    pages, token = [], None
+    while True:
+        kwargs = {"NextToken": token} if token else {}
+        page = glue.get_ml_task_runs(
+            TransformId=transform_id,
+            Filter={"TaskRunType": "LABELING_SET_GENERATION"},
+            Sort={"Column": "STARTED", "SortDirection": "ASCENDING"},
+            MaxResults=2,
+            **kwargs,
+        )
+        pages.append([r["TaskRunId"] for r in page["TaskRuns"]])
+        token = page.get("NextToken")
+        if not token:
+            break
+    assert pages == [ids[0:2], ids[2:4], ids[4:5]]
+    newest = glue.get_ml_task_runs(TransformId=transform_id)["TaskRuns"]
+    assert newest[0]["TaskRunId"] == export_id
+    started = glue.get_ml_task_run(TransformId=transform_id, TaskRunId=ids[3])["StartedOn"]
+    after = glue.get_ml_task_runs(
+        TransformId=transform_id, Filter={"StartedAfter": started, "TaskRunType": "LABELING_SET_GENERATION"}
+    )["TaskRuns"]
+    assert {r["TaskRunId"] for r in after} == {ids[3], ids[4]}
+    time.sleep(0.3)
+    done = glue.get_ml_task_runs(TransformId=transform_id, Filter={"Status": "SUCCEEDED"})["TaskRuns"]
+    assert len(done) == 6
+
+
+@pytest.mark.parametrize(
+    ("kind", "code", "status"),
+    [
+        ("throttle", "ThrottlingException", 400),
+        ("server_error", "InternalServiceException", 500),
+        ("timeout", "OperationTimeoutException", 400),
+    ],
+)
+def test_fault_injection_on_the_nth_call(dblp, kind, code, status):
+    glue, _, transform_id, _ = dblp
+    strict = _strict(glue)
+    emulator.inject_fault("GetMLTransform", kind, calls=[2])
+    strict.get_ml_transform(TransformId=transform_id)
+    with pytest.raises(ClientError) as excinfo:
+        strict.get_ml_transform(TransformId=transform_id)
+    assert error_code(excinfo) == code
+    assert excinfo.value.response["ResponseMetadata"]["HTTPStatusCode"] == status
+    strict.get_ml_transform(TransformId=transform_id)
+    assert [c[1] for c in emulator.calls("GetMLTransform")] == ["GetMLTransform"] * 3
+
+
+def test_fault_injection_latency_and_rate(dblp):
+    glue, _, transform_id, _ = dblp
+    emulator.inject_fault("GetMLTransform", "latency", calls=[1], seconds=0.3)
+    started = time.monotonic()
+    glue.get_ml_transform(TransformId=transform_id)
+    assert time.monotonic() - started >= 0.3
+    emulator.inject_fault("GetMLTaskRuns", "throttle", rate=0.5, seed=1)
+    strict = _strict(glue)
+    outcomes = []
+    for _ in range(20):
+        try:
+            strict.get_ml_task_runs(TransformId=transform_id)
+            outcomes.append("ok")
+        except ClientError:
+            outcomes.append("throttled")
+    assert 4 <= outcomes.count("throttled") <= 16
+
+
+def _strict(glue):
+    """The same endpoint as ``glue`` with botocore's retries off, to see each injected fault."""
+    url = glue.meta.endpoint_url
+    return boto3.client(
+        "glue", region_name="us-east-1", endpoint_url=url if "127.0.0.1" in url else None, config=NO_RETRIES
+    )
+
+
+def test_get_ml_task_run_through_aiobotocore_against_the_server(endpoint):
+    glue, s3 = client("glue", endpoint), client("s3", endpoint)
+    source, _ = dblp_acm_source()
+    transform_id = create_findmatches_transform(
+        glue, s3, bucket="aio-bucket", source_csv=source, primary_key="id"
+    )
+    run_id = glue.start_ml_labeling_set_generation_task_run(
+        TransformId=transform_id, OutputS3Path="s3://aio-bucket/o/"
+    )["TaskRunId"]
+
+    async def poll():
+        async with get_session().create_client("glue", region_name="us-east-1", endpoint_url=endpoint) as aio:
+            while True:
+                run = await aio.get_ml_task_run(TransformId=transform_id, TaskRunId=run_id)
+                if run["Status"] == "SUCCEEDED":
+                    return run
+                await asyncio.sleep(0.05)
+
+    run = asyncio.run(asyncio.wait_for(poll(), 10))
+    assert run["Properties"]["TaskType"] == "LABELING_SET_GENERATION"
