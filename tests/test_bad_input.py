@@ -1,0 +1,159 @@
+"""Bad input: a clear error naming the parameter and the value, raised before any AWS call."""
+
+from __future__ import annotations
+
+import pytest
+
+import airflow_provider_glue_labeling.emulator as emulator
+from airflow_provider_glue_labeling.hooks import GlueMLError
+from airflow_provider_glue_labeling.operators import (
+    GlueMLEvaluationOperator,
+    GlueMLExportLabelsOperator,
+    GlueMLImportLabelsOperator,
+    GlueMLLabelingSetGenerationOperator,
+)
+from airflow_provider_glue_labeling.sensors import GlueMLTaskRunSensor
+from airflow_provider_glue_labeling.validation import GlueMLInputError
+from tests.conftest import client
+
+GOOD = {"transform_id": "tfm-0123", "aws_conn_id": None, "region_name": "us-east-1"}
+GENERATE = (GlueMLLabelingSetGenerationOperator, {**GOOD, "output_s3_path": "s3://my-bucket/out/"})
+EXPORT = (GlueMLExportLabelsOperator, {**GOOD, "output_s3_path": "s3://my-bucket/out/"})
+IMPORT = (GlueMLImportLabelsOperator, {**GOOD, "input_s3_path": "s3://my-bucket/labels.csv"})
+EVALUATE = (GlueMLEvaluationOperator, GOOD)
+SENSOR = (GlueMLTaskRunSensor, {**GOOD, "task_run_id": "tsk-1"})
+
+CASES = [
+    # (case id, (class, good kwargs), changed kwargs, parameter named, words of the rule)
+    ("empty transform id", GENERATE, {"transform_id": ""}, "transform_id", "non-empty string"),
+    ("blank transform id", GENERATE, {"transform_id": "   "}, "transform_id", "non-empty string"),
+    ("too long transform id", EXPORT, {"transform_id": "t" * 256}, "transform_id", "at most 255"),
+    ("non-string transform id", IMPORT, {"transform_id": 123}, "transform_id", "non-empty string"),
+    ("transform id with whitespace", EVALUATE, {"transform_id": "tfm 1"}, "transform_id", "no whitespace"),
+    ("transform id None", SENSOR, {"transform_id": None}, "transform_id", "rendered to nothing"),
+    (
+        "transform id rendered 'None'",
+        GENERATE,
+        {"transform_id": "None"},
+        "transform_id",
+        "rendered to nothing",
+    ),
+    (
+        "https scheme",
+        GENERATE,
+        {"output_s3_path": "https://my-bucket/out/"},
+        "output_s3_path",
+        "scheme must be s3://",
+    ),
+    (
+        "s3a scheme",
+        EXPORT,
+        {"output_s3_path": "s3a://my-bucket/out/"},
+        "output_s3_path",
+        "scheme must be s3://",
+    ),
+    ("local path", IMPORT, {"input_s3_path": "/tmp/labels.csv"}, "input_s3_path", "scheme must be s3://"),
+    ("missing bucket", GENERATE, {"output_s3_path": "s3:///out/"}, "output_s3_path", "bucket is missing"),
+    ("bare scheme", GENERATE, {"output_s3_path": "s3://"}, "output_s3_path", "bucket is missing"),
+    (
+        "uppercase bucket",
+        GENERATE,
+        {"output_s3_path": "s3://My_Bucket/x"},
+        "output_s3_path",
+        "lowercase letters",
+    ),
+    ("too short bucket", EXPORT, {"output_s3_path": "s3://ab/x"}, "output_s3_path", "3 to 63 characters"),
+    ("IP address bucket", GENERATE, {"output_s3_path": "s3://192.168.1.1/x"}, "output_s3_path", "IP address"),
+    ("adjacent dots", GENERATE, {"output_s3_path": "s3://my..bucket/x"}, "output_s3_path", "adjacent dots"),
+    (
+        "bucket ends with hyphen",
+        IMPORT,
+        {"input_s3_path": "s3://bucket-/x"},
+        "input_s3_path",
+        "starts and ends",
+    ),
+    ("path rendered 'None'", GENERATE, {"output_s3_path": "None"}, "output_s3_path", "rendered to nothing"),
+    ("path None", EXPORT, {"output_s3_path": None}, "output_s3_path", "rendered to nothing"),
+    (
+        "non-bool replace_all_labels",
+        IMPORT,
+        {"replace_all_labels": "yes"},
+        "replace_all_labels",
+        "True or False",
+    ),
+    (
+        "replace without backup",
+        IMPORT,
+        {"replace_all_labels": True},
+        "backup_s3_path",
+        "allow_label_loss=True",
+    ),
+    (
+        "bad backup path",
+        IMPORT,
+        {"replace_all_labels": True, "backup_s3_path": "backup"},
+        "backup_s3_path",
+        "s3://",
+    ),
+    ("min_f1 above 1", EVALUATE, {"min_f1": 1.5}, "min_f1", "from 0 to 1"),
+    ("min_precision below 0", EVALUATE, {"min_precision": -0.1}, "min_precision", "from 0 to 1"),
+    ("min_recall not a number", EVALUATE, {"min_recall": "high"}, "min_recall", "from 0 to 1"),
+    (
+        "min_area_under_pr_curve bool",
+        EVALUATE,
+        {"min_area_under_pr_curve": True},
+        "min_area_under_pr_curve",
+        "0 to 1",
+    ),
+    ("zero waiter_delay", GENERATE, {"waiter_delay": 0}, "waiter_delay", "positive"),
+    ("negative waiter_delay", EVALUATE, {"waiter_delay": -5}, "waiter_delay", "positive"),
+    ("zero waiter_max_attempts", EXPORT, {"waiter_max_attempts": 0}, "waiter_max_attempts", "positive int"),
+    (
+        "fractional waiter_max_attempts",
+        GENERATE,
+        {"waiter_max_attempts": 2.5},
+        "waiter_max_attempts",
+        "positive int",
+    ),
+    (
+        "string wait_for_completion",
+        GENERATE,
+        {"wait_for_completion": "false"},
+        "wait_for_completion",
+        "True or False",
+    ),
+    ("task run id None", SENSOR, {"task_run_id": None}, "task_run_id", "rendered to nothing"),
+    ("task run id 'None'", SENSOR, {"task_run_id": "None"}, "task_run_id", "rendered to nothing"),
+    ("empty task run id", SENSOR, {"task_run_id": ""}, "task_run_id", "TaskRunId"),
+]
+
+
+@pytest.mark.parametrize(("case", "target", "change", "parameter", "rule"), CASES, ids=[c[0] for c in CASES])
+def test_bad_input_fails_before_any_aws_call(aws, case, target, change, parameter, rule):
+    cls, good = target
+    task = cls(task_id="t", **{**good, **change})
+    with pytest.raises(GlueMLInputError) as excinfo:
+        task.execute({})
+    message = str(excinfo.value)
+    assert f"Invalid {parameter}=" in message
+    assert repr(change.get(parameter, None)) in message or parameter == "backup_s3_path"
+    assert rule in message
+    assert emulator.calls() == [], "no AWS call was made"
+
+
+def test_unknown_transform_is_named_with_its_region(aws):
+    task = GlueMLLabelingSetGenerationOperator(task_id="t", **{**GENERATE[1], "transform_id": "tfm-x"})
+    with pytest.raises(GlueMLError, match=r"Glue ML transform 'tfm-x' not found in region us-east-1"):
+        task.execute({})
+
+
+def test_task_run_of_another_transform_is_named(aws):
+    glue = client("glue")
+    transform_id = glue.create_ml_transform(
+        Name="t", InputRecordTables=[], Parameters={"TransformType": "FIND_MATCHES"}, Role="r"
+    )["TransformId"]
+    sensor = GlueMLTaskRunSensor(
+        task_id="t", **{**SENSOR[1], "transform_id": transform_id, "task_run_id": "tsk-other"}
+    )
+    with pytest.raises(GlueMLError, match=rf"task run 'tsk-other' of transform '{transform_id}' not found"):
+        sensor.poke({})

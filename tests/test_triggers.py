@@ -1,0 +1,120 @@
+"""GlueMLTaskRunTrigger: exact serialization, a rebuild from it, and real runs on the emulator server."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+import airflow_provider_glue_labeling.emulator as emulator
+from airflow_provider_glue_labeling.emulator.seed import create_findmatches_transform, people
+from airflow_provider_glue_labeling.hooks import GlueMLError
+from airflow_provider_glue_labeling.triggers import GlueMLTaskRunTrigger, task_run_from_event
+from tests.conftest import client
+
+FIELDS = {
+    "transform_id": "tfm-1",
+    "task_run_id": "tsk-1",
+    "waiter_delay": 5,
+    "waiter_max_attempts": 7,
+    "aws_conn_id": "my_aws",
+    "region_name": "eu-west-1",
+    "verify": "/etc/ca.pem",
+    "botocore_config": {"retries": {"mode": "adaptive", "max_attempts": 10}},
+}
+
+
+def test_serialize_is_exact_and_rebuilds_the_same_trigger():
+    trigger = GlueMLTaskRunTrigger(**FIELDS)
+    assert trigger.serialize() == ("airflow_provider_glue_labeling.triggers.GlueMLTaskRunTrigger", FIELDS)
+    classpath, kwargs = trigger.serialize()
+    rebuilt = GlueMLTaskRunTrigger(**kwargs)
+    assert rebuilt.serialize() == (classpath, FIELDS)
+    hook = rebuilt.hook()
+    assert (hook.aws_conn_id, hook.region_name, hook.verify) == ("my_aws", "eu-west-1", "/etc/ca.pem")
+    assert hook.config.retries == {"mode": "adaptive", "max_attempts": 10}
+
+
+@pytest.fixture
+def glue_run(endpoint):
+    glue, s3 = client("glue", endpoint), client("s3", endpoint)
+    source, _ = people(60)
+    transform_id = create_findmatches_transform(
+        glue, s3, bucket="trig-bucket", source_csv=source, primary_key="id"
+    )
+
+    def start():
+        return glue.start_ml_labeling_set_generation_task_run(
+            TransformId=transform_id, OutputS3Path="s3://trig-bucket/out/"
+        )["TaskRunId"]
+
+    return glue, transform_id, start
+
+
+def trigger_for(transform_id, run_id, **kwargs):
+    return GlueMLTaskRunTrigger(
+        transform_id=transform_id,
+        task_run_id=run_id,
+        waiter_delay=kwargs.pop("delay", 0.1),
+        waiter_max_attempts=kwargs.pop("attempts", 100),
+        region_name="us-east-1",
+        **kwargs,
+    )
+
+
+async def first_event(trigger):
+    async for event in trigger.run():
+        return event.payload
+    raise AssertionError("the trigger ended without an event")
+
+
+def test_run_yields_success_with_the_run_summary(glue_run):
+    _, transform_id, start = glue_run
+    run_id = start()
+    event = asyncio.run(first_event(trigger_for(transform_id, run_id)))
+    assert event == {
+        "status": "success",
+        "task_run": {
+            "TaskRunId": run_id,
+            "Status": "SUCCEEDED",
+            "TaskType": "LABELING_SET_GENERATION",
+            "ExecutionTime": event["task_run"]["ExecutionTime"],
+            "S3Path": "s3://trig-bucket/out/",
+        },
+    }
+    assert task_run_from_event(event) == event["task_run"]
+
+
+def test_failed_run_event_carries_status_and_error_string(glue_run):
+    _, transform_id, start = glue_run
+    emulator.force_outcome("FAILED", "Labeling set generation failed: out of memory")
+    run_id = start()
+    event = asyncio.run(first_event(trigger_for(transform_id, run_id)))
+    assert event["status"] == "error"
+    assert (event["run_status"], event["error_string"]) == (
+        "FAILED",
+        "Labeling set generation failed: out of memory",
+    )
+    with pytest.raises(GlueMLError) as excinfo:
+        task_run_from_event(event)
+    assert str(excinfo.value) == (
+        f"Glue ML LABELING_SET_GENERATION run '{run_id}' of transform '{transform_id}' ended FAILED: "
+        "Labeling set generation failed: out of memory"
+    )
+    assert excinfo.value.status == "FAILED"
+
+
+def test_running_out_of_attempts_is_an_error_event(glue_run):
+    _, transform_id, start = glue_run
+    emulator.configure(run_seconds=30)
+    run_id = start()
+    event = asyncio.run(first_event(trigger_for(transform_id, run_id, delay=0.05, attempts=3)))
+    assert event["status"] == "error"
+    assert "did not finish after 3 polls" in event["message"]
+
+
+def test_unknown_run_fails_at_once(glue_run):
+    _, transform_id, _ = glue_run
+    event = asyncio.run(first_event(trigger_for(transform_id, "tsk-missing")))
+    assert event["status"] == "error" and event["code"] == "EntityNotFoundException"
+    assert "tsk-missing" in event["message"]
