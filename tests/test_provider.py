@@ -9,9 +9,9 @@ import sys
 from importlib.metadata import entry_points
 from pathlib import Path
 
+import airflow
 import jsonschema
 
-import airflow
 import airflow_provider_glue_labeling
 from airflow_provider_glue_labeling import get_provider_info
 
