@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 
@@ -10,6 +11,8 @@ DBLP_ACM = ROOT.parent / "shared" / "data" / "dblp-acm"
 AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="glue-labeling-airflow-"))
 
 # Airflow reads its configuration when first imported: set it up before any test module does.
+# INFO, so that tests can read what tasks log (pytest captures it).
+os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "INFO"
 airflow_env.prepare(AIRFLOW_HOME, {"tests": ROOT / "tests" / "dags", "examples": ROOT / "example_dags"})
 
 import boto3  # noqa: E402

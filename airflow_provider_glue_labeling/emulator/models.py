@@ -223,7 +223,13 @@ class MLState:
         if run.task_type == "LABELING_SET_GENERATION":
             path = props["LabelingSetGenerationTaskRunProperties"]["OutputS3Path"]
             rows, columns = self._read_source(transform)
-            body = labeling_set_csv(rows, columns, primary_key(transform), seed=run.task_run_id)
+            earlier = [
+                r
+                for r in state.runs.values()
+                if r.task_type == run.task_type and r.started_on < run.started_on
+            ]
+            seed = f"{transform.name}:{len(earlier)}"  # the same data and history give the same set
+            body = labeling_set_csv(rows, columns, primary_key(transform), seed=seed)
             self._write(path, f"{run.task_run_id}.csv", body)
         elif run.task_type == "IMPORT_LABELS":
             spec = props["ImportLabelsTaskRunProperties"]

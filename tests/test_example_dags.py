@@ -1,0 +1,131 @@
+"""The example DAGs: they load with no AWS call, and run end to end on the emulator, both wait modes."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import uuid
+
+import pytest
+
+from airflow_provider_glue_labeling.emulator.demo import BUCKET, Labeler
+from airflow_provider_glue_labeling.emulator.seed import (
+    create_findmatches_transform,
+    label_from_truth,
+    people,
+)
+from tests.conftest import ROOT, client
+
+EXAMPLES = ROOT / "example_dags"
+_connects: list[object] = []
+
+
+def _audit(event: str, args: tuple) -> None:
+    """Note every outgoing connection of this process (an audit hook sees them all)."""
+    if event == "socket.connect":
+        _connects.append(args[1])
+
+
+sys.addaudithook(_audit)
+
+
+def test_dagbag_loads_examples_without_errors_or_aws_calls():
+    from airflow.dag_processing.dagbag import DagBag
+
+    _connects.clear()
+    bag = DagBag(dag_folder=str(EXAMPLES))
+    made = list(_connects)
+    assert bag.import_errors == {}
+    assert set(bag.dag_ids) == {"glue_labeling_set_generation", "glue_findmatches_retraining"}
+    assert made == [], f"loading the example DAGs opened connections: {made}"
+    retraining = bag.dags["glue_findmatches_retraining"]
+    assert retraining.schedule == "@weekly"
+    assert retraining.catchup is False
+
+
+def load(name: str, deferrable: bool, monkeypatch):
+    """A fresh copy of an example DAG, built with ``[operators] default_deferrable`` set."""
+    monkeypatch.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", str(deferrable))
+    monkeypatch.setenv("GLUE_LABELING_POLL_SECONDS", "0.3")
+    spec = importlib.util.spec_from_file_location(
+        f"example_{name}_{uuid.uuid4().hex}", EXAMPLES / f"{name}.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    glue_tasks = [t for t in module.dag.tasks if t.task_type.startswith("GlueML")]
+    assert glue_tasks and all(t.deferrable is deferrable for t in glue_tasks)
+    return module.dag
+
+
+@pytest.fixture
+def people_transform(endpoint, airflow_db):
+    glue, s3 = client("glue", endpoint), client("s3", endpoint)
+    source, truth = people(400)
+    transform_id = create_findmatches_transform(
+        glue, s3, bucket=BUCKET, source_csv=source, primary_key="id", name="people-dedup"
+    )
+    return glue, s3, transform_id, truth
+
+
+def states(dag_run) -> dict[str, str]:
+    return {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
+
+
+@pytest.mark.parametrize("deferrable", [False, True], ids=["worker", "deferrable"])
+@pytest.mark.parametrize(
+    ("min_f1", "passes"), [(0.5, True), (0.99, False)], ids=["gate passes", "gate fails"]
+)
+def test_retraining_dag_end_to_end(people_transform, monkeypatch, capfd, deferrable, min_f1, passes):
+    glue, s3, transform_id, truth = people_transform
+    dag = load("glue_findmatches_retraining", deferrable, monkeypatch)
+    labeler = Labeler(glue, s3, transform_id, truth)
+    labeler.start()
+    try:
+        dag_run = dag.test(run_conf={"transform_id": transform_id, "bucket": BUCKET, "min_f1": min_f1})
+    finally:
+        labeler.stopped.set()
+        labeler.join()
+    logged = "".join(capfd.readouterr())
+    task_states = states(dag_run)
+    upstream = {k: v for k, v in task_states.items() if k != "evaluate"}
+    assert set(upstream.values()) == {"success"}, task_states
+    transform = glue.get_ml_transform(TransformId=transform_id)
+    assert transform["LabelCount"] == 100
+    f1 = transform["EvaluationMetrics"]["FindMatchesMetrics"]["F1"]
+    assert "metric" in logged and "threshold" in logged
+    if passes:
+        assert (dag_run.state, task_states["evaluate"]) == ("success", "success")
+        assert f1 >= min_f1
+    else:
+        assert (dag_run.state, task_states["evaluate"]) == ("failed", "failed")
+        assert f"is below its quality gate: F1 {f1} < {min_f1}" in logged
+
+
+@pytest.mark.parametrize("deferrable", [False, True], ids=["worker", "deferrable"])
+def test_labeling_set_generation_dag_end_to_end(people_transform, monkeypatch, deferrable):
+    glue, s3, transform_id, truth = people_transform
+    labeled = label_from_truth(
+        b"labeling_set_id,label,id\n" + b"".join(f"s1,,{rid}\n".encode() for rid in list(truth)[:12]),
+        truth,
+        "id",
+    )
+    s3.put_object(Bucket=BUCKET, Key="labels/ready.csv", Body=labeled)
+    dag = load("glue_labeling_set_generation", deferrable, monkeypatch)
+    dag_run = dag.test(
+        run_conf={
+            "transform_id": transform_id,
+            "output_s3_path": f"s3://{BUCKET}/labeling/",
+            "labels_s3_path": f"s3://{BUCKET}/labels/ready.csv",
+        }
+    )
+    assert dag_run.state == "success", states(dag_run)
+    runs = glue.get_ml_task_runs(
+        TransformId=transform_id, Sort={"Column": "STARTED", "SortDirection": "ASCENDING"}
+    )
+    assert [(r["Properties"]["TaskType"], r["Status"]) for r in runs["TaskRuns"]] == [
+        ("LABELING_SET_GENERATION", "SUCCEEDED"),
+        ("IMPORT_LABELS", "SUCCEEDED"),
+    ]
+    assert glue.get_ml_transform(TransformId=transform_id)["LabelCount"] == 12
+    written = s3.list_objects_v2(Bucket=BUCKET, Prefix="labeling/")["Contents"]
+    assert len(written) == 1 and written[0]["Key"].endswith(f"{runs['TaskRuns'][0]['TaskRunId']}.csv")

@@ -1,0 +1,153 @@
+"""GlueMLImportLabelsOperator: labels files are checked before any run; replace-all never loses labels."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+
+from airflow_provider_glue_labeling.emulator.seed import (
+    create_findmatches_transform,
+    label_from_truth,
+    people,
+)
+from airflow_provider_glue_labeling.hooks import GlueMLError
+from airflow_provider_glue_labeling.operators import (
+    GlueMLImportLabelsOperator,
+    GlueMLLabelingSetGenerationOperator,
+)
+from airflow_provider_glue_labeling.validation import GlueMLInputError
+from tests.conftest import client
+
+GOOD_LABELS = b"labeling_set_id,label,id,name\ns1,a,1,Ann\ns1,a,2,Anne\ns1,b,3,Bob\n"
+
+
+@pytest.fixture
+def transform(aws):
+    source, truth = people(80)
+    glue, s3 = client("glue"), client("s3")
+    transform_id = create_findmatches_transform(
+        glue, s3, bucket="labels", source_csv=source, primary_key="id"
+    )
+    return glue, s3, transform_id, truth
+
+
+def importer(transform_id: str, path: str, **kwargs) -> GlueMLImportLabelsOperator:
+    return GlueMLImportLabelsOperator(
+        task_id="import_labels",
+        transform_id=transform_id,
+        input_s3_path=path,
+        aws_conn_id=None,
+        region_name="us-east-1",
+        waiter_delay=0.1,
+        waiter_max_attempts=100,
+        **kwargs,
+    )
+
+
+@pytest.mark.parametrize(
+    ("files", "path", "problem"),
+    [
+        ({}, "s3://labels/in/labels.csv", "not found"),
+        ({"in/labels.csv": b""}, "s3://labels/in/labels.csv", "the file is empty"),
+        ({"in/labels.csv": b"x" * (10 * 1024 * 1024 + 1)}, "s3://labels/in/labels.csv", "at most 10 MB"),
+        ({"in/labels.csv": b"\x89PNG\r\n\x1a\n\xff\xfe"}, "s3://labels/in/labels.csv", "not UTF-8"),
+        (
+            {"in/labels.csv": b"label,labeling_set_id,id\na,s1,1\n"},
+            "s3://labels/in/labels.csv",
+            "labeling_set_id,label",
+        ),
+        (
+            {"in/labels.csv": b"labeling_set_id,label,id\ns1,a,1\n,b,2\n"},
+            "s3://labels/in/labels.csv",
+            "line 3 has no labeling_set_id",
+        ),
+        (
+            {"in/labels.csv": b"labeling_set_id,label,id\ns1,a\n"},
+            "s3://labels/in/labels.csv",
+            "line 2 has 2 fields",
+        ),
+        (
+            {"in/a.csv": GOOD_LABELS, "in/b.csv": b"id,label\n1,a\n"},
+            "s3://labels/in/",
+            "in/b.csv is not importable",
+        ),
+    ],
+    ids=[
+        "missing",
+        "empty",
+        "over 10 MB",
+        "not text",
+        "wrong columns",
+        "no labeling_set_id",
+        "ragged CSV",
+        "bad file under prefix",
+    ],
+)
+def test_bad_labels_file_starts_no_run(transform, files, path, problem):
+    glue, s3, transform_id, _ = transform
+    for key, body in files.items():
+        s3.put_object(Bucket="labels", Key=key, Body=body)
+    with pytest.raises(GlueMLError, match=problem):
+        importer(transform_id, path).execute({})
+    assert glue.get_ml_task_runs(TransformId=transform_id)["TaskRuns"] == []
+
+
+def test_prefix_of_good_files_is_imported(transform):
+    glue, s3, transform_id, _ = transform
+    s3.put_object(Bucket="labels", Key="in/a.csv", Body=GOOD_LABELS)
+    s3.put_object(Bucket="labels", Key="in/b.csv", Body=GOOD_LABELS)
+    run_id = importer(transform_id, "s3://labels/in/").execute({})
+    assert glue.get_ml_task_run(TransformId=transform_id, TaskRunId=run_id)["Status"] == "SUCCEEDED"
+    assert glue.get_ml_transform(TransformId=transform_id)["LabelCount"] == 6
+
+
+def test_replace_all_without_backup_is_refused(transform):
+    glue, s3, transform_id, _ = transform
+    s3.put_object(Bucket="labels", Key="in/labels.csv", Body=GOOD_LABELS)
+    with pytest.raises(GlueMLInputError, match="allow_label_loss=True"):
+        importer(transform_id, "s3://labels/in/labels.csv", replace_all_labels=True).execute({})
+    assert glue.get_ml_task_runs(TransformId=transform_id)["TaskRuns"] == []
+    run_id = importer(
+        transform_id, "s3://labels/in/labels.csv", replace_all_labels=True, allow_label_loss=True
+    ).execute({})
+    assert glue.get_ml_task_run(TransformId=transform_id, TaskRunId=run_id)["Status"] == "SUCCEEDED"
+
+
+def test_replace_all_backs_up_the_previous_labels_first(transform):
+    glue, s3, transform_id, truth = transform
+    generate = GlueMLLabelingSetGenerationOperator(
+        task_id="g",
+        transform_id=transform_id,
+        output_s3_path="s3://labels/sets/",
+        aws_conn_id=None,
+        region_name="us-east-1",
+        waiter_delay=0.1,
+    )
+    run_id = generate.execute({})
+    labeled = label_from_truth(
+        s3.get_object(Bucket="labels", Key=f"sets/{run_id}.csv")["Body"].read(), truth, "id"
+    )
+    s3.put_object(Bucket="labels", Key="first/labels.csv", Body=labeled)
+    importer(transform_id, "s3://labels/first/labels.csv").execute({})
+    assert glue.get_ml_transform(TransformId=transform_id)["LabelCount"] == 100
+
+    s3.put_object(Bucket="labels", Key="second/labels.csv", Body=GOOD_LABELS)
+    importer(
+        transform_id,
+        "s3://labels/second/labels.csv",
+        replace_all_labels=True,
+        backup_s3_path="s3://labels/backup/",
+    ).execute({})
+
+    assert glue.get_ml_transform(TransformId=transform_id)["LabelCount"] == 3
+    (backup,) = s3.list_objects_v2(Bucket="labels", Prefix="backup/")["Contents"]
+    rows = list(
+        csv.DictReader(io.StringIO(s3.get_object(Bucket="labels", Key=backup["Key"])["Body"].read().decode()))
+    )
+    assert [(r["labeling_set_id"], r["label"], r["id"]) for r in rows] == [
+        (r["labeling_set_id"], r["label"], r["id"]) for r in csv.DictReader(io.StringIO(labeled.decode()))
+    ]
+    types = [r["Properties"]["TaskType"] for r in glue.get_ml_task_runs(TransformId=transform_id)["TaskRuns"]]
+    assert types == ["IMPORT_LABELS", "EXPORT_LABELS", "IMPORT_LABELS", "LABELING_SET_GENERATION"]
