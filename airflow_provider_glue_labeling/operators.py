@@ -188,15 +188,9 @@ class GlueMLTaskRunOperator(ResumableJobMixin, AwsBaseOperator[GlueMLHook]):
             self.hook.cancel_task_run(self.transform_id, self.task_run_id)
 
 
-class GlueMLLabelingSetGenerationOperator(GlueMLTaskRunOperator):
-    """Generate a labeling set for a FindMatches transform (``StartMLLabelingSetGenerationTaskRun``).
+class _OutputPathOperator(GlueMLTaskRunOperator):
+    """A task run that writes to ``output_s3_path`` (labeling-set generation and label export)."""
 
-    Returns the TaskRunId (XCom ``return_value``) whether or not it waits.
-
-    :param output_s3_path: ``s3://bucket/prefix`` where Glue writes the labeling set. (templated)
-    """
-
-    task_type = "LABELING_SET_GENERATION"
     template_fields: Sequence[str] = aws_template_fields("transform_id", "output_s3_path")
 
     def __init__(self, *, output_s3_path: str, **kwargs: Any) -> None:
@@ -211,25 +205,26 @@ class GlueMLLabelingSetGenerationOperator(GlueMLTaskRunOperator):
         return {"OutputS3Path": self.output_s3_path}
 
 
-class GlueMLExportLabelsOperator(GlueMLTaskRunOperator):
+class GlueMLLabelingSetGenerationOperator(_OutputPathOperator):
+    """Generate a labeling set for a FindMatches transform (``StartMLLabelingSetGenerationTaskRun``).
+
+    Glue writes about 100 records in about 10 sets, as CSV with the columns
+    ``labeling_set_id,label`` and the source columns. Returns the TaskRunId (XCom
+    ``return_value``) whether or not it waits.
+
+    :param output_s3_path: ``s3://bucket/prefix`` where Glue writes the labeling set. (templated)
+    """
+
+    task_type = "LABELING_SET_GENERATION"
+
+
+class GlueMLExportLabelsOperator(_OutputPathOperator):
     """Export every label of a transform to S3 (``StartExportLabelsTaskRun``); returns the TaskRunId.
 
     :param output_s3_path: ``s3://bucket/prefix`` where Glue writes the labels. (templated)
     """
 
     task_type = "EXPORT_LABELS"
-    template_fields: Sequence[str] = aws_template_fields("transform_id", "output_s3_path")
-
-    def __init__(self, *, output_s3_path: str, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.output_s3_path = output_s3_path
-
-    def validate(self) -> None:
-        super().validate()
-        check_s3_uri("output_s3_path", self.output_s3_path)
-
-    def start_parameters(self) -> dict[str, Any]:
-        return {"OutputS3Path": self.output_s3_path}
 
 
 class GlueMLImportLabelsOperator(GlueMLTaskRunOperator):

@@ -28,20 +28,20 @@ def check_text(parameter: str, value: Any, rule: str = "expected a non-empty str
     return value
 
 
-def check_transform_id(value: Any, parameter: str = "transform_id") -> str:
-    rule = "expected a Glue ML transform id: a non-empty string of at most 255 characters, no whitespace"
+def _check_id(parameter: str, value: Any, what: str) -> str:
+    rule = f"expected a {what}: a non-empty string of at most 255 characters, no whitespace"
     check_text(parameter, value, rule)
     if len(value) > 255 or re.search(r"\s", value):
         raise GlueMLInputError(parameter, value, rule)
     return value
+
+
+def check_transform_id(value: Any, parameter: str = "transform_id") -> str:
+    return _check_id(parameter, value, "Glue ML transform id")
 
 
 def check_task_run_id(value: Any, parameter: str = "task_run_id") -> str:
-    rule = "expected a Glue ML TaskRunId: a non-empty string of at most 255 characters, no whitespace"
-    check_text(parameter, value, rule)
-    if len(value) > 255 or re.search(r"\s", value):
-        raise GlueMLInputError(parameter, value, rule)
-    return value
+    return _check_id(parameter, value, "Glue ML TaskRunId")
 
 
 def bucket_problem(bucket: str) -> str | None:
