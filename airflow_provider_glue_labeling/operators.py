@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 MAX_LABELS_FILE_BYTES = 10 * 1024 * 1024
+ADOPTION_CLOCK_SKEW = timedelta(seconds=5)
 SUBMIT_MARK_KEY = "glue_ml_submit_started_at"
 METRICS = (
     ("F1", "min_f1"),
@@ -116,6 +117,11 @@ class GlueMLTaskRunOperator(ResumableJobMixin, AwsBaseOperator[GlueMLHook]):
         return self.execute_resumable(context)
 
     def submit_job(self, context: Context) -> str:
+        adopted = self._find_own_active_run(context)
+        if adopted:
+            self.log.info("Adopting Glue ML task run %s, started by an earlier try of this task", adopted)
+            self.task_run_id = adopted
+            return adopted
         self.before_start(context)
         store = context.get("task_state_store")
         if store is not None:
@@ -126,6 +132,37 @@ class GlueMLTaskRunOperator(ResumableJobMixin, AwsBaseOperator[GlueMLHook]):
         self.log.info("Started Glue ML %s task run %s", self.task_type, self.task_run_id)
         return self.task_run_id
 
+    def _find_own_active_run(self, context: Context) -> str | None:
+        """An active run of this task type that an earlier try started but never recorded.
+
+        That happens when a worker dies between the start call and ``task_state_store.set``,
+        and on Airflow < 3.3, which has no store. The window opens at the earlier try's start
+        (its mark in the store) or, without one, at the DAG run's start on a retry.
+        """
+        store = context.get("task_state_store")
+        mark = store.get(SUBMIT_MARK_KEY) if store is not None else None
+        ti, dag_run = context.get("ti"), context.get("dag_run")
+        if mark:
+            since = datetime.fromisoformat(str(mark))
+        elif ti is not None and ti.try_number > 1 and dag_run is not None and dag_run.start_date:
+            since = dag_run.start_date
+        else:
+            return None
+        active = self.hook.list_task_runs(
+            self.transform_id,
+            task_type=self.task_type,
+            statuses=("STARTING", "RUNNING"),
+            started_after=since - ADOPTION_CLOCK_SKEW,
+        )
+        self.log.info(
+            "Looked for active %s runs of %s started since %s: %s",
+            self.task_type,
+            self.transform_id,
+            since.isoformat(),
+            [r["TaskRunId"] for r in active] or "none",
+        )
+        return min(active, key=lambda r: r["StartedOn"])["TaskRunId"] if active else None
+
     def get_job_status(self, external_id: Any, context: Context) -> str:
         return self.hook.get_task_run(self.transform_id, str(external_id))["Status"]
 
@@ -135,8 +172,9 @@ class GlueMLTaskRunOperator(ResumableJobMixin, AwsBaseOperator[GlueMLHook]):
     def is_job_succeeded(self, status: str) -> bool:
         return status == "SUCCEEDED"
 
-    def poll_until_complete(self, external_id: Any, context: Context) -> Any:
-        self.task_run_id = run_id = str(external_id)
+    def _track(self, external_id: Any, context: Context) -> str:
+        """Remember the run (for ``on_kill``) and link the task to its transform."""
+        self.task_run_id = str(external_id)
         GlueMLTransformLink.persist(
             context=context,
             operator=self,
@@ -144,6 +182,10 @@ class GlueMLTaskRunOperator(ResumableJobMixin, AwsBaseOperator[GlueMLHook]):
             aws_partition=self.hook.conn_partition,
             transform_id=self.transform_id,
         )
+        return self.task_run_id
+
+    def poll_until_complete(self, external_id: Any, context: Context) -> Any:
+        run_id = self._track(external_id, context)
         if not self.wait_for_completion:
             self._result = run_id
             return run_id
@@ -174,8 +216,8 @@ class GlueMLTaskRunOperator(ResumableJobMixin, AwsBaseOperator[GlueMLHook]):
     def get_job_result(self, external_id: Any, context: Context) -> Any:
         if self._result is not None:
             return self._result
-        self.task_run_id = str(external_id)
-        return self.complete(summarize(self.hook.get_task_run(self.transform_id, self.task_run_id)), context)
+        run_id = self._track(external_id, context)
+        return self.complete(summarize(self.hook.get_task_run(self.transform_id, run_id)), context)
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         run = task_run_from_event(event)

@@ -41,9 +41,13 @@ def _timestamp(value: Any) -> datetime | None:
     return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
 
 
-def _apply_faults(response: GlueResponse, operation: str) -> None:
+def _apply_faults(response: GlueResponse, operation: str) -> float:
+    """Raise or sleep as the faults on this call say; return how long to hold the answer back."""
+    hold = 0.0
     for fault in settings.record_call(operation, response.parameters):
-        if fault.kind == "latency":
+        if fault.kind == "slow_reply":
+            hold += fault.seconds
+        elif fault.kind == "latency":
             time.sleep(fault.seconds)
         elif fault.kind == "throttle":
             raise GlueMLError("ThrottlingException", "Rate exceeded")
@@ -53,15 +57,16 @@ def _apply_faults(response: GlueResponse, operation: str) -> None:
             raise GlueMLError("OperationTimeoutException", "Operation timed out")
         elif fault.kind == "reset":
             _drop_connection(response)
+    return hold
 
 
 def _drop_connection(response: GlueResponse) -> None:
     """Reset the client's TCP connection (server mode), or raise what botocore sees in-process."""
-    environ = getattr(getattr(response, "request", None), "environ", None) or {}
+    environ = getattr(getattr(response, "normalized_request", None), "environ", None) or {}
     sock = environ.get("werkzeug.socket")
     if isinstance(sock, socket.socket):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        sock.close()
+        sock.shutdown(socket.SHUT_RDWR)
     raise ConnectionClosedError(endpoint_url=getattr(response, "uri", "glue"))
 
 
@@ -70,8 +75,10 @@ def _operation(name: str) -> Callable[[Callable[[GlueResponse, MLState], dict[st
 
     def wrap(handler: Callable[[GlueResponse, MLState], dict[str, Any]]) -> Any:
         def method(self: GlueResponse) -> ActionResult:
-            _apply_faults(self, name)
-            return ActionResult(handler(self, ml_state(self.glue_backend)))
+            hold = _apply_faults(self, name)
+            result = ActionResult(handler(self, ml_state(self.glue_backend)))
+            time.sleep(hold)  # the work is done; the client waits for the answer
+            return result
 
         method.__name__ = handler.__name__
         return method
@@ -171,8 +178,10 @@ def install() -> None:
     moto_get_ml_transform = GlueResponse.get_ml_transform
 
     def get_ml_transform(self: GlueResponse) -> ActionResult:
-        _apply_faults(self, "GetMLTransform")
-        return moto_get_ml_transform(self)
+        hold = _apply_faults(self, "GetMLTransform")
+        result = moto_get_ml_transform(self)
+        time.sleep(hold)
+        return result
 
     moto_as_dict = FakeMLTransform.as_dict
 

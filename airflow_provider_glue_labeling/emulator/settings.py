@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-FAULT_KINDS = ("throttle", "server_error", "timeout", "latency", "reset")
+FAULT_KINDS = ("throttle", "server_error", "timeout", "latency", "slow_reply", "reset")
 
 
 @dataclass
@@ -75,8 +75,9 @@ def inject_fault(
 
     :param operation: a Glue operation name such as ``"GetMLTaskRun"``, or ``"*"``.
     :param kind: ``throttle`` (ThrottlingException), ``server_error`` (InternalServiceException,
-        HTTP 500), ``timeout`` (OperationTimeoutException), ``latency`` (sleep ``seconds``
-        and answer) or ``reset`` (the connection is dropped).
+        HTTP 500), ``timeout`` (OperationTimeoutException), ``latency`` (sleep ``seconds``,
+        then do the work), ``slow_reply`` (do the work, then hold the answer ``seconds``) or
+        ``reset`` (the connection is dropped).
     :param calls: which calls of the operation, counted from the injection, fail.
     :param rate: the share of calls that fail, with a seeded generator (when ``calls`` is None).
     """
@@ -123,7 +124,6 @@ def calls(operation: str | None = None) -> list[tuple[float, str, dict[str, Any]
 
 def reset() -> None:
     """Forget faults, forced outcomes and the call log, and restore default settings."""
-    global SETTINGS
     with _lock:
         _faults.clear()
         _forced.clear()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from airflow.sdk import DAG, task
@@ -52,8 +53,67 @@ for mode in ("poke", "deferrable"):
             output_s3_path="{{ params.output_s3_path }}",
             deferrable=mode == "deferrable",
             waiter_delay=0.3,
-            waiter_max_attempts=100,
+            waiter_max_attempts=6,  # enough for a 0.6 s run; transient errors must not use them up
             **TEMPLATED,
         )
         generate >> record("{{ params.result_file }}", task_run_id=generate.output)
     DAGS[dag.dag_id] = dag
+
+# one labeling set that the operator itself waits for, in the worker: killed and retried by the tests
+with DAG("generate_durable", schedule=None, params=PARAMS) as dag:
+    GlueMLLabelingSetGenerationOperator(
+        task_id="generate",
+        output_s3_path="{{ params.output_s3_path }}",
+        deferrable=False,
+        waiter_delay=0.2,
+        waiter_max_attempts=500,
+        **TEMPLATED,
+    )
+DAGS[dag.dag_id] = dag
+
+
+def retry_task(dag_id: str, logical_date: str, task_id: str) -> str:
+    """Retry a task of an existing DAG run, as the scheduler does after its worker died.
+
+    The task instance is set up for its next try in the same DAG run (so its task_state_store
+    is kept) and run by the same in-process runner ``dag.test()`` uses.
+    """
+    from airflow.models.dagrun import DagRun
+    from airflow.sdk import timezone
+    from airflow.sdk.definitions.dag import _run_task
+    from airflow.utils.session import create_session
+    from airflow.utils.state import TaskInstanceState
+    from sqlalchemy import select
+
+    def task_instance(session):
+        dag_run = session.scalar(
+            select(DagRun).where(DagRun.dag_id == dag_id, DagRun.logical_date == timezone.parse(logical_date))
+        )
+        return dag_run.get_task_instance(task_id, session=session)
+
+    with create_session() as session:
+        ti = task_instance(session)
+        ti.try_number += 1
+        ti.state = TaskInstanceState.SCHEDULED
+        session.commit()
+        session.refresh(ti)
+        _run_task(ti=ti, task=DAGS[dag_id].task_dict[task_id], run_triggerer=True)
+    with create_session() as session:
+        return task_instance(session).state
+
+
+if __name__ == "__main__":
+    # python glue_ml_test_dags.py run DAG_ID LOGICAL_DATE CONF_JSON: one DAG run, in its own process
+    # python glue_ml_test_dags.py retry DAG_ID LOGICAL_DATE TASK_ID: the next try of one task
+    import sys
+
+    from airflow.sdk import timezone
+
+    print("PID", os.getpid(), flush=True)
+    if sys.argv[1] == "retry":
+        print("TASK STATE", retry_task(*sys.argv[2:5]), flush=True)
+    else:
+        dag_run = DAGS[sys.argv[2]].test(
+            logical_date=timezone.parse(sys.argv[3]), run_conf=json.loads(sys.argv[4])
+        )
+        print("DAG RUN STATE", dag_run.state, flush=True)
