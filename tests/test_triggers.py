@@ -9,7 +9,7 @@ import pytest
 import airflow_provider_glue_labeling.emulator as emulator
 from airflow_provider_glue_labeling.emulator.seed import create_findmatches_transform, people
 from airflow_provider_glue_labeling.hooks import GlueMLError
-from airflow_provider_glue_labeling.triggers import GlueMLTaskRunTrigger, task_run_from_event
+from airflow_provider_glue_labeling.triggers import CLIENTS, GlueMLTaskRunTrigger, task_run_from_event
 from tests.conftest import client
 
 FIELDS = {
@@ -118,3 +118,69 @@ def test_unknown_run_fails_at_once(glue_run):
     event = asyncio.run(first_event(trigger_for(transform_id, "tsk-missing")))
     assert event["status"] == "error" and event["code"] == "EntityNotFoundException"
     assert "tsk-missing" in event["message"]
+
+
+def test_waits_share_one_client_that_closes_after_the_last(glue_run):
+    _, transform_id, start = glue_run
+    emulator.configure(run_seconds=1.0)
+    first, second = trigger_for(transform_id, start()), trigger_for(transform_id, start())
+
+    async def scenario():
+        created = CLIENTS.created
+        waits = [asyncio.ensure_future(first_event(t)) for t in (first, second)]
+        while len(emulator.calls("GetMLTaskRun")) < 4:
+            await asyncio.sleep(0.02)
+        assert list(CLIENTS.users().values()) == [2]
+        async with CLIENTS.use(first) as client:  # the client the two waits are using
+            events = await asyncio.gather(*waits)
+        assert CLIENTS.created == created + 1
+        return events, client
+
+    events, client = asyncio.run(scenario())
+    assert [e["status"] for e in events] == ["success", "success"]
+    assert CLIENTS.users() == {}
+
+    async def use_closed():
+        await client.get_ml_task_run(TransformId=transform_id, TaskRunId="tsk-x")
+
+    with pytest.raises(Exception) as excinfo:
+        asyncio.run(use_closed())
+    assert not isinstance(excinfo.value, GlueMLError)
+
+
+def test_a_failed_or_cancelled_wait_leaves_the_shared_client_to_the_others(glue_run):
+    _, transform_id, start = glue_run
+    emulator.configure(run_seconds=1.5)
+    healthy = trigger_for(transform_id, start())
+    failing = trigger_for(transform_id, "tsk-unknown")
+    cancelled = trigger_for(transform_id, start())
+
+    async def scenario():
+        created = CLIENTS.created
+        tasks = [asyncio.ensure_future(first_event(t)) for t in (healthy, failing, cancelled)]
+        failed = await tasks[1]
+        assert failed["status"] == "error" and failed["code"] == "EntityNotFoundException"
+        tasks[2].cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await tasks[2]
+        assert list(CLIENTS.users().values()) == [1]
+        event = await tasks[0]
+        assert CLIENTS.created == created + 1
+        return event
+
+    assert asyncio.run(scenario())["status"] == "success"
+    assert CLIENTS.users() == {}
+
+
+def test_triggers_of_other_connections_get_their_own_clients(glue_run):
+    _, transform_id, start = glue_run
+    default = trigger_for(transform_id, start())
+    tuned = trigger_for(transform_id, start(), botocore_config={"read_timeout": 30})
+
+    async def scenario():
+        created = CLIENTS.created
+        events = await asyncio.gather(first_event(default), first_event(tuned))
+        assert CLIENTS.created == created + 2
+        return events
+
+    assert [e["status"] for e in asyncio.run(scenario())] == ["success", "success"]
