@@ -123,6 +123,22 @@ def summarize(run: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def task_run_from_event(event: dict[str, Any] | None) -> dict[str, Any]:
+    """The run summary of a success event; raise :class:`GlueMLError` for an error event."""
+    if not event:
+        raise GlueMLError("The Glue ML task run trigger returned no event")
+    if event.get("status") != "success":
+        raise GlueMLError(
+            event.get("message") or f"Glue ML task run trigger failed: {event}",
+            transform_id=event.get("transform_id"),
+            task_run_id=event.get("task_run_id"),
+            status=event.get("run_status"),
+            error_string=event.get("error_string"),
+            code=event.get("code"),
+        )
+    return event["task_run"]
+
+
 class Backoff:
     """Delays between retries of transient errors: 1, 2, 4 ... seconds, capped at ``ceiling``."""
 

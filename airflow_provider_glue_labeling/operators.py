@@ -17,9 +17,14 @@ from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.providers.common.compat.sdk import ResumableJobMixin
 
-from airflow_provider_glue_labeling.hooks import GlueMLError, GlueMLHook, default_deferrable, summarize
+from airflow_provider_glue_labeling.hooks import (
+    GlueMLError,
+    GlueMLHook,
+    default_deferrable,
+    summarize,
+    task_run_from_event,
+)
 from airflow_provider_glue_labeling.links import GlueMLTransformLink
-from airflow_provider_glue_labeling.triggers import GlueMLTaskRunTrigger, task_run_from_event
 from airflow_provider_glue_labeling.validation import (
     GlueMLInputError,
     check_bool,
@@ -191,6 +196,8 @@ class GlueMLTaskRunOperator(ResumableJobMixin, AwsBaseOperator[GlueMLHook]):
             return run_id
         if self.deferrable:
             self.log.info("Deferring until Glue ML task run %s ends", run_id)
+            from airflow_provider_glue_labeling.triggers import GlueMLTaskRunTrigger  # only when deferring
+
             self.defer(
                 trigger=GlueMLTaskRunTrigger(
                     transform_id=self.transform_id,

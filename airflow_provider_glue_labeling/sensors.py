@@ -15,8 +15,8 @@ from airflow_provider_glue_labeling.hooks import (
     default_deferrable,
     summarize,
     task_run_done,
+    task_run_from_event,
 )
-from airflow_provider_glue_labeling.triggers import GlueMLTaskRunTrigger, task_run_from_event
 from airflow_provider_glue_labeling.validation import check_task_run_id, check_transform_id
 
 if TYPE_CHECKING:
@@ -67,6 +67,8 @@ class GlueMLTaskRunSensor(AwsBaseSensor[GlueMLHook]):
         self._validate()
         if not self.deferrable:
             return super().execute(context)
+        from airflow_provider_glue_labeling.triggers import GlueMLTaskRunTrigger  # only when deferring
+
         self.defer(
             trigger=GlueMLTaskRunTrigger(
                 transform_id=self.transform_id,

@@ -102,7 +102,7 @@ class GlueMLTaskRunTrigger(BaseTrigger):
 
     The event is ``{"status": "success", "task_run": <summary>}`` or
     ``{"status": "error", "message": ..., "run_status": ..., "error_string": ...}``; turn it back
-    into a result or an error with :func:`task_run_from_event`.
+    into a result or an error with :func:`~.hooks.task_run_from_event`.
 
     :param transform_id: the ML transform.
     :param task_run_id: the task run to wait for.
@@ -193,19 +193,3 @@ class GlueMLTaskRunTrigger(BaseTrigger):
                     "code": error.code,
                 }
             )
-
-
-def task_run_from_event(event: dict[str, Any] | None) -> dict[str, Any]:
-    """The run summary of a success event; raise :class:`GlueMLError` for an error event."""
-    if not event:
-        raise GlueMLError("The Glue ML task run trigger returned no event")
-    if event.get("status") != "success":
-        raise GlueMLError(
-            event.get("message") or f"Glue ML task run trigger failed: {event}",
-            transform_id=event.get("transform_id"),
-            task_run_id=event.get("task_run_id"),
-            status=event.get("run_status"),
-            error_string=event.get("error_string"),
-            code=event.get("code"),
-        )
-    return event["task_run"]

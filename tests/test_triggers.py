@@ -8,8 +8,8 @@ import pytest
 
 import airflow_provider_glue_labeling.emulator as emulator
 from airflow_provider_glue_labeling.emulator.seed import create_findmatches_transform, people
-from airflow_provider_glue_labeling.hooks import GlueMLError
-from airflow_provider_glue_labeling.triggers import CLIENTS, GlueMLTaskRunTrigger, task_run_from_event
+from airflow_provider_glue_labeling.hooks import GlueMLError, task_run_from_event
+from airflow_provider_glue_labeling.triggers import CLIENTS, GlueMLTaskRunTrigger
 from tests.conftest import client
 
 FIELDS = {

@@ -15,8 +15,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=5000, help="TCP port on 127.0.0.1 (0: any free)")
     parser.add_argument("--run-seconds", type=float, help="seconds from a run's start to its end")
     parser.add_argument("--starting-seconds", type=float, help="seconds a run stays STARTING")
+    parser.add_argument("--max-concurrent-runs", type=int, help="active runs allowed per transform")
+    parser.add_argument("--polls-to-finish", type=int, help="end each run after this many polls")
     args = parser.parse_args(argv)
-    configure(**{k: v for k, v in vars(args).items() if k.endswith("_seconds") and v is not None})
+    configure(**{k: v for k, v in vars(args).items() if k != "port" and v is not None})
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with serve(args.port) as endpoint_url:

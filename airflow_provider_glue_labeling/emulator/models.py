@@ -66,6 +66,7 @@ class TaskRun:
     last_modified_on: datetime = field(default_factory=now)
     stop_requested_on: datetime | None = None
     forced: tuple[str, str] | None = None
+    polls: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         end = self.completed_on or now()
@@ -122,6 +123,15 @@ class MLState:
         self.advance(run)
         return run
 
+    def poll(self, transform_id: str, task_run_id: str) -> TaskRun:
+        """``GetMLTaskRun``: count the poll (see ``Settings.polls_to_finish``) and answer."""
+        with self.lock:
+            _, state = self.transform(transform_id)
+            run = state.runs.get(task_run_id)
+            if run is not None:
+                run.polls += 1
+            return self.run(transform_id, task_run_id)
+
     def all_runs(self, transform_id: str) -> list[TaskRun]:
         _, state = self.transform(transform_id)
         for run in state.runs.values():
@@ -172,9 +182,13 @@ class MLState:
                     self._finish(run, "STOPPED", None)
                 return
             elapsed = (current - run.started_on).total_seconds()
-            if elapsed < SETTINGS.starting_seconds:
-                return
-            if elapsed < SETTINGS.run_seconds:
+            if SETTINGS.polls_to_finish:
+                unfinished = run.polls <= SETTINGS.polls_to_finish
+            else:
+                if elapsed < SETTINGS.starting_seconds:
+                    return
+                unfinished = elapsed < SETTINGS.run_seconds
+            if unfinished:
                 if run.status != "RUNNING":
                     self._set(run, "RUNNING")
                 return

@@ -101,7 +101,7 @@ def _path(self: GlueResponse, parameter: str) -> str:
 
 
 def get_ml_task_run(self: GlueResponse, state: MLState) -> dict[str, Any]:
-    return state.run(self._get_param("TransformId"), self._get_param("TaskRunId")).as_dict()
+    return state.poll(self._get_param("TransformId"), self._get_param("TaskRunId")).as_dict()
 
 
 def get_ml_task_runs(self: GlueResponse, state: MLState) -> dict[str, Any]:

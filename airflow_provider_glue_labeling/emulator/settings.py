@@ -20,12 +20,15 @@ class Settings:
     :param run_seconds: seconds from start to the end of the run (``SUCCEEDED`` or ``FAILED``).
     :param stop_seconds: how long a cancelled run stays ``STOPPING`` before ``STOPPED``.
     :param max_concurrent_runs: active runs allowed per transform (Glue's default quota is 3).
+    :param polls_to_finish: when above 0, a run ends at its ``GetMLTaskRun`` poll number
+        ``polls_to_finish + 1`` instead of by the clock (for benchmarks: K polls, then the end).
     """
 
     starting_seconds: float = float(os.environ.get("GLUE_ML_EMULATOR_STARTING_SECONDS", "0.2"))
     run_seconds: float = float(os.environ.get("GLUE_ML_EMULATOR_RUN_SECONDS", "1.0"))
     stop_seconds: float = float(os.environ.get("GLUE_ML_EMULATOR_STOP_SECONDS", "0.3"))
     max_concurrent_runs: int = int(os.environ.get("GLUE_ML_EMULATOR_MAX_CONCURRENT_RUNS", "3"))
+    polls_to_finish: int = int(os.environ.get("GLUE_ML_EMULATOR_POLLS_TO_FINISH", "0"))
 
 
 @dataclass
