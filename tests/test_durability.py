@@ -147,10 +147,11 @@ def test_transient_burst_during_a_wait_does_not_fail_it(
     transform, endpoint, tmp_path, monkeypatch, kind, dag_id
 ):
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")  # botocore retries nothing: our wait must ride it out
+    emulator.configure(polls_to_finish=3)  # the run ends at its 4th answered poll, however slow the task
     emulator.inject_fault("GetMLTaskRun", kind, calls=range(2, 10))
     state, states, result = run_dag(dag_id, transform, tmp_path)
     assert state == "success", states
-    assert len(emulator.calls("GetMLTaskRun")) >= 10, "all eight faults were met"
+    assert len(emulator.calls("GetMLTaskRun")) == 12, "one poll, eight faults, three more polls"
     assert generation_runs(endpoint, transform) == [(result["task_run_id"], "SUCCEEDED")]
 
 

@@ -96,13 +96,13 @@ def error_code(excinfo) -> str:
 
 def test_run_goes_starting_running_succeeded_with_timestamps(dblp):
     glue, _, transform_id, _ = dblp
-    emulator.configure(starting_seconds=0.2, run_seconds=0.5)
+    emulator.configure(starting_seconds=0.3, run_seconds=3.0)
     run_id = glue.start_ml_labeling_set_generation_task_run(
         TransformId=transform_id, OutputS3Path="s3://dblp-acm/out/"
     )["TaskRunId"]
     first = glue.get_ml_task_run(TransformId=transform_id, TaskRunId=run_id)
     assert first["Status"] == "STARTING" and "CompletedOn" not in first
-    time.sleep(0.25)
+    time.sleep(0.4)
     assert glue.get_ml_task_run(TransformId=transform_id, TaskRunId=run_id)["Status"] == "RUNNING"
     done = wait(glue, transform_id, run_id)
     assert done["Status"] == "SUCCEEDED"
