@@ -1,0 +1,78 @@
+"""GlueMLHook: error translation, pagination and the synchronous wait."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from botocore.stub import Stubber
+
+import airflow_provider_glue_labeling.emulator as emulator
+from airflow_provider_glue_labeling.hooks import GlueMLError, GlueMLHook
+from tests.conftest import client
+
+
+@pytest.fixture
+def hook(aws):
+    return GlueMLHook(aws_conn_id=None, region_name="us-east-1")
+
+
+def test_access_denied_fails_a_wait_at_once(hook):
+    with Stubber(hook.conn) as stub:
+        stub.add_client_error(
+            "get_ml_task_run",
+            service_error_code="AccessDeniedException",
+            service_message="User is not authorized to perform: glue:GetMLTaskRun",
+            http_status_code=400,
+        )
+        started = time.monotonic()
+        with pytest.raises(GlueMLError) as excinfo:
+            hook.wait_for_task_run("tfm-1", "tsk-1", waiter_delay=5, waiter_max_attempts=10)
+    assert time.monotonic() - started < 1, "no retry of a permanent error"
+    assert str(excinfo.value) == (
+        "Glue get_ml_task_run failed for task run 'tsk-1' of transform 'tfm-1' in region us-east-1: "
+        "AccessDeniedException: User is not authorized to perform: glue:GetMLTaskRun"
+    )
+    assert not excinfo.value.transient
+
+
+def test_list_task_runs_follows_next_token_and_filters(hook):
+    glue = client("glue")
+    transform_id = glue.create_ml_transform(
+        Name="t", InputRecordTables=[], Parameters={"TransformType": "FIND_MATCHES"}, Role="r"
+    )["TransformId"]
+    emulator.configure(max_concurrent_runs=2000, run_seconds=60, starting_seconds=0)
+    started = [
+        glue.start_ml_labeling_set_generation_task_run(TransformId=transform_id, OutputS3Path="s3://b-b/o/")[
+            "TaskRunId"
+        ]
+        for _ in range(1003)
+    ]
+    glue.start_export_labels_task_run(TransformId=transform_id, OutputS3Path="s3://b-b/e/")
+    runs = hook.list_task_runs(
+        transform_id, task_type="LABELING_SET_GENERATION", statuses=("STARTING", "RUNNING")
+    )
+    assert sorted(r["TaskRunId"] for r in runs) == sorted(started)
+    assert len(emulator.calls("GetMLTaskRuns")) == 3, (
+        "STARTING: one page; RUNNING: 1003 runs in pages of 1000"
+    )
+
+
+def test_wait_counts_polls_not_errors(hook, monkeypatch):
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")  # botocore retries nothing: the wait's own backoff shows
+    glue = client("glue")
+    transform_id = glue.create_ml_transform(
+        Name="t", InputRecordTables=[], Parameters={"TransformType": "FIND_MATCHES"}, Role="r"
+    )["TransformId"]
+    emulator.configure(polls_to_finish=2)
+    run_id = glue.start_export_labels_task_run(TransformId=transform_id, OutputS3Path="s3://no-bucket-x/e/")[
+        "TaskRunId"
+    ]
+    emulator.inject_fault("GetMLTaskRun", "throttle", calls=range(1, 30))
+    sleeps: list[float] = []
+    with pytest.raises(GlueMLError, match="Amazon S3 bucket no-bucket-x does not exist"):
+        hook.wait_for_task_run(
+            transform_id, run_id, waiter_delay=4, waiter_max_attempts=3, sleep=sleeps.append
+        )
+    assert sleeps[:4] == [1.0, 2.0, 4.0, 4.0], "backoff doubles up to the waiter delay"
+    assert len(sleeps) == 29 + 2, "29 throttled calls retried, then two polls 4 s apart"
