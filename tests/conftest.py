@@ -61,3 +61,25 @@ def airflow_db(server):
 
 def client(service: str, endpoint_url: str | None = None):
     return boto3.client(service, region_name="us-east-1", endpoint_url=endpoint_url)
+
+
+def bare_transform(glue) -> str:
+    """A FindMatches transform with no input table, for tests that need only its runs."""
+    return glue.create_ml_transform(
+        Name="t", InputRecordTables=[], Parameters={"TransformType": "FIND_MATCHES"}, Role="r"
+    )["TransformId"]
+
+
+@pytest.fixture
+def transform(endpoint, airflow_db):
+    """A transform over made-up people on the server, with the bucket ``labels-bkt``."""
+    from airflow_provider_glue_labeling.emulator.seed import create_findmatches_transform, people
+
+    source, _ = people(count=120)
+    return create_findmatches_transform(
+        client("glue", endpoint),
+        client("s3", endpoint),
+        bucket="labels-bkt",
+        source_csv=source,
+        primary_key="id",
+    )

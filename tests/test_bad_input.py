@@ -14,7 +14,7 @@ from airflow_provider_glue_labeling.operators import (
 )
 from airflow_provider_glue_labeling.sensors import GlueMLTaskRunSensor
 from airflow_provider_glue_labeling.validation import GlueMLInputError
-from tests.conftest import client
+from tests.conftest import bare_transform, client
 
 GOOD = {"transform_id": "tfm-0123", "aws_conn_id": None, "region_name": "us-east-1"}
 GENERATE = (GlueMLLabelingSetGenerationOperator, {**GOOD, "output_s3_path": "s3://my-bucket/out/"})
@@ -149,9 +149,7 @@ def test_unknown_transform_is_named_with_its_region(aws):
 
 def test_task_run_of_another_transform_is_named(aws):
     glue = client("glue")
-    transform_id = glue.create_ml_transform(
-        Name="t", InputRecordTables=[], Parameters={"TransformType": "FIND_MATCHES"}, Role="r"
-    )["TransformId"]
+    transform_id = bare_transform(glue)
     sensor = GlueMLTaskRunSensor(
         task_id="t", **{**SENSOR[1], "transform_id": transform_id, "task_run_id": "tsk-other"}
     )

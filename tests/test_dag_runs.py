@@ -9,23 +9,10 @@ from pathlib import Path
 import pytest
 
 import airflow_provider_glue_labeling.emulator as emulator
-from airflow_provider_glue_labeling.emulator.seed import create_findmatches_transform, people
 from tests.conftest import ROOT, client
 
 sys.path.insert(0, str(ROOT / "tests" / "dags"))
 from glue_ml_test_dags import DAGS
-
-
-@pytest.fixture
-def transform(endpoint, airflow_db):
-    source, _ = people(count=120)
-    return create_findmatches_transform(
-        client("glue", endpoint),
-        client("s3", endpoint),
-        bucket="labels-bkt",
-        source_csv=source,
-        primary_key="id",
-    )
 
 
 def run(dag_id: str, transform_id: str, tmp_path: Path, **params):

@@ -14,27 +14,14 @@ from types import SimpleNamespace
 import pytest
 
 import airflow_provider_glue_labeling.emulator as emulator
-from airflow_provider_glue_labeling.emulator.seed import create_findmatches_transform, people
 from airflow_provider_glue_labeling.hooks import GlueMLError
 from airflow_provider_glue_labeling.operators import GlueMLLabelingSetGenerationOperator
 from airflow_provider_glue_labeling.triggers import GlueMLTaskRunTrigger
-from tests.conftest import ROOT, client
+from tests.conftest import ROOT, bare_transform, client
 from tests.test_dag_runs import run as run_dag
 
 DAG_FILE = ROOT / "tests" / "dags" / "glue_ml_test_dags.py"
 LOGICAL_DATE = "2026-11-01T00:00:00+00:00"
-
-
-@pytest.fixture
-def transform(endpoint, airflow_db):
-    source, _ = people(80)
-    return create_findmatches_transform(
-        client("glue", endpoint),
-        client("s3", endpoint),
-        bucket="labels-bkt",
-        source_csv=source,
-        primary_key="id",
-    )
 
 
 def generation_runs(endpoint, transform_id):
@@ -118,9 +105,7 @@ def test_sigterm_runs_on_kill_and_leaves_the_run_stopped(endpoint, transform):
 
 def test_cancel_on_kill_false_leaves_the_run_going(aws):
     glue = client("glue")
-    transform_id = glue.create_ml_transform(
-        Name="t", InputRecordTables=[], Parameters={"TransformType": "FIND_MATCHES"}, Role="r"
-    )["TransformId"]
+    transform_id = bare_transform(glue)
     emulator.configure(run_seconds=30)
     for cancel in (False, True):
         task = GlueMLLabelingSetGenerationOperator(
@@ -191,9 +176,7 @@ def test_triggerer_restart_mid_wait_resumes_from_serialize(transform, endpoint):
 
 def test_concurrent_runs_exceeded_names_the_active_runs(aws):
     glue = client("glue")
-    transform_id = glue.create_ml_transform(
-        Name="t", InputRecordTables=[], Parameters={"TransformType": "FIND_MATCHES"}, Role="r"
-    )["TransformId"]
+    transform_id = bare_transform(glue)
     emulator.configure(run_seconds=30)
     active = [
         glue.start_ml_labeling_set_generation_task_run(TransformId=transform_id, OutputS3Path="s3://b-b/o/")[
@@ -220,9 +203,7 @@ def test_concurrent_runs_exceeded_names_the_active_runs(aws):
 def test_retry_without_task_state_store_adopts_the_active_run(aws):
     """Airflow < 3.3 has no task_state_store: a retry looks for the run since the DAG run began."""
     glue = client("glue")
-    transform_id = glue.create_ml_transform(
-        Name="t", InputRecordTables=[], Parameters={"TransformType": "FIND_MATCHES"}, Role="r"
-    )["TransformId"]
+    transform_id = bare_transform(glue)
     emulator.configure(run_seconds=30)
     earlier = glue.start_ml_labeling_set_generation_task_run(
         TransformId=transform_id, OutputS3Path="s3://b-b/o/"

@@ -9,7 +9,7 @@ from botocore.stub import Stubber
 
 import airflow_provider_glue_labeling.emulator as emulator
 from airflow_provider_glue_labeling.hooks import GlueMLError, GlueMLHook
-from tests.conftest import client
+from tests.conftest import bare_transform, client
 
 
 @pytest.fixture
@@ -38,9 +38,7 @@ def test_access_denied_fails_a_wait_at_once(hook):
 
 def test_list_task_runs_follows_next_token_and_filters(hook):
     glue = client("glue")
-    transform_id = glue.create_ml_transform(
-        Name="t", InputRecordTables=[], Parameters={"TransformType": "FIND_MATCHES"}, Role="r"
-    )["TransformId"]
+    transform_id = bare_transform(glue)
     emulator.configure(max_concurrent_runs=2000, run_seconds=60, starting_seconds=0)
     started = [
         glue.start_ml_labeling_set_generation_task_run(TransformId=transform_id, OutputS3Path="s3://b-b/o/")[
@@ -61,9 +59,7 @@ def test_list_task_runs_follows_next_token_and_filters(hook):
 def test_wait_counts_polls_not_errors(hook, monkeypatch):
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")  # botocore retries nothing: the wait's own backoff shows
     glue = client("glue")
-    transform_id = glue.create_ml_transform(
-        Name="t", InputRecordTables=[], Parameters={"TransformType": "FIND_MATCHES"}, Role="r"
-    )["TransformId"]
+    transform_id = bare_transform(glue)
     emulator.configure(polls_to_finish=2)
     run_id = glue.start_export_labels_task_run(TransformId=transform_id, OutputS3Path="s3://no-bucket-x/e/")[
         "TaskRunId"
