@@ -66,7 +66,9 @@ def test_sensor_fails_with_status_and_error_string(mode, status, error_string, t
 
 @pytest.mark.parametrize("mode", ["poke", "deferrable"])
 def test_operator_waits_and_returns_task_run_id(mode, transform, endpoint, tmp_path):
+    emulator.configure(polls_to_finish=2)  # three polls, however busy the machine: within the DAG's six
     state, states, result = run(f"generate_and_wait_{mode}", transform, tmp_path)
     assert state == "success", states
+    assert len(emulator.calls("GetMLTaskRun")) == 3
     run_ = client("glue", endpoint).get_ml_task_run(TransformId=transform, TaskRunId=result["task_run_id"])
     assert run_["Status"] == "SUCCEEDED"
