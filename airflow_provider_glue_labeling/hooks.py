@@ -143,8 +143,12 @@ class Backoff:
     """Delays between retries of transient errors: 1, 2, 4 ... seconds, capped at ``ceiling``."""
 
     def __init__(self, ceiling: float, first: float = 1.0) -> None:
-        self.ceiling = max(ceiling, 0.0)
-        self.next = min(first, self.ceiling)
+        self.ceiling, self.first = max(ceiling, 0.0), first
+        self.reset()
+
+    def reset(self) -> None:
+        """Start again from the first delay (after a call that went through)."""
+        self.next = min(self.first, self.ceiling)
 
     def __call__(self) -> float:
         delay, self.next = self.next, min(self.next * 2, self.ceiling)
@@ -171,7 +175,7 @@ class TaskRunPoll:
 
     def after(self, run: dict[str, Any]) -> float | None:
         """Seconds until the next poll, or None when the run SUCCEEDED; raise when it failed."""
-        self.backoff = Backoff(self.delay)
+        self.backoff.reset()
         if task_run_done(self.transform_id, run):
             return None
         self.attempts += 1
@@ -196,26 +200,29 @@ class TaskRunPoll:
         return delay
 
 
+def _where(region: str | None) -> str:
+    return f" in region {region}" if region else ""
+
+
+def _of_run(task_run_id: str | None) -> str:
+    return f"task run '{task_run_id}' of " if task_run_id else ""
+
+
 @contextlib.contextmanager
 def translate_errors(
     operation: str, transform_id: str, task_run_id: str | None = None, region: str | None = None
 ) -> Iterator[None]:
     """Turn botocore errors of one Glue call into :class:`GlueMLError` with a clear message."""
-    where = f" in region {region}" if region else ""
-    run = f"task run '{task_run_id}' of " if task_run_id else ""
     try:
         yield
     except ClientError as error:
+        where, run = _where(region), _of_run(task_run_id)
         info = error.response.get("Error", {})
         code, message = info.get("Code", "Unknown"), info.get("Message", str(error))
         status_code = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         transient = code in TRANSIENT_CODES or status_code >= 500
         if code == "EntityNotFoundException":
-            text = (
-                f"Glue ML {run}transform '{transform_id}' not found{where}: {message}"
-                if task_run_id
-                else f"Glue ML transform '{transform_id}' not found{where}: {message}"
-            )
+            text = f"Glue ML {run}transform '{transform_id}' not found{where}: {message}"
         elif code == "MLTransformNotReadyException":
             text = f"Glue ML transform '{transform_id}' is not ready{where} (import labels first): {message}"
         else:
@@ -230,7 +237,8 @@ def translate_errors(
         ) from error
     except (ConnectionError, HTTPClientError) as error:
         raise GlueMLError(
-            f"Glue {operation} for {run}transform '{transform_id}'{where} lost its connection: {error}",
+            f"Glue {operation} for {_of_run(task_run_id)}transform '{transform_id}'{_where(region)} "
+            f"lost its connection: {error}",
             transform_id=transform_id,
             task_run_id=task_run_id,
             code=type(error).__name__,

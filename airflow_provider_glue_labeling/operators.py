@@ -198,19 +198,10 @@ class GlueMLTaskRunOperator(ResumableJobMixin, AwsBaseOperator[GlueMLHook]):
             self.log.info("Deferring until Glue ML task run %s ends", run_id)
             from airflow_provider_glue_labeling.triggers import GlueMLTaskRunTrigger  # only when deferring
 
-            self.defer(
-                trigger=GlueMLTaskRunTrigger(
-                    transform_id=self.transform_id,
-                    task_run_id=run_id,
-                    waiter_delay=self.waiter_delay,
-                    waiter_max_attempts=self.waiter_max_attempts,
-                    aws_conn_id=self.aws_conn_id,
-                    region_name=self.region_name,
-                    verify=self.verify,
-                    botocore_config=self.botocore_config,
-                ),
-                method_name="execute_complete",
+            trigger = GlueMLTaskRunTrigger.for_task(
+                self, run_id, waiter_delay=self.waiter_delay, waiter_max_attempts=self.waiter_max_attempts
             )
+            self.defer(trigger=trigger, method_name="execute_complete")
         run = self.hook.wait_for_task_run(
             self.transform_id,
             run_id,

@@ -69,19 +69,13 @@ class GlueMLTaskRunSensor(AwsBaseSensor[GlueMLHook]):
             return super().execute(context)
         from airflow_provider_glue_labeling.triggers import GlueMLTaskRunTrigger  # only when deferring
 
-        self.defer(
-            trigger=GlueMLTaskRunTrigger(
-                transform_id=self.transform_id,
-                task_run_id=self.task_run_id,
-                waiter_delay=self.poke_interval,
-                waiter_max_attempts=max(1, int(self.timeout // self.poke_interval) + 1),
-                aws_conn_id=self.aws_conn_id,
-                region_name=self.region_name,
-                verify=self.verify,
-                botocore_config=self.botocore_config,
-            ),
-            method_name="execute_complete",
+        trigger = GlueMLTaskRunTrigger.for_task(
+            self,
+            self.task_run_id,
+            waiter_delay=self.poke_interval,
+            waiter_max_attempts=max(1, int(self.timeout // self.poke_interval) + 1),
         )
+        self.defer(trigger=trigger, method_name="execute_complete")
 
     def poke(self, context: Context) -> PokeReturnValue | bool:
         try:

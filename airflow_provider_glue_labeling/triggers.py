@@ -114,6 +114,17 @@ class GlueMLTaskRunTrigger(BaseTrigger):
     :param botocore_config: botocore client configuration as a dict.
     """
 
+    FIELDS = (
+        "transform_id",
+        "task_run_id",
+        "waiter_delay",
+        "waiter_max_attempts",
+        "aws_conn_id",
+        "region_name",
+        "verify",
+        "botocore_config",
+    )
+
     def __init__(
         self,
         *,
@@ -136,20 +147,26 @@ class GlueMLTaskRunTrigger(BaseTrigger):
         self.verify = verify
         self.botocore_config = botocore_config
 
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "transform_id": self.transform_id,
-                "task_run_id": self.task_run_id,
-                "waiter_delay": self.waiter_delay,
-                "waiter_max_attempts": self.waiter_max_attempts,
-                "aws_conn_id": self.aws_conn_id,
-                "region_name": self.region_name,
-                "verify": self.verify,
-                "botocore_config": self.botocore_config,
-            },
+    @classmethod
+    def for_task(
+        cls, task: Any, task_run_id: str, *, waiter_delay: float, waiter_max_attempts: int
+    ) -> GlueMLTaskRunTrigger:
+        """The trigger a deferring operator or sensor hands over, with all its connection fields."""
+        return cls(
+            transform_id=task.transform_id,
+            task_run_id=task_run_id,
+            waiter_delay=waiter_delay,
+            waiter_max_attempts=waiter_max_attempts,
+            aws_conn_id=task.aws_conn_id,
+            region_name=task.region_name,
+            verify=task.verify,
+            botocore_config=task.botocore_config,
         )
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return f"{type(self).__module__}.{type(self).__qualname__}", {
+            f: getattr(self, f) for f in self.FIELDS
+        }
 
     def hook(self) -> GlueMLHook:
         """The hook for this trigger's connection (its pool size defaults to ``POOL_CONNECTIONS``)."""
