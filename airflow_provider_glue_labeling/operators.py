@@ -7,8 +7,6 @@ or return the TaskRunId at once.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -32,12 +30,12 @@ from airflow_provider_glue_labeling.validation import (
     check_positive,
     check_s3_uri,
     check_transform_id,
+    labels_file_problem,
 )
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-MAX_LABELS_FILE_BYTES = 10 * 1024 * 1024
 ADOPTION_CLOCK_SKEW = timedelta(seconds=5)
 SUBMIT_MARK_KEY = "glue_ml_submit_started_at"
 METRICS = (
@@ -351,37 +349,6 @@ class GlueMLImportLabelsOperator(GlueMLTaskRunOperator):
             if problem:
                 raise GlueMLError(f"Labels file s3://{bucket}/{name} is not importable: {problem}")
         return keys
-
-
-def labels_file_problem(size: int, read: Any) -> str | None:
-    """The first problem of a labels file (size in bytes, ``read()`` gives its bytes), or None."""
-    if size == 0:
-        return "the file is empty"
-    if size > MAX_LABELS_FILE_BYTES:
-        return f"the file has {size} bytes; Glue accepts at most 10 MB"
-    try:
-        text = read().decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        return f"the file is not UTF-8 text ({error})"
-    if not text.strip():
-        return "the file is empty"
-    try:
-        rows = list(csv.reader(io.StringIO(text)))
-    except csv.Error as error:
-        return f"the file is not valid CSV ({error})"
-    header = [c.strip() for c in rows[0]]
-    if header[:2] != ["labeling_set_id", "label"]:
-        return (
-            f"the first two columns must be labeling_set_id,label; found {','.join(header[:2]) or 'nothing'}"
-        )
-    for line, row in enumerate(rows[1:], start=2):
-        if not row:
-            continue
-        if len(row) != len(header):
-            return f"line {line} has {len(row)} fields, the header has {len(header)}"
-        if not row[0].strip():
-            return f"line {line} has no labeling_set_id"
-    return None
 
 
 class GlueMLEvaluationOperator(GlueMLTaskRunOperator):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from typing import Any
 
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _IPV4 = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
 _NOTHING = ("None", "null", "")
+MAX_LABELS_FILE_BYTES = 10 * 1024 * 1024  # Glue's limit for a labels file
 
 
 class GlueMLInputError(ValueError):
@@ -93,3 +96,34 @@ def check_fraction(parameter: str, value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
         raise GlueMLInputError(parameter, value, "expected a number from 0 to 1, or None")
     return float(value)
+
+
+def labels_file_problem(size: int, read: Any) -> str | None:
+    """The first problem of a labels file (size in bytes, ``read()`` gives its bytes), or None."""
+    if size == 0:
+        return "the file is empty"
+    if size > MAX_LABELS_FILE_BYTES:
+        return f"the file has {size} bytes; Glue accepts at most 10 MB"
+    try:
+        text = read().decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        return f"the file is not UTF-8 text ({error})"
+    if not text.strip():
+        return "the file is empty"
+    try:
+        rows = list(csv.reader(io.StringIO(text)))
+    except csv.Error as error:
+        return f"the file is not valid CSV ({error})"
+    header = [c.strip() for c in rows[0]]
+    if header[:2] != ["labeling_set_id", "label"]:
+        return (
+            f"the first two columns must be labeling_set_id,label; found {','.join(header[:2]) or 'nothing'}"
+        )
+    for line, row in enumerate(rows[1:], start=2):
+        if not row:
+            continue
+        if len(row) != len(header):
+            return f"line {line} has {len(row)} fields, the header has {len(header)}"
+        if not row[0].strip():
+            return f"line {line} has no labeling_set_id"
+    return None
