@@ -25,7 +25,7 @@ test: lint typecheck
 	$(PY) -m pytest -q -p no:cacheprovider
 
 demo: install
-	$(PY) -m airflow_provider_glue_labeling.emulator.demo
+	$(PY) -m dev.demo
 
 bench: install
 	$(PY) bench/triggerer_bench.py

@@ -16,7 +16,7 @@ import os
 
 import pendulum
 from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
-from airflow.sdk import DAG, Param
+from airflow.providers.common.compat.sdk import DAG, Param
 
 from airflow_provider_glue_labeling.operators import (
     GlueMLEvaluationOperator,

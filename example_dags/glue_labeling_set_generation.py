@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 import pendulum
-from airflow.sdk import DAG, Param
+from airflow.providers.common.compat.sdk import DAG, Param
 
 from airflow_provider_glue_labeling.operators import (
     GlueMLImportLabelsOperator,

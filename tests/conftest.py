@@ -4,10 +4,11 @@ import os
 import tempfile
 from pathlib import Path
 
-from airflow_provider_glue_labeling.emulator import airflow_env
+from dev import airflow_env
 
 ROOT = Path(__file__).resolve().parent.parent
-DBLP_ACM = ROOT.parent / "shared" / "data" / "dblp-acm"
+# A committed sample of the DBLP-ACM benchmark; DBLP_ACM_DIR points the tests at the full files.
+DBLP_ACM = Path(os.environ.get("DBLP_ACM_DIR") or ROOT / "tests" / "data" / "dblp-acm")
 AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="glue-labeling-airflow-"))
 
 # Airflow reads its configuration when first imported: set it up before any test module does.

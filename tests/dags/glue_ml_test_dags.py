@@ -6,10 +6,15 @@ import json
 import os
 from pathlib import Path
 
-from airflow.sdk import DAG, task
+from airflow.providers.common.compat.sdk import DAG, task
+from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS
 
 from airflow_provider_glue_labeling.operators import GlueMLLabelingSetGenerationOperator
 from airflow_provider_glue_labeling.sensors import GlueMLTaskRunSensor
+
+if not AIRFLOW_V_3_0_PLUS:
+    # Airflow 2 deletes and re-creates DAG runs here; their notes refer to FAB's ab_user table.
+    import airflow.providers.fab.auth_manager.models  # noqa: F401
 
 PARAMS = {"transform_id": "tfm-unset", "output_s3_path": "s3://bucket/out/", "result_file": "/dev/null"}
 TEMPLATED = {"transform_id": "{{ params.transform_id }}"}
@@ -72,6 +77,18 @@ with DAG("generate_durable", schedule=None, params=PARAMS) as dag:
 DAGS[dag.dag_id] = dag
 
 
+def run_in_process(ti, session) -> None:
+    """Run one task instance with its triggers inline, as ``dag.test()`` does on this Airflow."""
+    if AIRFLOW_V_3_0_PLUS:
+        from airflow.sdk.definitions.dag import _run_task
+
+        _run_task(ti=ti, task=ti.task, run_triggerer=True)
+    else:
+        from airflow.models.dag import _run_task
+
+        _run_task(ti=ti, inline_trigger=True, session=session)
+
+
 def retry_task(dag_id: str, logical_date: str, task_id: str) -> str:
     """Retry a task of an existing DAG run, as the scheduler does after its worker died.
 
@@ -79,15 +96,14 @@ def retry_task(dag_id: str, logical_date: str, task_id: str) -> str:
     is kept) and run by the same in-process runner ``dag.test()`` uses.
     """
     from airflow.models.dagrun import DagRun
-    from airflow.sdk import timezone
-    from airflow.sdk.definitions.dag import _run_task
+    from airflow.providers.common.compat.sdk import TaskInstanceState, timezone
     from airflow.utils.session import create_session
-    from airflow.utils.state import TaskInstanceState
     from sqlalchemy import select
 
     def task_instance(session):
+        date_column = DagRun.logical_date if AIRFLOW_V_3_0_PLUS else DagRun.execution_date
         dag_run = session.scalar(
-            select(DagRun).where(DagRun.dag_id == dag_id, DagRun.logical_date == timezone.parse(logical_date))
+            select(DagRun).where(DagRun.dag_id == dag_id, date_column == timezone.parse(logical_date))
         )
         return dag_run.get_task_instance(task_id, session=session)
 
@@ -97,7 +113,8 @@ def retry_task(dag_id: str, logical_date: str, task_id: str) -> str:
         ti.state = TaskInstanceState.SCHEDULED
         session.commit()
         session.refresh(ti)
-        _run_task(ti=ti, task=DAGS[dag_id].task_dict[task_id], run_triggerer=True)
+        ti.task = DAGS[dag_id].task_dict[task_id]
+        run_in_process(ti, session)
     with create_session() as session:
         return task_instance(session).state
 
@@ -107,13 +124,12 @@ if __name__ == "__main__":
     # python glue_ml_test_dags.py retry DAG_ID LOGICAL_DATE TASK_ID: the next try of one task
     import sys
 
-    from airflow.sdk import timezone
+    from airflow.providers.common.compat.sdk import timezone
 
     print("PID", os.getpid(), flush=True)
     if sys.argv[1] == "retry":
         print("TASK STATE", retry_task(*sys.argv[2:5]), flush=True)
     else:
-        dag_run = DAGS[sys.argv[2]].test(
-            logical_date=timezone.parse(sys.argv[3]), run_conf=json.loads(sys.argv[4])
-        )
+        date = {"logical_date" if AIRFLOW_V_3_0_PLUS else "execution_date": timezone.parse(sys.argv[3])}
+        dag_run = DAGS[sys.argv[2]].test(run_conf=json.loads(sys.argv[4]), **date)
         print("DAG RUN STATE", dag_run.state, flush=True)

@@ -20,9 +20,9 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_glue_labeling.emulator import airflow_env
+from dev import airflow_env
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 DAG_FILE = "glue_findmatches_retraining.py"
 BUCKET = "findmatches-demo"
 
