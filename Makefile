@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: install lint typecheck test demo bench clean
+.PHONY: install lint typecheck test test-matrix constraints dist demo bench clean
 
 install: $(STAMP)
 
@@ -24,6 +24,14 @@ typecheck: install
 test: lint typecheck
 	$(PY) -m pytest -q -p no:cacheprovider
 
+# Every cell of the support matrix (dev/matrix.py): CELLS="a b" for some, CELLS=ci for CI's.
+test-matrix: install
+	$(PY) dev/matrix.py run $(CELLS)
+
+# Resolve the matrix's constraints files anew (needs the package index).
+constraints: install
+	$(PY) dev/matrix.py compile $(CELLS)
+
 demo: install
 	$(PY) -m dev.demo
 
@@ -31,4 +39,4 @@ bench: install
 	$(PY) bench/triggerer_bench.py
 
 clean:
-	rm -rf $(VENV) .airflow .mypy_cache .ruff_cache
+	rm -rf $(VENV) .matrix .airflow .mypy_cache .ruff_cache build dist
