@@ -10,8 +10,8 @@ install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip setuptools wheel
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q --upgrade pip uv
+	$(VENV)/bin/uv pip install -q --python $(PY) -e '.[dev]'
 	touch $(STAMP)
 
 lint: install
@@ -31,6 +31,12 @@ test-matrix: install
 # Resolve the matrix's constraints files anew (needs the package index).
 constraints: install
 	$(PY) dev/matrix.py compile $(CELLS)
+
+# The sdist and the wheel under dist/, checked by twine.
+dist: install
+	rm -rf dist
+	$(PY) -m build
+	$(VENV)/bin/twine check --strict dist/*
 
 demo: install
 	$(PY) -m dev.demo

@@ -88,7 +88,9 @@ def compile_cell(name: str, cell: Cell) -> None:
     ]  # fmt: skip
     if cell.exclude_newer:
         command += ["--exclude-newer", cell.exclude_newer]
-        command += [arg for package in cell.newer for arg in ("--exclude-newer-package", f"{package}={TODAY}")]
+        command += [
+            arg for package in cell.newer for arg in ("--exclude-newer-package", f"{package}={TODAY}")
+        ]
     subprocess.run(command, cwd=ROOT, check=True)
     text = (CONSTRAINTS / f"{name}.txt").read_text()
     # The provider itself is installed from the checkout, never from a pin.
@@ -137,7 +139,12 @@ def run_cell(name: str, cell: Cell, pytest_args: list[str]) -> tuple[str, str, f
     versions = subprocess.run(
         [str(python), "-c", VERSIONS], capture_output=True, text=True, check=False
     ).stdout.strip()
-    return versions, summary if result.returncode == 0 else f"FAILED: {summary}", installed, time.monotonic() - started
+    return (
+        versions,
+        summary if result.returncode == 0 else f"FAILED: {summary}",
+        installed,
+        time.monotonic() - started,
+    )
 
 
 VERSIONS = """
@@ -149,7 +156,9 @@ print(" | ".join([platform.python_version(), version("apache-airflow"),
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("action", choices=("run", "compile", "list"))
     parser.add_argument("cells", nargs="*", help="cells (default: all); 'ci' for the cells CI runs")
     parser.add_argument("--pytest-args", default="", help="extra pytest arguments, e.g. '-x -k dag'")

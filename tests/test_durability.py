@@ -89,7 +89,9 @@ def test_worker_dying_between_start_and_store_is_adopted_by_the_retry(endpoint, 
     emulator.configure(run_seconds=15)
     emulator.inject_fault("StartMLLabelingSetGenerationTaskRun", "slow_reply", calls=[1], seconds=20)
     task = start_task_process(transform)
-    wait_for(lambda: generation_runs(endpoint, transform), process=task)  # Glue started it; the worker never heard back
+    wait_for(
+        lambda: generation_runs(endpoint, transform), process=task
+    )  # Glue started it; the worker never heard back
     task.send_signal(signal.SIGKILL)
     task.wait(timeout=30)
     ((run_id, _),) = generation_runs(endpoint, transform)

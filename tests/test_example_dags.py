@@ -9,12 +9,12 @@ import uuid
 import pytest
 from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS
 
-from dev.demo import BUCKET, Labeler
 from airflow_provider_glue_labeling.emulator.seed import (
     create_findmatches_transform,
     label_from_truth,
     people,
 )
+from dev.demo import BUCKET, Labeler
 from tests.conftest import ROOT, client
 
 EXAMPLES = ROOT / "example_dags"

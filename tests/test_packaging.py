@@ -1,0 +1,99 @@
+"""The distribution: what the wheel holds and declares, and the emulator run from an installed wheel."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import zipfile
+from email.parser import Parser
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_glue_labeling import __version__
+from airflow_provider_glue_labeling.emulator.seed import create_findmatches_transform, people
+from tests.conftest import ROOT, client
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("dist")
+    subprocess.run(
+        [sys.executable, "-m", "build", "--wheel", "--outdir", str(out), str(ROOT)],
+        check=True,
+        capture_output=True,
+    )
+    (built,) = out.glob("*.whl")
+    return built
+
+
+def test_wheel_holds_the_provider_and_the_emulator_only(wheel):
+    names = zipfile.ZipFile(wheel).namelist()
+    modules = sorted(n for n in names if not n.split("/")[0].endswith(".dist-info"))
+    assert all(n.startswith("airflow_provider_glue_labeling/") for n in modules), modules
+    assert "airflow_provider_glue_labeling/emulator/__main__.py" in modules
+    assert "airflow_provider_glue_labeling/py.typed" in modules
+    for harness in ("demo.py", "airflow_env.py", "matrix.py", "conftest.py"):
+        assert not [n for n in modules if n.endswith(harness)], harness
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
+
+
+def test_wheel_declares_one_version_and_the_true_floors(wheel):
+    meta_name = next(n for n in zipfile.ZipFile(wheel).namelist() if n.endswith(".dist-info/METADATA"))
+    meta = Parser().parsestr(zipfile.ZipFile(wheel).read(meta_name).decode())
+    assert meta["Version"] == __version__
+    assert f"-{__version__}-" in wheel.name
+    requires = {re.split(r"[\[<>=;]", r)[0].strip(): r for r in meta.get_all("Requires-Dist")}
+    assert ">=2.11.0" in requires["apache-airflow"]
+    assert ">=1.23.0" in requires["apache-airflow-providers-common-compat"]
+    assert ">=9.5.0" in requires["apache-airflow-providers-amazon"]
+    assert meta["License-Expression"] == "Apache-2.0"
+
+
+def test_emulator_runs_from_the_installed_wheel(wheel, tmp_path):
+    """A clean venv, the wheel installed with its emulator extra, then ``python -m ...emulator``."""
+    venv = tmp_path / "venv"
+    uv = shutil.which("uv", path=str(Path(sys.executable).parent))
+    assert uv, "uv is installed with the dev extra"
+    subprocess.run([uv, "venv", "--quiet", "--python", sys.executable, str(venv)], check=True)
+    python = venv / "bin" / "python"
+    subprocess.run(
+        [uv, "pip", "install", "--quiet", "--python", str(python), f"{wheel}[emulator]"],
+        check=True,
+        cwd=tmp_path,
+    )
+    server = subprocess.Popen(
+        [str(python), "-m", "airflow_provider_glue_labeling.emulator", "--port", "0"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        line = server.stdout.readline()
+        match = re.search(r"listening on (http://127\.0\.0\.1:\d+)", line)
+        assert match, line
+        glue, s3 = client("glue", match.group(1)), client("s3", match.group(1))
+        source, _ = people(count=30)
+        transform_id = create_findmatches_transform(
+            glue, s3, bucket="wheel-check", source_csv=source, primary_key="id"
+        )
+        run_id = glue.start_ml_labeling_set_generation_task_run(
+            TransformId=transform_id, OutputS3Path="s3://wheel-check/labeling/"
+        )["TaskRunId"]
+        run = glue.get_ml_task_run(TransformId=transform_id, TaskRunId=run_id)
+        assert run["Properties"]["TaskType"] == "LABELING_SET_GENERATION"
+        where = subprocess.run(
+            [str(python), "-c", "import airflow_provider_glue_labeling as p; print(p.__file__)"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert str(venv) in where, where
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)

@@ -1,0 +1,67 @@
+"""Every code block in the README runs or holds as written."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import tomllib
+
+import pytest
+from packaging.requirements import Requirement
+
+from airflow_provider_glue_labeling import __version__
+from tests.conftest import ROOT
+
+README = (ROOT / "README.md").read_text()
+BLOCKS = [
+    (m.group(1), m.group(2), README.count("\n", 0, m.start()) + 1)
+    for m in re.finditer(r"(?ms)^```(\w*)\n(.*?)^```$", README)
+]
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def blocks(language: str) -> list:
+    found = [pytest.param(code, id=f"line {line}") for lang, code, line in BLOCKS if lang == language]
+    assert found, f"the README has no {language} block"
+    return found
+
+
+def test_every_block_names_its_language():
+    assert {lang for lang, _, _ in BLOCKS} <= {"python", "bash", "json", "text"}, BLOCKS
+
+
+@pytest.mark.parametrize("code", blocks("python"))
+def test_python_blocks_run(code):
+    exec(compile(code, "README.md", "exec"), {"__name__": "readme"})
+
+
+@pytest.mark.parametrize("code", blocks("bash"))
+def test_bash_blocks_name_real_targets_and_extras(code):
+    targets = set(re.findall(r"(?m)^([\w-]+):", (ROOT / "Makefile").read_text()))
+    extras = set(PYPROJECT["project"]["optional-dependencies"])
+    for line in code.splitlines():
+        words = shlex.split(line, comments=True)
+        if words[:1] == ["make"]:
+            assert words[1] in targets, line
+        elif words[:2] == ["pip", "install"]:
+            requirement = Requirement(words[2])
+            assert requirement.name == PYPROJECT["project"]["name"], line
+            assert requirement.extras <= extras, line
+        else:
+            pytest.fail(f"unchecked command in the README: {line}")
+
+
+@pytest.mark.parametrize("code", blocks("json"))
+def test_json_blocks_parse(code):
+    json.loads(code)
+
+
+@pytest.mark.parametrize("code", blocks("text"))
+def test_requirements_blocks_install_this_version(code):
+    """The MWAA ``requirements.txt``: a constraint line and this provider at its current version."""
+    lines = [line for line in code.splitlines() if line.strip()]
+    assert re.fullmatch(r'--constraint "/usr/local/airflow/dags/[\w.-]+\.txt"', lines[0]), lines[0]
+    (requirement,) = (Requirement(line) for line in lines[1:])
+    assert requirement.name == PYPROJECT["project"]["name"]
+    assert requirement.specifier.contains(__version__), requirement
