@@ -35,7 +35,7 @@ constraints: install
 # The sdist and the wheel under dist/, checked by twine.
 dist: install
 	rm -rf dist
-	$(PY) -m build
+	$(VENV)/bin/uv build
 	$(VENV)/bin/twine check --strict dist/*
 
 demo: install

@@ -18,13 +18,17 @@ from airflow_provider_glue_labeling.emulator.seed import create_findmatches_tran
 from tests.conftest import ROOT, client
 
 
+def uv() -> str:
+    found = shutil.which("uv", path=str(Path(sys.executable).parent))
+    assert found, "uv is installed with the test extra"
+    return found
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("dist")
     subprocess.run(
-        [sys.executable, "-m", "build", "--wheel", "--outdir", str(out), str(ROOT)],
-        check=True,
-        capture_output=True,
+        [uv(), "build", "--wheel", "--out-dir", str(out), str(ROOT)], check=True, capture_output=True
     )
     (built,) = out.glob("*.whl")
     return built
@@ -56,12 +60,10 @@ def test_wheel_declares_one_version_and_the_true_floors(wheel):
 def test_emulator_runs_from_the_installed_wheel(wheel, tmp_path):
     """A clean venv, the wheel installed with its emulator extra, then ``python -m ...emulator``."""
     venv = tmp_path / "venv"
-    uv = shutil.which("uv", path=str(Path(sys.executable).parent))
-    assert uv, "uv is installed with the dev extra"
-    subprocess.run([uv, "venv", "--quiet", "--python", sys.executable, str(venv)], check=True)
+    subprocess.run([uv(), "venv", "--quiet", "--python", sys.executable, str(venv)], check=True)
     python = venv / "bin" / "python"
     subprocess.run(
-        [uv, "pip", "install", "--quiet", "--python", str(python), f"{wheel}[emulator]"],
+        [uv(), "pip", "install", "--quiet", "--python", str(python), f"{wheel}[emulator]"],
         check=True,
         cwd=tmp_path,
     )
