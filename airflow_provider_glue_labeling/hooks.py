@@ -8,13 +8,19 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
+import botocore.session
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from airflow.providers.common.compat.sdk import AirflowException, conf
 from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
+from airflow_provider_glue_labeling.validation import GlueMLInputError
+
 SUCCESS_STATUS = "SUCCEEDED"
-FAILURE_STATUSES = frozenset({"FAILED", "STOPPED", "STOPPING", "TIMEOUT"})
+# STOPPING is not an end: the run still holds a concurrency slot until it is STOPPED.
+FAILURE_STATUSES = frozenset({"FAILED", "STOPPED", "TIMEOUT"})
 ACTIVE_STATUSES = ("STARTING", "RUNNING", "STOPPING")
+# A task run's default timeout: GetMLTransform's Timeout defaults to 2,880 minutes.
+DEFAULT_TASK_RUN_TIMEOUT_SECONDS = 2880 * 60
 TRANSIENT_CODES = frozenset(
     {
         "ThrottlingException",
@@ -71,6 +77,17 @@ class GlueMLError(AirflowException):
         self.error_string = error_string
         self.code = code
         self.transient = transient
+
+
+def no_region(aws_conn_id: str | None) -> str:
+    """The error text when neither the task, its connection nor the environment names a region."""
+    connection = (
+        f"connection '{aws_conn_id}'" if aws_conn_id else "the default boto3 session (aws_conn_id=None)"
+    )
+    return (
+        f"No AWS region for {connection}: give the task region_name='eu-west-1' (say), put "
+        '"region_name" in the connection\'s extra, or set AWS_DEFAULT_REGION'
+    )
 
 
 def default_deferrable() -> bool:
@@ -221,7 +238,9 @@ def translate_errors(
         code, message = info.get("Code", "Unknown"), info.get("Message", str(error))
         status_code = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         transient = code in TRANSIENT_CODES or status_code >= 500
-        if code == "EntityNotFoundException":
+        if code == "EntityNotFoundException" and "No labelset exists" in message:
+            text = f"Glue ML transform '{transform_id}' has no labels yet{where}, so there is nothing to export: {message}"
+        elif code == "EntityNotFoundException":
             text = f"Glue ML {run}transform '{transform_id}' not found{where}: {message}"
         elif code == "MLTransformNotReadyException":
             text = f"Glue ML transform '{transform_id}' is not ready{where} (import labels first): {message}"
@@ -256,6 +275,17 @@ class GlueMLHook(AwsBaseHook):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs["client_type"] = "glue"
         super().__init__(*args, **kwargs)
+
+    def require_region(self) -> str:
+        """The region calls will go to; raise :class:`GlueMLInputError` naming the connection if none.
+
+        Reads the task's ``region_name``, the connection's extra and boto's own configuration
+        (``AWS_DEFAULT_REGION``, the config file), without any AWS call.
+        """
+        region = self.conn_config.region_name or botocore.session.get_session().get_config_variable("region")
+        if not region:
+            raise GlueMLInputError("region_name", None, no_region(self.aws_conn_id))
+        return region
 
     def _call(self, operation: str, transform_id: str, task_run_id: str | None = None, **params: Any) -> Any:
         if task_run_id is not None:

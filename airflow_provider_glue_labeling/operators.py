@@ -7,6 +7,7 @@ or return the TaskRunId at once.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -16,6 +17,8 @@ from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.providers.common.compat.sdk import ResumableJobMixin
 
 from airflow_provider_glue_labeling.hooks import (
+    ACTIVE_STATUSES,
+    DEFAULT_TASK_RUN_TIMEOUT_SECONDS,
     GlueMLError,
     GlueMLHook,
     default_deferrable,
@@ -30,7 +33,8 @@ from airflow_provider_glue_labeling.validation import (
     check_positive,
     check_s3_uri,
     check_transform_id,
-    labels_file_problem,
+    hidden_file,
+    labels_file_problems,
 )
 
 if TYPE_CHECKING:
@@ -58,7 +62,8 @@ class GlueMLTaskRunOperator(ResumableJobMixin, AwsBaseOperator[GlueMLHook]):
     :param deferrable: do the wait in the triggerer instead of the worker (default: ``[operators]
         default_deferrable``, read when the task is created).
     :param waiter_delay: seconds between status polls.
-    :param waiter_max_attempts: status polls before the wait gives up.
+    :param waiter_max_attempts: status polls before the wait gives up (default: enough for 48
+        hours, Glue's default task-run timeout).
     :param cancel_on_kill: cancel the run when the task is killed (default True).
     :param aws_conn_id: the Airflow AWS connection. (templated)
     :param region_name: the AWS region. (templated)
@@ -80,7 +85,7 @@ class GlueMLTaskRunOperator(ResumableJobMixin, AwsBaseOperator[GlueMLHook]):
         wait_for_completion: bool = True,
         deferrable: bool | None = None,
         waiter_delay: int = 60,
-        waiter_max_attempts: int = 1440,
+        waiter_max_attempts: int | None = None,
         cancel_on_kill: bool = True,
         **kwargs: Any,
     ) -> None:
@@ -100,7 +105,16 @@ class GlueMLTaskRunOperator(ResumableJobMixin, AwsBaseOperator[GlueMLHook]):
         check_bool("wait_for_completion", self.wait_for_completion)
         check_bool("deferrable", self.deferrable)
         check_positive("waiter_delay", self.waiter_delay, float)
-        check_positive("waiter_max_attempts", self.waiter_max_attempts)
+        if self.waiter_max_attempts is not None:
+            check_positive("waiter_max_attempts", self.waiter_max_attempts)
+        self.hook.require_region()
+
+    @property
+    def max_polls(self) -> int:
+        """``waiter_max_attempts``, by default as many as 48 hours take: Glue's default run timeout."""
+        if self.waiter_max_attempts is not None:
+            return self.waiter_max_attempts
+        return math.ceil(DEFAULT_TASK_RUN_TIMEOUT_SECONDS / self.waiter_delay)
 
     def start_parameters(self) -> dict[str, Any]:
         """The start call's parameters besides ``TransformId``, in AWS's spelling."""
@@ -170,7 +184,7 @@ class GlueMLTaskRunOperator(ResumableJobMixin, AwsBaseOperator[GlueMLHook]):
         return self.hook.get_task_run(self.transform_id, str(external_id))["Status"]
 
     def is_job_active(self, status: str) -> bool:
-        return status in ("STARTING", "RUNNING")
+        return status in ACTIVE_STATUSES
 
     def is_job_succeeded(self, status: str) -> bool:
         return status == "SUCCEEDED"
@@ -197,14 +211,14 @@ class GlueMLTaskRunOperator(ResumableJobMixin, AwsBaseOperator[GlueMLHook]):
             from airflow_provider_glue_labeling.triggers import GlueMLTaskRunTrigger  # only when deferring
 
             trigger = GlueMLTaskRunTrigger.for_task(
-                self, run_id, waiter_delay=self.waiter_delay, waiter_max_attempts=self.waiter_max_attempts
+                self, run_id, waiter_delay=self.waiter_delay, waiter_max_attempts=self.max_polls
             )
             self.defer(trigger=trigger, method_name="execute_complete")
         run = self.hook.wait_for_task_run(
             self.transform_id,
             run_id,
             waiter_delay=self.waiter_delay,
-            waiter_max_attempts=self.waiter_max_attempts,
+            waiter_max_attempts=self.max_polls,
         )
         self._result = self.complete(summarize(run), context)
         return self._result
@@ -310,45 +324,87 @@ class GlueMLImportLabelsOperator(GlueMLTaskRunOperator):
                 None,
                 "replace_all_labels=True forgets every earlier label: give backup_s3_path='s3://...' to "
                 "export them first, or allow_label_loss=True to replace them without a backup",
+                explain_empty=False,
             )
 
     def start_parameters(self) -> dict[str, Any]:
         return {"InputS3Path": self.input_s3_path, "ReplaceAllLabels": self.replace_all_labels}
 
     def before_start(self, context: Context) -> None:
-        files = self._labels_files()
-        self.log.info("Checked %d labels file(s) under %s", len(files), self.input_s3_path)
+        self._check_labels_files()
         if self.replace_all_labels and self.backup_s3_path:
-            self.log.info("Backing up the current labels to %s before replacing them", self.backup_s3_path)
-            backup_id = self.hook.start_task_run(
-                "EXPORT_LABELS", self.transform_id, OutputS3Path=self.backup_s3_path
-            )
-            self.hook.wait_for_task_run(
-                self.transform_id,
-                backup_id,
-                waiter_delay=self.waiter_delay,
-                waiter_max_attempts=self.waiter_max_attempts,
-            )
-            self.log.info("Labels backed up by export run %s", backup_id)
+            self._back_up_labels()
 
-    def _labels_files(self) -> list[str]:
+    def _back_up_labels(self) -> None:
+        """Export the current labels to ``backup_s3_path``; a transform with none has nothing to lose."""
+        if not self.hook.get_transform(self.transform_id).get("LabelCount"):
+            # Glue refuses to export an empty label set ("No labelset exists for transformId").
+            self.log.info(
+                "Transform %s has no labels yet: no backup needed before replacing", self.transform_id
+            )
+            return
+        self.log.info("Backing up the current labels to %s before replacing them", self.backup_s3_path)
+        backup_id = self.hook.start_task_run(
+            "EXPORT_LABELS", self.transform_id, OutputS3Path=self.backup_s3_path
+        )
+        self.hook.wait_for_task_run(
+            self.transform_id,
+            backup_id,
+            waiter_delay=self.waiter_delay,
+            waiter_max_attempts=self.max_polls,
+        )
+        self.log.info("Labels backed up by export run %s", backup_id)
+
+    def _check_labels_files(self) -> None:
+        """Read the labels file(s) and refuse what Glue would refuse, before any run starts.
+
+        Glue reads the file with the transform's IAM role, not Airflow's: when Airflow may not
+        read it (access denied), the check is skipped with a warning and Glue has the last word.
+        """
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+        from botocore.exceptions import ClientError
 
         s3 = S3Hook(aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify)
         bucket, key = check_s3_uri("input_s3_path", self.input_s3_path)
+        try:
+            keys = self._labels_keys(s3, bucket, key)
+            if not keys:
+                raise GlueMLError(
+                    f"Labels file s3://{bucket}/{key} not found (no object at or under that path)",
+                    transform_id=self.transform_id,
+                )
+            schema = [c["Name"] for c in self.hook.get_transform(self.transform_id).get("Schema") or []]
+            for name in keys:
+                problem, warnings = labels_file_problems(
+                    s3.get_key(name, bucket).get()["Body"].read(), schema
+                )
+                for warning in warnings:
+                    self.log.warning("Labels file s3://%s/%s: %s", bucket, name, warning)
+                if problem:
+                    raise GlueMLError(
+                        f"Labels file s3://{bucket}/{name} {problem}", transform_id=self.transform_id
+                    )
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            if code not in ("AccessDenied", "403", "Forbidden"):
+                raise
+            self.log.warning(
+                "Airflow may not read the labels file %s (%s); Glue reads it with the transform's IAM role, "
+                "so the import starts unchecked",
+                self.input_s3_path,
+                code,
+            )
+            return
+        self.log.info("Checked %d labels file(s) under %s", len(keys), self.input_s3_path)
+
+    @staticmethod
+    def _labels_keys(s3: Any, bucket: str, key: str) -> list[str]:
+        """The object at ``key``, or every object under it as a prefix but marker files."""
         if key and not key.endswith("/") and s3.check_for_key(key, bucket):
-            keys = [key]
-        else:
-            prefix = key if not key or key.endswith("/") else key + "/"
-            keys = [k for k in s3.list_keys(bucket, prefix=prefix) or [] if not k.endswith("/")]
-        if not keys:
-            raise GlueMLError(f"Labels file s3://{bucket}/{key} not found (no object at or under that path)")
-        for name in keys:
-            obj = s3.get_key(name, bucket)
-            problem = labels_file_problem(obj.content_length, lambda obj=obj: obj.get()["Body"].read())
-            if problem:
-                raise GlueMLError(f"Labels file s3://{bucket}/{name} is not importable: {problem}")
-        return keys
+            return [key]
+        prefix = key if not key or key.endswith("/") else key + "/"
+        listed = s3.list_keys(bucket, prefix=prefix) or []
+        return [k for k in listed if not k.endswith("/") and not hidden_file(k)]
 
 
 class GlueMLEvaluationOperator(GlueMLTaskRunOperator):
@@ -389,7 +445,16 @@ class GlueMLEvaluationOperator(GlueMLTaskRunOperator):
     def validate(self) -> None:
         super().validate()
         for _, parameter in METRICS:
-            check_fraction(parameter, getattr(self, parameter))
+            setattr(self, parameter, check_fraction(parameter, getattr(self, parameter)))
+        gates = [f"{p}={getattr(self, p)}" for _, p in METRICS if getattr(self, p) is not None]
+        if gates and not self.wait_for_completion:
+            raise GlueMLInputError(
+                "wait_for_completion",
+                False,
+                f"the quality gate ({', '.join(gates)}) needs the evaluation's result: keep "
+                "wait_for_completion=True, or drop the thresholds to only start the run",
+                explain_empty=False,
+            )
 
     def complete(self, run: dict[str, Any], context: Context) -> Any:
         transform = self.hook.get_transform(self.transform_id)

@@ -24,7 +24,9 @@ if TYPE_CHECKING:
 
 
 class GlueMLTaskRunSensor(AwsBaseSensor[GlueMLHook]):
-    """Wait until a Glue ML task run SUCCEEDED; fail at once on FAILED, STOPPED, STOPPING or TIMEOUT.
+    """Wait until a Glue ML task run SUCCEEDED; fail when it ends FAILED, STOPPED or TIMEOUT.
+
+    A STOPPING run is waited for: it still holds one of the transform's concurrent-run slots.
 
     The error names the transform, the run, the status and Glue's ``ErrorString``. The XCom
     value is a summary of the finished run: ``TaskRunId``, ``Status``, ``TaskType``,
@@ -62,6 +64,7 @@ class GlueMLTaskRunSensor(AwsBaseSensor[GlueMLHook]):
     def _validate(self) -> None:
         check_transform_id(self.transform_id)
         check_task_run_id(self.task_run_id)
+        self.hook.require_region()
 
     def execute(self, context: Context) -> Any:
         self._validate()

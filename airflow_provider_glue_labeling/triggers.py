@@ -10,14 +10,17 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
+from botocore.exceptions import NoRegionError
 
 from airflow_provider_glue_labeling.hooks import (
     GlueMLError,
     GlueMLHook,
     TaskRunPoll,
+    no_region,
     summarize,
     translate_errors,
 )
+from airflow_provider_glue_labeling.validation import GlueMLInputError
 
 # Connections each shared client keeps open: 10,000 waits polling every 60 s make about
 # 170 calls a second, which 50 connections carry without queueing at up to ~250 ms a call.
@@ -70,6 +73,10 @@ class SharedClients:
                 try:
                     entry.context = await trigger.hook().get_async_conn()
                     client = await entry.context.__aenter__()
+                except NoRegionError:
+                    del self._entries[key]
+                    entry.client.cancel()
+                    raise GlueMLInputError("region_name", None, no_region(trigger.aws_conn_id)) from None
                 except BaseException:
                     del self._entries[key]
                     entry.client.cancel()  # the waits queued on it try for themselves
@@ -198,15 +205,15 @@ class GlueMLTaskRunTrigger(BaseTrigger):
                         yield TriggerEvent({"status": "success", "task_run": summarize(run)})
                         return
                     await asyncio.sleep(delay)
-        except GlueMLError as error:
+        except (GlueMLError, GlueMLInputError) as error:
             yield TriggerEvent(
                 {
                     "status": "error",
                     "message": str(error),
                     "transform_id": self.transform_id,
                     "task_run_id": self.task_run_id,
-                    "run_status": error.status,
-                    "error_string": error.error_string,
-                    "code": error.code,
+                    "run_status": getattr(error, "status", None),
+                    "error_string": getattr(error, "error_string", None),
+                    "code": getattr(error, "code", None),
                 }
             )

@@ -33,6 +33,12 @@ def _emulator_defaults():
 
 
 @pytest.fixture
+def task_log(capfd, caplog):
+    """What was logged so far: Airflow 3 logs tasks through structlog to stdout, Airflow 2 through logging."""
+    return lambda: "".join(capfd.readouterr()) + caplog.text
+
+
+@pytest.fixture
 def aws():
     """In-process moto with the emulator: real boto3 clients, no network."""
     with mock_aws():
@@ -65,9 +71,12 @@ def client(service: str, endpoint_url: str | None = None):
 
 
 def bare_transform(glue) -> str:
-    """A FindMatches transform with no input table, for tests that need only its runs."""
+    """A FindMatches transform over a table that is not there, for tests that need only its runs."""
     return glue.create_ml_transform(
-        Name="t", InputRecordTables=[], Parameters={"TransformType": "FIND_MATCHES"}, Role="r"
+        Name="t",
+        InputRecordTables=[{"DatabaseName": "db", "TableName": "missing"}],
+        Parameters={"TransformType": "FIND_MATCHES"},
+        Role="r",
     )["TransformId"]
 
 

@@ -98,6 +98,14 @@ CASES = [
     ("min_f1 above 1", EVALUATE, {"min_f1": 1.5}, "min_f1", "from 0 to 1"),
     ("min_precision below 0", EVALUATE, {"min_precision": -0.1}, "min_precision", "from 0 to 1"),
     ("min_recall not a number", EVALUATE, {"min_recall": "high"}, "min_recall", "from 0 to 1"),
+    ("min_f1 text above 1", EVALUATE, {"min_f1": "1.5"}, "min_f1", "from 0 to 1"),
+    (
+        "gate without waiting",
+        EVALUATE,
+        {"min_f1": 0.999, "wait_for_completion": False},
+        "wait_for_completion",
+        "quality gate (min_f1=0.999) needs the evaluation's result",
+    ),
     (
         "min_area_under_pr_curve bool",
         EVALUATE,
@@ -139,6 +147,61 @@ def test_bad_input_fails_before_any_aws_call(aws, case, target, change, paramete
     assert repr(change.get(parameter, None)) in message or parameter == "backup_s3_path"
     assert rule in message
     assert emulator.calls() == [], "no AWS call was made"
+
+
+def test_replace_without_backup_does_not_blame_a_template(aws):
+    task = IMPORT[0](task_id="t", **{**IMPORT[1], "replace_all_labels": True})
+    with pytest.raises(GlueMLInputError) as excinfo:
+        task.execute({})
+    assert "rendered to nothing" not in str(excinfo.value)
+
+
+@pytest.mark.parametrize("text", ["0.5", " 0.5", "1", "0"])
+def test_thresholds_rendered_as_text_are_read_as_numbers(aws, text):
+    task = EVALUATE[0](task_id="t", **{**EVALUATE[1], "min_f1": text, "min_recall": text})
+    task.validate()
+    assert task.min_f1 == task.min_recall == float(text)
+
+
+@pytest.mark.parametrize("target", [GENERATE, IMPORT, EVALUATE, SENSOR], ids=lambda t: t[0].__name__)
+def test_no_region_anywhere_is_named_before_any_call(aws, monkeypatch, target):
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
+    monkeypatch.setenv("AIRFLOW_CONN_NO_REGION", '{"conn_type": "aws"}')
+    task = target[0](task_id="t", **{**target[1], "aws_conn_id": "no_region", "region_name": None})
+    with pytest.raises(GlueMLInputError) as excinfo:
+        task.execute({})
+    assert "No AWS region for connection 'no_region'" in str(excinfo.value)
+    assert "region_name" in str(excinfo.value)
+    assert emulator.calls() == []
+
+
+def test_trigger_without_region_ends_with_the_same_clear_error(aws, monkeypatch):
+    import asyncio
+
+    from airflow_provider_glue_labeling.triggers import GlueMLTaskRunTrigger
+
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
+    trigger = GlueMLTaskRunTrigger(
+        transform_id="tfm-1", task_run_id="tsk-1", aws_conn_id=None, waiter_delay=0.1
+    )
+
+    async def first_event():
+        async for event in trigger.run():
+            return event.payload
+
+    event = asyncio.run(first_event())
+    assert event["status"] == "error"
+    assert "No AWS region for the default boto3 session" in event["message"]
+
+
+def test_default_wait_lasts_as_long_as_a_glue_run_may(aws):
+    for delay in (60, 30, 7):
+        task = GENERATE[0](task_id="t", **{**GENERATE[1], "waiter_delay": delay})
+        assert task.max_polls * delay >= 48 * 3600 > (task.max_polls - 1) * delay
 
 
 def test_unknown_transform_is_named_with_its_region(aws):

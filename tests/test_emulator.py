@@ -172,6 +172,8 @@ def test_labels_import_add_replace_export_and_evaluation(dblp):
     }
     matrix = metrics["ConfusionMatrix"]
     assert sum(matrix.values()) > 0
+    importances = [c["Importance"] for c in metrics["ColumnImportances"]]
+    assert importances == sorted(importances, reverse=True), "Glue sorts them by descending importance"
     assert metrics == evaluate(glue, transform_id), "evaluation is deterministic"
 
 
@@ -193,15 +195,21 @@ def test_evaluation_is_better_with_more_correct_labels(dblp):
     assert f1s["many-correct"] > f1s["few-wrong"]
 
 
+HEADER = b"labeling_set_id,label,id,title,authors,venue,year\n"
+
+
 @pytest.mark.parametrize(
     ("body", "problem"),
     [
-        (b"", "is empty"),
         (b"id,label\n1,a\n", "must start with the columns labeling_set_id,label"),
-        (b"labeling_set_id,label,id\n,a,1\n", "has no labeling_set_id or label"),
-        (b"labeling_set_id,label,id\ns1,a,1,extra,fields\n", "is not valid CSV"),
+        (b"labeling_set_id, label,id,title,authors,venue,year\ns1,a,1,t,a,v,2000\n", "labeling_set_id,label"),
+        (HEADER + b"s1,,1,t,a,v,2000\n", "has no labeling_set_id or label"),
+        (HEADER + b"s1,a,1,t,a,v,2000,extra\n", "is not valid CSV"),
         (b"\xff\xfe\x00binary", "is not UTF-8"),
+        (b"\xef\xbb\xbf" + HEADER + b"s1,a,1,t,a,v,2000\n", "byte-order mark"),
+        (b"labeling_set_id,label,id,name\ns1,a,1,x\n", "after label; the source has ['id', 'title'"),
     ],
+    ids=["header", "spaced header", "blank label", "extra field", "not UTF-8", "BOM", "schema"],
 )
 def test_malformed_labels_end_the_import_failed(dblp, body, problem):
     glue, s3, transform_id, _ = dblp
@@ -210,6 +218,89 @@ def test_malformed_labels_end_the_import_failed(dblp, body, problem):
     assert run["Status"] == "FAILED"
     assert problem in run["ErrorString"]
     assert glue.get_ml_transform(TransformId=transform_id)["LabelCount"] == 0
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "code", "message"),
+    [
+        ("dblp-acm/l.csv", None, "InvalidInputException", "Invalid label file path"),
+        ("s3://no-such-labels-bucket/l.csv", None, "InvalidInputException", "Cannot access the label file"),
+        ("s3://dblp-acm/none/l.csv", None, "InvalidInputException", "Cannot access the label file"),
+        ("s3://dblp-acm/l.csv", b"", "InvalidInputException", "Invalid label file of size 0"),
+        (
+            "s3://dblp-acm/l.csv",
+            HEADER + b"x" * (10 * 1024 * 1024),
+            "ResourceNumberLimitExceededException",
+            "limit",
+        ),
+        ("s3://eu-labels/l.csv", HEADER, "InvalidInputException", "region eu-west-1"),
+    ],
+    ids=["path", "no bucket", "no object", "size 0", "over 10 MB", "other region"],
+)
+def test_import_start_refuses_what_glue_refuses_at_the_call(dblp, path, body, code, message):
+    glue, s3, transform_id, _ = dblp
+    s3.create_bucket(Bucket="eu-labels", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    if body is not None:
+        bucket, _, key = path.removeprefix("s3://").partition("/")
+        s3.put_object(Bucket=bucket, Key=key, Body=body)
+    with pytest.raises(ClientError) as excinfo:
+        glue.start_import_labels_task_run(TransformId=transform_id, InputS3Path=path)
+    assert error_code(excinfo) == code
+    assert message in str(excinfo.value)
+    assert glue.get_ml_task_runs(TransformId=transform_id)["TaskRuns"] == []
+
+
+def test_marker_files_under_a_labels_prefix_are_skipped(dblp):
+    glue, s3, transform_id, truth = dblp
+    _, labeling_set = generate(glue, s3, transform_id)
+    s3.put_object(
+        Bucket="dblp-acm", Key="spark/part-0000.csv", Body=label_from_truth(labeling_set, truth, "id")
+    )
+    s3.put_object(Bucket="dblp-acm", Key="spark/_SUCCESS", Body=b"")
+    s3.put_object(Bucket="dblp-acm", Key="spark/.part-0000.csv.crc", Body=b"\x00crc")
+    assert import_labels(glue, transform_id, "s3://dblp-acm/spark/")["Status"] == "SUCCEEDED"
+
+
+def test_concurrent_runs_quota_is_on_generation_and_evaluation_only(dblp):
+    glue, s3, transform_id, _ = dblp
+    emulator.configure(max_concurrent_runs=1, run_seconds=30)
+    s3.put_object(Bucket="dblp-acm", Key="l.csv", Body=HEADER + b"s1,a,1,t,a,v,2000\n")
+    for _ in range(2):  # imports are not counted against the quota ...
+        glue.start_import_labels_task_run(TransformId=transform_id, InputS3Path="s3://dblp-acm/l.csv")
+    with pytest.raises(ClientError) as excinfo:  # ... but they hold slots that generation meets
+        glue.start_ml_labeling_set_generation_task_run(
+            TransformId=transform_id, OutputS3Path="s3://dblp-acm/o/"
+        )
+    assert error_code(excinfo) == "ConcurrentRunsExceededException"
+
+
+def test_export_without_labels_is_entity_not_found(dblp):
+    glue, _, transform_id, _ = dblp
+    with pytest.raises(ClientError) as excinfo:
+        glue.start_export_labels_task_run(TransformId=transform_id, OutputS3Path="s3://dblp-acm/e/")
+    assert error_code(excinfo) == "EntityNotFoundException"
+    assert f"No labelset exists for transformId [{transform_id}]" in str(excinfo.value)
+
+
+@pytest.mark.parametrize("tables", [0, 2])
+def test_generation_and_evaluation_need_exactly_one_input_table(clients, tables):
+    glue, _ = clients
+    transform_id = glue.create_ml_transform(
+        Name="t",
+        InputRecordTables=[{"DatabaseName": "db", "TableName": f"t{n}"} for n in range(tables)],
+        Parameters={"TransformType": "FIND_MATCHES"},
+        Role="r",
+    )["TransformId"]
+    for start in (
+        lambda: glue.start_ml_labeling_set_generation_task_run(
+            TransformId=transform_id, OutputS3Path="s3://b-b/o/"
+        ),
+        lambda: glue.start_ml_evaluation_task_run(TransformId=transform_id),
+    ):
+        with pytest.raises(ClientError) as excinfo:
+            start()
+        assert error_code(excinfo) == "InvalidInputException"
+        assert "Exactly one input record table must be provided." in str(excinfo.value)
 
 
 def test_missing_source_ends_generation_failed(clients):
@@ -277,7 +368,7 @@ def test_cancel_goes_stopping_then_stopped(dblp):
 
 
 def test_get_ml_task_runs_filter_sort_and_pages(dblp):
-    glue, _, transform_id, _ = dblp
+    glue, s3, transform_id, _ = dblp
     emulator.configure(max_concurrent_runs=10, run_seconds=0.2, starting_seconds=0.0)
     ids = []
     for number in range(5):
@@ -287,9 +378,10 @@ def test_get_ml_task_runs_filter_sort_and_pages(dblp):
             )["TaskRunId"]
         )
         time.sleep(0.01)
-    export_id = glue.start_export_labels_task_run(TransformId=transform_id, OutputS3Path="s3://dblp-acm/e/")[
-        "TaskRunId"
-    ]
+    s3.put_object(Bucket="dblp-acm", Key="l.csv", Body=HEADER + b"s1,a,1,t,a,v,2000\n")
+    import_id = glue.start_import_labels_task_run(
+        TransformId=transform_id, InputS3Path="s3://dblp-acm/l.csv"
+    )["TaskRunId"]
     pages, token = [], None
     while True:
         kwargs = {"NextToken": token} if token else {}
@@ -306,7 +398,7 @@ def test_get_ml_task_runs_filter_sort_and_pages(dblp):
             break
     assert pages == [ids[0:2], ids[2:4], ids[4:5]]
     newest = glue.get_ml_task_runs(TransformId=transform_id)["TaskRuns"]
-    assert newest[0]["TaskRunId"] == export_id
+    assert newest[0]["TaskRunId"] == import_id
     started = glue.get_ml_task_run(TransformId=transform_id, TaskRunId=ids[3])["StartedOn"]
     after = glue.get_ml_task_runs(
         TransformId=transform_id, Filter={"StartedAfter": started, "TaskRunType": "LABELING_SET_GENERATION"}

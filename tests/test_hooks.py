@@ -46,7 +46,10 @@ def test_list_task_runs_follows_next_token_and_filters(hook):
         ]
         for _ in range(1003)
     ]
-    glue.start_export_labels_task_run(TransformId=transform_id, OutputS3Path="s3://b-b/e/")
+    s3 = client("s3")
+    s3.create_bucket(Bucket="b-b")
+    s3.put_object(Bucket="b-b", Key="l.csv", Body=b"labeling_set_id,label\ns1,a\n")
+    glue.start_import_labels_task_run(TransformId=transform_id, InputS3Path="s3://b-b/l.csv")  # another type
     runs = hook.list_task_runs(
         transform_id, task_type="LABELING_SET_GENERATION", statuses=("STARTING", "RUNNING")
     )
@@ -61,14 +64,49 @@ def test_wait_counts_polls_not_errors(hook, monkeypatch):
     glue = client("glue")
     transform_id = bare_transform(glue)
     emulator.configure(polls_to_finish=2)
-    run_id = glue.start_export_labels_task_run(TransformId=transform_id, OutputS3Path="s3://no-bucket-x/e/")[
-        "TaskRunId"
-    ]
+    run_id = glue.start_ml_labeling_set_generation_task_run(
+        TransformId=transform_id, OutputS3Path="s3://no-bucket-x/e/"
+    )["TaskRunId"]
     emulator.inject_fault("GetMLTaskRun", "throttle", calls=range(1, 30))
     sleeps: list[float] = []
-    with pytest.raises(GlueMLError, match="Amazon S3 bucket no-bucket-x does not exist"):
+    with pytest.raises(GlueMLError, match="Input table db.missing not found"):
         hook.wait_for_task_run(
             transform_id, run_id, waiter_delay=4, waiter_max_attempts=3, sleep=sleeps.append
         )
     assert sleeps[:4] == [1.0, 2.0, 4.0, 4.0], "backoff doubles up to the waiter delay"
     assert len(sleeps) == 29 + 2, "29 throttled calls retried, then two polls 4 s apart"
+
+
+def test_stopping_is_waited_for_until_stopped(hook):
+    """STOPPING still holds a concurrency slot: the wait and the sensor go on until STOPPED."""
+    from airflow_provider_glue_labeling.sensors import GlueMLTaskRunSensor
+
+    glue = client("glue")
+    transform_id = bare_transform(glue)
+    emulator.configure(run_seconds=30, stop_seconds=1.0)
+    run_id = glue.start_ml_labeling_set_generation_task_run(
+        TransformId=transform_id, OutputS3Path="s3://b-b/o/"
+    )["TaskRunId"]
+    glue.cancel_ml_task_run(TransformId=transform_id, TaskRunId=run_id)
+    sensor = GlueMLTaskRunSensor(
+        task_id="s", transform_id=transform_id, task_run_id=run_id, aws_conn_id=None, region_name="us-east-1"
+    )
+    assert glue.get_ml_task_run(TransformId=transform_id, TaskRunId=run_id)["Status"] == "STOPPING"
+    assert sensor.poke({}) is False
+    with pytest.raises(GlueMLError) as excinfo:
+        hook.wait_for_task_run(transform_id, run_id, waiter_delay=0.1, waiter_max_attempts=100)
+    assert excinfo.value.status == "STOPPED"
+    with pytest.raises(GlueMLError, match="ended STOPPED"):
+        sensor.poke({})
+
+
+def test_export_of_a_transform_without_labels_says_so(hook):
+    from airflow_provider_glue_labeling.emulator.seed import create_findmatches_transform, people
+
+    transform_id = create_findmatches_transform(
+        client("glue"), client("s3"), bucket="no-labels", source_csv=people(20)[0], primary_key="id"
+    )
+    with pytest.raises(GlueMLError) as excinfo:
+        hook.start_task_run("EXPORT_LABELS", transform_id, OutputS3Path="s3://no-labels/e/")
+    assert f"Glue ML transform '{transform_id}' has no labels yet in region us-east-1" in str(excinfo.value)
+    assert "not found" not in str(excinfo.value).split(":")[0]

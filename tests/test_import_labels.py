@@ -20,7 +20,12 @@ from airflow_provider_glue_labeling.operators import (
 from airflow_provider_glue_labeling.validation import GlueMLInputError
 from tests.conftest import client
 
-GOOD_LABELS = b"labeling_set_id,label,id,name\ns1,a,1,Ann\ns1,a,2,Anne\ns1,b,3,Bob\n"
+HEADER = b"labeling_set_id,label,id,first_name,last_name,email,city,birth_year\n"
+GOOD_LABELS = (
+    HEADER
+    + b"s1,a,1,Ann,Lee,a@x.org,Oslo,1970\ns1,a,2,Anne,Lee,a@x.org,Oslo,1970\ns1,b,3,Bob,Ray,b@x.org,Cork,1980\n"
+)
+ROW = b"s1,a,1,Ann,Lee,a@x.org,Oslo,1970\n"
 
 
 @pytest.fixture
@@ -50,7 +55,7 @@ def importer(transform_id: str, path: str, **kwargs) -> GlueMLImportLabelsOperat
     ("files", "path", "problem"),
     [
         ({}, "s3://labels/in/labels.csv", "not found"),
-        ({"in/labels.csv": b""}, "s3://labels/in/labels.csv", "the file is empty"),
+        ({"in/labels.csv": b""}, "s3://labels/in/labels.csv", "is empty"),
         ({"in/labels.csv": b"x" * (10 * 1024 * 1024 + 1)}, "s3://labels/in/labels.csv", "at most 10 MB"),
         ({"in/labels.csv": b"\x89PNG\r\n\x1a\n\xff\xfe"}, "s3://labels/in/labels.csv", "not UTF-8"),
         (
@@ -59,19 +64,32 @@ def importer(transform_id: str, path: str, **kwargs) -> GlueMLImportLabelsOperat
             "labeling_set_id,label",
         ),
         (
-            {"in/labels.csv": b"labeling_set_id,label,id\ns1,a,1\n,b,2\n"},
+            {"in/labels.csv": HEADER + ROW + b",b,2,B,C,d@x.org,Oslo,1\n"},
             "s3://labels/in/labels.csv",
-            "line 3 has no labeling_set_id",
+            "row 3 has no labeling_set_id",
         ),
-        (
-            {"in/labels.csv": b"labeling_set_id,label,id\ns1,a\n"},
-            "s3://labels/in/labels.csv",
-            "line 2 has 2 fields",
-        ),
+        ({"in/labels.csv": HEADER + b"s1,a\n"}, "s3://labels/in/labels.csv", "row 2 has 2 fields"),
         (
             {"in/a.csv": GOOD_LABELS, "in/b.csv": b"id,label\n1,a\n"},
             "s3://labels/in/",
-            "in/b.csv is not importable",
+            r"in/b.csv row 1 must begin",
+        ),
+        ({"in/labels.csv": b"\xef\xbb\xbf" + GOOD_LABELS}, "s3://labels/in/labels.csv", "byte-order mark"),
+        ({"in/labels.csv": GOOD_LABELS.replace(b"Ann", b"Ren\xe9e")}, "s3://labels/in/labels.csv", r"cp1252"),
+        (
+            {"in/labels.csv": HEADER + ROW + b"s1, ,2,B,C,d@x.org,Oslo,1\n"},
+            "s3://labels/in/labels.csv",
+            "row 3 .labeling set s1. has no label",
+        ),
+        (
+            {"in/labels.csv": GOOD_LABELS.replace(b"set_id,label", b"set_id, label")},
+            "s3://labels/in/labels.csv",
+            "exactly labeling_set_id,label",
+        ),
+        (
+            {"in/labels.csv": b"labeling_set_id,label,id,name\ns1,a,1,Ann\n"},
+            "s3://labels/in/labels.csv",
+            r"schema is \['id', 'first_name'",
         ),
     ],
     ids=[
@@ -83,6 +101,11 @@ def importer(transform_id: str, path: str, **kwargs) -> GlueMLImportLabelsOperat
         "no labeling_set_id",
         "ragged CSV",
         "bad file under prefix",
+        "BOM",
+        "cp1252",
+        "blank label",
+        "spaced header",
+        "schema",
     ],
 )
 def test_bad_labels_file_starts_no_run(transform, files, path, problem):
@@ -101,6 +124,33 @@ def test_prefix_of_good_files_is_imported(transform):
     run_id = importer(transform_id, "s3://labels/in/").execute({})
     assert glue.get_ml_task_run(TransformId=transform_id, TaskRunId=run_id)["Status"] == "SUCCEEDED"
     assert glue.get_ml_transform(TransformId=transform_id)["LabelCount"] == 6
+
+
+def test_marker_files_are_skipped_and_odd_set_sizes_warned(transform, task_log):
+    glue, s3, transform_id, _ = transform
+    big = HEADER + b"".join(b"big,a,%d,Ann,Lee,a@x.org,Oslo,1970\n" % n for n in range(51))
+    s3.put_object(Bucket="labels", Key="spark/part-0.csv", Body=big + b"lone,a,99,Bo,Ry,b@x.org,Cork,1980\n")
+    s3.put_object(Bucket="labels", Key="spark/_SUCCESS", Body=b"")
+    s3.put_object(Bucket="labels", Key="spark/.part-0.csv.crc", Body=b"\x00")
+    run_id = importer(transform_id, "s3://labels/spark/").execute({})
+    assert glue.get_ml_task_run(TransformId=transform_id, TaskRunId=run_id)["Status"] == "SUCCEEDED"
+    logged = task_log()
+    assert "labeling set big has 51 rows; over 50 may cause poor results" in logged
+    assert "labeling set lone has 1 row; it teaches nothing" in logged
+
+
+def test_replace_all_with_a_backup_on_a_transform_without_labels_imports(transform, task_log):
+    glue, s3, transform_id, _ = transform
+    s3.put_object(Bucket="labels", Key="in/labels.csv", Body=GOOD_LABELS)
+    importer(
+        transform_id,
+        "s3://labels/in/labels.csv",
+        replace_all_labels=True,
+        backup_s3_path="s3://labels/backup/",
+    ).execute({})
+    assert glue.get_ml_transform(TransformId=transform_id)["LabelCount"] == 3
+    assert f"Transform {transform_id} has no labels yet: no backup needed" in task_log()
+    assert "Contents" not in s3.list_objects_v2(Bucket="labels", Prefix="backup/")
 
 
 def test_replace_all_without_backup_is_refused(transform):

@@ -93,9 +93,11 @@ def evaluate(labels: list[dict[str, str]], key: str | None, folds: int = 5) -> d
             "NumTrueNegatives": tn,
             "NumFalseNegatives": fn,
         },
-        "ColumnImportances": [
-            {"ColumnName": c, "Importance": round(w, 6)} for c, w in zip(columns, weights, strict=True)
-        ],
+        # Glue lists ColumnImportances by descending importance.
+        "ColumnImportances": sorted(
+            ({"ColumnName": c, "Importance": round(w, 6)} for c, w in zip(columns, weights, strict=True)),
+            key=lambda item: -item["Importance"],
+        ),
     }
 
 

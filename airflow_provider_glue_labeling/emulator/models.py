@@ -18,6 +18,8 @@ from airflow_provider_glue_labeling.emulator.matching import LABEL_COLUMNS, eval
 from airflow_provider_glue_labeling.emulator.settings import SETTINGS, take_forced_outcome
 
 ACTIVE_STATUSES = frozenset({"STARTING", "RUNNING", "STOPPING"})
+QUOTA_TASKS = frozenset({"LABELING_SET_GENERATION", "EVALUATION"})
+ONE_TABLE_TASKS = QUOTA_TASKS  # both read the transform's source table
 MAX_LABELS_FILE_BYTES = 10 * 1024 * 1024
 _S3_URI = re.compile(r"^s3://([a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])(?:/(.*))?$")
 
@@ -137,15 +139,25 @@ class MLState:
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self, transform_id: str, task_type: str, properties: dict[str, Any]) -> TaskRun:
+        """Refuse at the call what Glue refuses at the call, else start the run."""
         with self.lock:
             transform, state = self.transform(transform_id)
+            if task_type in ONE_TABLE_TASKS and len(transform.input_record_tables) != 1:
+                raise GlueMLError("InvalidInputException", "Exactly one input record table must be provided.")
             if task_type == "EVALUATION" and self.transform_status(transform) != "READY":
                 raise GlueMLError(
                     "MLTransformNotReadyException",
                     f"Transform {transform_id} is not ready: it has no labels yet",
                 )
+            if task_type == "EXPORT_LABELS" and not state.labels:
+                raise GlueMLError(
+                    "EntityNotFoundException", f"No labelset exists for transformId [{transform_id}]"
+                )
+            if task_type == "IMPORT_LABELS":
+                self._check_labels_path(properties["ImportLabelsTaskRunProperties"]["InputS3Path"])
             active = [r for r in self.all_runs(transform_id) if r.status in ACTIVE_STATUSES]
-            if len(active) >= SETTINGS.max_concurrent_runs:
+            # The service model lists ConcurrentRunsExceededException for these two starts only.
+            if task_type in QUOTA_TASKS and len(active) >= SETTINGS.max_concurrent_runs:
                 raise GlueMLError(
                     "ConcurrentRunsExceededException",
                     f"Transform {transform_id} already has {len(active)} active task runs "
@@ -154,6 +166,31 @@ class MLState:
             run = TaskRun(transform_id, task_type, properties, forced=take_forced_outcome(task_type))
             state.runs[run.task_run_id] = run
             return run
+
+    def _check_labels_path(self, uri: str) -> None:
+        """StartImportLabelsTaskRun's own checks of the labels file, as Glue answers them."""
+        match = _S3_URI.match(uri) if isinstance(uri, str) else None
+        if not match:
+            raise GlueMLError("InvalidInputException", f"Invalid label file path: {uri}")
+        bucket = self._s3().buckets.get(match.group(1))
+        if bucket is None:
+            raise GlueMLError("InvalidInputException", f"Cannot access the label file: {uri}")
+        if bucket.region_name != self.backend.region_name:
+            raise GlueMLError(
+                "InvalidInputException",
+                f"The label file {uri} is in region {bucket.region_name}, the transform in {self.backend.region_name}",
+            )
+        files = self._objects(uri)
+        if not files:
+            raise GlueMLError("InvalidInputException", f"Cannot access the label file: {uri}")
+        size = sum(len(data) for _, data in files)
+        if size == 0:
+            raise GlueMLError("InvalidInputException", "Invalid label file of size 0")
+        if size > MAX_LABELS_FILE_BYTES:
+            raise GlueMLError(
+                "ResourceNumberLimitExceededException",
+                f"The label file {uri} has {size} bytes, more than the limit of {MAX_LABELS_FILE_BYTES}",
+            )
 
     def cancel(self, transform_id: str, task_run_id: str) -> TaskRun:
         with self.lock:
@@ -220,6 +257,9 @@ class MLState:
                 self.advance(run)
             body["Status"] = self.transform_status(transform)
             body["LabelCount"] = len(state.labels)
+            schema = self.schema(transform)
+            if schema:
+                body["Schema"] = schema
             if state.metrics is not None:
                 body["EvaluationMetrics"] = {
                     "TransformType": "FIND_MATCHES",
@@ -246,7 +286,7 @@ class MLState:
             self._write(path, f"{run.task_run_id}.csv", body)
         elif run.task_type == "IMPORT_LABELS":
             spec = props["ImportLabelsTaskRunProperties"]
-            labels = self._read_labels(spec["InputS3Path"])
+            labels = self._read_labels(spec["InputS3Path"], transform)
             state.labels = labels if spec["Replace"] else state.labels + labels
         elif run.task_type == "EXPORT_LABELS":
             path = props["ExportLabelsTaskRunProperties"]["OutputS3Path"]
@@ -275,7 +315,7 @@ class MLState:
         return [
             (f"s3://{bucket_name}/{name}", keys[name].value)
             for name in sorted(keys.keys())
-            if name.startswith(prefix) and not name.endswith("/")
+            if name.startswith(prefix) and not name.endswith("/") and not hidden(name)
         ]
 
     def _write(self, uri: str, name: str, body: str) -> None:
@@ -305,25 +345,54 @@ class MLState:
             )
         return rows, columns
 
-    def _read_labels(self, uri: str) -> list[dict[str, str]]:
-        files = self._objects(uri)
-        if not files:
-            raise RunFailed(f"No labels file found at {uri}")
+    def _read_labels(self, uri: str, transform: Any) -> list[dict[str, str]]:
+        """Every labels file at or under ``uri``, by Glue's labeling file format; a breach fails the run."""
+        source_columns = self._schema_columns(transform)
         labels: list[dict[str, str]] = []
-        for file_uri, data in files:
-            if len(data) > MAX_LABELS_FILE_BYTES:
-                raise RunFailed(f"Labels file {file_uri} is larger than 10 MB")
+        for file_uri, data in self._objects(uri):
+            if data.startswith(b"\xef\xbb\xbf"):
+                raise RunFailed(
+                    f"Labels file {file_uri} starts with a byte-order mark: save it as UTF-8 without BOM"
+                )
             rows, columns = read_csv(file_uri, data)
             if tuple(columns[:2]) != LABEL_COLUMNS:
                 raise RunFailed(
                     f"Labels file {file_uri} must start with the columns labeling_set_id,label; "
                     f"found {','.join(columns[:2])}"
                 )
+            if source_columns and columns[2:] != source_columns:
+                raise RunFailed(
+                    f"Labels file {file_uri} has the columns {columns[2:]} after label; the source has {source_columns}"
+                )
             for number, row in enumerate(rows, start=2):
-                if not (row.get("labeling_set_id") or "").strip() or not (row.get("label") or "").strip():
+                if not row.get("labeling_set_id") or not row.get("label"):
                     raise RunFailed(f"Labels file {file_uri} line {number} has no labeling_set_id or label")
             labels.extend(rows)
         return labels
+
+    def _schema_columns(self, transform: Any) -> list[str]:
+        """The source columns a labels file must carry: the transform's ``Schema``, if it has one."""
+        return [column["Name"] for column in self.schema(transform)]
+
+    def schema(self, transform: Any) -> list[dict[str, str]]:
+        """GetMLTransform's ``Schema``: the columns of its one input table (none if it has no table)."""
+        if len(transform.input_record_tables) != 1:
+            return []
+        ref = transform.input_record_tables[0]
+        try:
+            table = self.backend.get_table(ref.get("DatabaseName"), ref.get("TableName"))
+        except JsonRESTError:
+            return []
+        descriptor = table.get_version(str(table._current_version))["StorageDescriptor"]
+        return [
+            {"Name": c["Name"], "DataType": c.get("Type", "string")} for c in descriptor.get("Columns", [])
+        ]
+
+
+def hidden(key: str) -> bool:
+    """A marker or hidden file, as Spark's file listing skips them (``_SUCCESS``, ``.crc``)."""
+    name = key.rsplit("/", 1)[-1]
+    return name.startswith(("_", "."))
 
 
 def primary_key(transform: Any) -> str | None:

@@ -149,7 +149,7 @@ HANDLERS: dict[str, Callable[[GlueResponse, MLState], dict[str, Any]]] = {
         "IMPORT_LABELS",
         lambda r: {
             "ImportLabelsTaskRunProperties": {
-                "InputS3Path": _path(r, "InputS3Path"),
+                "InputS3Path": r._get_param("InputS3Path"),  # checked by MLState.start, as Glue does
                 "Replace": bool(r._get_param("ReplaceAllLabels", False)),
             }
         },
