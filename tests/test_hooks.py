@@ -69,7 +69,7 @@ def test_wait_counts_polls_not_errors(hook, monkeypatch):
     )["TaskRunId"]
     emulator.inject_fault("GetMLTaskRun", "throttle", calls=range(1, 30))
     sleeps: list[float] = []
-    with pytest.raises(GlueMLError, match="Input table db.missing not found"):
+    with pytest.raises(GlueMLError, match=r"Input table db\.missing not found"):
         hook.wait_for_task_run(
             transform_id, run_id, waiter_delay=4, waiter_max_attempts=3, sleep=sleeps.append
         )
