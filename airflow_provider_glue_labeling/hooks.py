@@ -10,15 +10,19 @@ from typing import Any
 
 import botocore.session
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
-from airflow.providers.common.compat.sdk import AirflowException, conf
+from airflow.providers.common.compat.sdk import conf
 from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
-from airflow_provider_glue_labeling.validation import GlueMLInputError
+from airflow_provider_glue_labeling.exceptions import (
+    ACTIVE_STATUSES,
+    FAILURE_STATUSES,
+    GlueMLError,
+    GlueMLInputError,
+    TaskRunStatus,
+)
 
-SUCCESS_STATUS = "SUCCEEDED"
-# STOPPING is not an end: the run still holds a concurrency slot until it is STOPPED.
-FAILURE_STATUSES = frozenset({"FAILED", "STOPPED", "TIMEOUT"})
-ACTIVE_STATUSES = ("STARTING", "RUNNING", "STOPPING")
+__all__ = ["GlueMLError", "GlueMLHook"]  # GlueMLError's home is exceptions.py; importable here as before
+
 # A task run's default timeout: GetMLTransform's Timeout defaults to 2,880 minutes.
 DEFAULT_TASK_RUN_TIMEOUT_SECONDS = 2880 * 60
 TRANSIENT_CODES = frozenset(
@@ -45,38 +49,6 @@ S3_PATH_PROPERTIES = (
     ("ImportLabelsTaskRunProperties", "InputS3Path"),
     ("ExportLabelsTaskRunProperties", "OutputS3Path"),
 )
-
-
-class GlueMLError(AirflowException):
-    """A Glue ML transform or task run failed, or a call about one did.
-
-    :param message: what happened, naming the transform, the run, the status and Glue's text.
-    :param transform_id: the transform concerned.
-    :param task_run_id: the task run concerned, if any.
-    :param status: the run's final status, if it ended.
-    :param error_string: Glue's ``ErrorString`` of the run, or the AWS error message.
-    :param code: the AWS error code of a failed call.
-    :param transient: True when retrying the same call may succeed (throttling, 5xx, network).
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        transform_id: str | None = None,
-        task_run_id: str | None = None,
-        status: str | None = None,
-        error_string: str | None = None,
-        code: str | None = None,
-        transient: bool = False,
-    ) -> None:
-        super().__init__(message)
-        self.transform_id = transform_id
-        self.task_run_id = task_run_id
-        self.status = status
-        self.error_string = error_string
-        self.code = code
-        self.transient = transient
 
 
 def no_region(aws_conn_id: str | None) -> str:
@@ -117,7 +89,7 @@ def run_failure(transform_id: str, run: dict[str, Any]) -> GlueMLError:
 def task_run_done(transform_id: str, run: dict[str, Any]) -> bool:
     """True when the run SUCCEEDED, False while it runs; raise :class:`GlueMLError` if it failed."""
     status = run.get("Status")
-    if status == SUCCESS_STATUS:
+    if status == TaskRunStatus.SUCCEEDED:
         return True
     if status in FAILURE_STATUSES:
         raise run_failure(transform_id, run)

@@ -16,10 +16,14 @@ from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.providers.common.compat.sdk import ResumableJobMixin
 
-from airflow_provider_glue_labeling.hooks import (
+from airflow_provider_glue_labeling.exceptions import (
     ACTIVE_STATUSES,
-    DEFAULT_TASK_RUN_TIMEOUT_SECONDS,
     GlueMLError,
+    GlueMLInputError,
+    TaskRunStatus,
+)
+from airflow_provider_glue_labeling.hooks import (
+    DEFAULT_TASK_RUN_TIMEOUT_SECONDS,
     GlueMLHook,
     default_deferrable,
     summarize,
@@ -27,7 +31,6 @@ from airflow_provider_glue_labeling.hooks import (
 )
 from airflow_provider_glue_labeling.links import GlueMLTransformLink
 from airflow_provider_glue_labeling.validation import (
-    GlueMLInputError,
     check_bool,
     check_fraction,
     check_positive,
@@ -168,7 +171,7 @@ class GlueMLTaskRunOperator(ResumableJobMixin, AwsBaseOperator[GlueMLHook]):
         active = self.hook.list_task_runs(
             self.transform_id,
             task_type=self.task_type,
-            statuses=("STARTING", "RUNNING"),
+            statuses=(TaskRunStatus.STARTING, TaskRunStatus.RUNNING),
             started_after=since - ADOPTION_CLOCK_SKEW,
         )
         self.log.info(
@@ -187,7 +190,7 @@ class GlueMLTaskRunOperator(ResumableJobMixin, AwsBaseOperator[GlueMLHook]):
         return status in ACTIVE_STATUSES
 
     def is_job_succeeded(self, status: str) -> bool:
-        return status == "SUCCEEDED"
+        return status == TaskRunStatus.SUCCEEDED
 
     def _track(self, external_id: Any, context: Context) -> str:
         """Remember the run (for ``on_kill``) and link the task to its transform."""

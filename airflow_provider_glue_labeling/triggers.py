@@ -12,6 +12,7 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 from botocore.exceptions import NoRegionError
 
+from airflow_provider_glue_labeling.exceptions import GlueMLInputError
 from airflow_provider_glue_labeling.hooks import (
     GlueMLError,
     GlueMLHook,
@@ -20,7 +21,6 @@ from airflow_provider_glue_labeling.hooks import (
     summarize,
     translate_errors,
 )
-from airflow_provider_glue_labeling.validation import GlueMLInputError
 
 # Connections each shared client keeps open: 10,000 waits polling every 60 s make about
 # 170 calls a second, which 50 connections carry without queueing at up to ~250 ms a call.

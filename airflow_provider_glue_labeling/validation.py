@@ -7,24 +7,14 @@ import io
 import re
 from typing import Any
 
+from airflow_provider_glue_labeling.exceptions import NOTHING as _NOTHING
+from airflow_provider_glue_labeling.exceptions import GlueMLInputError
+
+__all__ = ["GlueMLInputError"]  # its home is exceptions.py; importable here as before
+
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _IPV4 = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
-_NOTHING = ("None", "null", "")
 MAX_LABELS_FILE_BYTES = 10 * 1024 * 1024  # Glue's limit for a labels file
-
-
-class GlueMLInputError(ValueError):
-    """A parameter's value breaks a rule; the message names the parameter, the value and the rule."""
-
-    def __init__(self, parameter: str, value: Any, rule: str, *, explain_empty: bool = True) -> None:
-        hint = ""
-        if explain_empty and value is None:
-            hint = " (not given, or an upstream XCom or template rendered to nothing)"
-        elif explain_empty and value in _NOTHING:
-            hint = " (an upstream XCom or template rendered to nothing)"
-        super().__init__(f"Invalid {parameter}={value!r}{hint}: {rule}")
-        self.parameter = parameter
-        self.value = value
 
 
 def check_text(parameter: str, value: Any, rule: str = "expected a non-empty string") -> str:

@@ -476,3 +476,58 @@ def test_get_ml_task_run_through_aiobotocore_against_the_server(endpoint):
 
     run = asyncio.run(asyncio.wait_for(poll(), 10))
     assert run["Properties"]["TaskType"] == "LABELING_SET_GENERATION"
+
+
+def test_a_running_server_process_is_controlled_over_http(tmp_path):
+    """force_outcome and inject_fault reach a server started with ``python -m ...emulator``."""
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    server = subprocess.Popen(
+        [
+            sys.executable, "-m", "airflow_provider_glue_labeling.emulator", "--port", "0",
+            "--run-seconds", "0.3", "--starting-seconds", "0",
+            "--force-outcome", "FAILED:out of memory:LABELING_SET_GENERATION",
+            "--fault", "GetMLTransform:throttle:calls=1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip
+    try:
+        url = re.search(r"http://127\.0\.0\.1:\d+", server.stdout.readline()).group(0)
+        glue, s3 = client("glue", url), client("s3", url)
+        transform_id = create_findmatches_transform(
+            glue, s3, bucket="ctl", source_csv=b"id,name\n1,Ann\n2,Anne\n", primary_key="id"
+        )
+        strict = boto3.client("glue", region_name="us-east-1", endpoint_url=url, config=NO_RETRIES)
+        with pytest.raises(ClientError) as excinfo:  # the --fault given at start
+            strict.get_ml_transform(TransformId=transform_id)
+        assert error_code(excinfo) == "ThrottlingException"
+
+        def generation():
+            run_id = glue.start_ml_labeling_set_generation_task_run(
+                TransformId=transform_id, OutputS3Path="s3://ctl/ls/"
+            )["TaskRunId"]
+            return wait(glue, transform_id, run_id)
+
+        first = generation()  # the --force-outcome given at start
+        assert (first["Status"], first["ErrorString"]) == ("FAILED", "out of memory")
+        remote = emulator.Remote(url)
+        remote.force_outcome("TIMEOUT", "Task run timed out after 2880 minutes")
+        assert generation()["Status"] == "TIMEOUT"
+        remote.inject_fault("GetMLTaskRun", "server_error", calls=[1])
+        with pytest.raises(ClientError) as excinfo:
+            strict.get_ml_task_run(TransformId=transform_id, TaskRunId=first["TaskRunId"])
+        assert error_code(excinfo) == "InternalServiceException"
+        assert [c[1] for c in remote.calls("StartMLLabelingSetGenerationTaskRun")] == [
+            "StartMLLabelingSetGenerationTaskRun"
+        ] * 2
+        assert remote.configure(run_seconds=5)["run_seconds"] == 5
+        remote.reset()
+        assert remote.calls() == []
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)

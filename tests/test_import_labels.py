@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 
+import boto3
 import pytest
 
 from airflow_provider_glue_labeling.emulator.seed import (
@@ -201,3 +203,62 @@ def test_replace_all_backs_up_the_previous_labels_first(transform):
     ]
     types = [r["Properties"]["TaskType"] for r in glue.get_ml_task_runs(TransformId=transform_id)["TaskRuns"]]
     assert types == ["IMPORT_LABELS", "EXPORT_LABELS", "IMPORT_LABELS", "LABELING_SET_GENERATION"]
+
+
+def test_labels_file_airflow_may_not_read_is_left_to_glue(aws, monkeypatch, task_log):
+    """Least privilege: Airflow's role may not read the labels bucket; Glue reads it with the transform's role."""
+    from moto.core import set_initial_no_auth_action_count
+
+    @set_initial_no_auth_action_count(3)  # the first three calls make an admin; every later call is checked
+    def run() -> None:
+        iam = client("iam")
+        iam.create_user(UserName="admin")
+        iam.put_user_policy(
+            UserName="admin",
+            PolicyName="all",
+            PolicyDocument='{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}',
+        )
+        admin = iam.create_access_key(UserName="admin")["AccessKey"]
+        session = boto3.Session(
+            aws_access_key_id=admin["AccessKeyId"],
+            aws_secret_access_key=admin["SecretAccessKey"],
+            region_name="us-east-1",
+        )
+        glue, s3, iam = session.client("glue"), session.client("s3"), session.client("iam")
+        transform_id = create_findmatches_transform(
+            glue, s3, bucket="labels", source_csv=people(30)[0], primary_key="id"
+        )
+        s3.put_object(Bucket="labels", Key="in/labels.csv", Body=GOOD_LABELS)
+        iam.create_user(UserName="airflow")
+        iam.put_user_policy(
+            UserName="airflow",
+            PolicyName="glue-only",
+            PolicyDocument='{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "glue:*", "Resource": "*"}]}',
+        )
+        key = iam.create_access_key(UserName="airflow")["AccessKey"]
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_GLUE_ONLY",
+            json.dumps(
+                {
+                    "conn_type": "aws",
+                    "login": key["AccessKeyId"],
+                    "password": key["SecretAccessKey"],
+                    "extra": {"region_name": "us-east-1"},
+                }
+            ),
+        )
+        task = GlueMLImportLabelsOperator(
+            task_id="import_labels",
+            transform_id=transform_id,
+            input_s3_path="s3://labels/in/labels.csv",
+            aws_conn_id="glue_only",
+            waiter_delay=0.1,
+        )
+        run_id = task.execute({})
+        assert glue.get_ml_task_run(TransformId=transform_id, TaskRunId=run_id)["Status"] == "SUCCEEDED"
+        assert glue.get_ml_transform(TransformId=transform_id)["LabelCount"] == 3
+
+    run()
+    logged = task_log()
+    assert "Airflow may not read the labels file s3://labels/in/labels.csv" in logged
+    assert "Glue reads it with the transform's IAM role" in logged
