@@ -162,11 +162,9 @@ class GlueMLTaskRunOperator(ResumableJobMixin, AwsBaseOperator[GlueMLHook]):
         store = context.get("task_state_store")
         mark = store.get(SUBMIT_MARK_KEY) if store is not None else None
         ti, dag_run = context.get("ti"), context.get("dag_run")
-        if mark:
-            since = datetime.fromisoformat(str(mark))
-        elif ti is not None and ti.try_number > 1 and dag_run is not None and dag_run.start_date:
-            since = dag_run.start_date
-        else:
+        retry = ti is not None and ti.try_number > 1 and dag_run is not None
+        since = datetime.fromisoformat(str(mark)) if mark else run_began(dag_run) if retry else None
+        if since is None:
             return None
         active = self.hook.list_task_runs(
             self.transform_id,
@@ -478,6 +476,11 @@ class GlueMLEvaluationOperator(GlueMLTaskRunOperator):
                 task_run_id=run["TaskRunId"],
             )
         return metrics
+
+
+def run_began(dag_run: Any) -> datetime | None:
+    """When the DAG run began: its start, or (Airflow 3.1/3.2 in ``dag.test()`` leave it unset) its run_after."""
+    return dag_run.start_date or getattr(dag_run, "run_after", None)
 
 
 def quality_gate(metrics: dict[str, Any], thresholds: dict[str, float | None]) -> tuple[str, list[str]]:

@@ -86,7 +86,8 @@ def test_sigkill_mid_wait_then_retry_reconnects_to_the_same_run(endpoint, transf
 
 
 def test_worker_dying_between_start_and_store_is_adopted_by_the_retry(endpoint, transform):
-    emulator.configure(run_seconds=15)
+    # The run must outlast the retry's start-up (Airflow's imports take seconds on a busy machine).
+    emulator.configure(run_seconds=30)
     emulator.inject_fault("StartMLLabelingSetGenerationTaskRun", "slow_reply", calls=[1], seconds=20)
     task = start_task_process(transform)
     wait_for(

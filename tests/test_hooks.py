@@ -83,7 +83,7 @@ def test_stopping_is_waited_for_until_stopped(hook):
 
     glue = client("glue")
     transform_id = bare_transform(glue)
-    emulator.configure(run_seconds=30, stop_seconds=1.0)
+    emulator.configure(run_seconds=30, stop_seconds=4.0)
     run_id = glue.start_ml_labeling_set_generation_task_run(
         TransformId=transform_id, OutputS3Path="s3://b-b/o/"
     )["TaskRunId"]
