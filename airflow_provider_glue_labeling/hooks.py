@@ -21,8 +21,6 @@ from airflow_provider_glue_labeling.exceptions import (
     TaskRunStatus,
 )
 
-__all__ = ["GlueMLError", "GlueMLHook"]  # GlueMLError's home is exceptions.py; importable here as before
-
 # A task run's default timeout: GetMLTransform's Timeout defaults to 2,880 minutes.
 DEFAULT_TASK_RUN_TIMEOUT_SECONDS = 2880 * 60
 TRANSIENT_CODES = frozenset(

@@ -10,8 +10,6 @@ from typing import Any
 from airflow_provider_glue_labeling.exceptions import NOTHING as _NOTHING
 from airflow_provider_glue_labeling.exceptions import GlueMLInputError
 
-__all__ = ["GlueMLInputError"]  # its home is exceptions.py; importable here as before
-
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _IPV4 = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
 MAX_LABELS_FILE_BYTES = 10 * 1024 * 1024  # Glue's limit for a labels file
