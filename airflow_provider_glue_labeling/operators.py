@@ -236,9 +236,13 @@ class GlueMLTaskRunOperator(ResumableJobMixin, AwsBaseOperator[GlueMLHook]):
         return self.complete(run, context)
 
     def on_kill(self) -> None:
+        """Cancel the run (``cancel_on_kill``); a failed cancel is logged, never raised."""
         if self.cancel_on_kill and self.task_run_id:
             self.log.info("Cancelling Glue ML task run %s", self.task_run_id)
-            self.hook.cancel_task_run(self.transform_id, self.task_run_id)
+            try:
+                self.hook.cancel_task_run(self.transform_id, self.task_run_id)
+            except GlueMLError as error:
+                self.log.warning("Could not cancel Glue ML task run %s: %s", self.task_run_id, error)
 
 
 class _OutputPathOperator(GlueMLTaskRunOperator):

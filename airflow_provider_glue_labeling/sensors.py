@@ -17,7 +17,7 @@ from airflow_provider_glue_labeling.hooks import (
     task_run_done,
     task_run_from_event,
 )
-from airflow_provider_glue_labeling.validation import check_task_run_id, check_transform_id
+from airflow_provider_glue_labeling.validation import check_positive, check_task_run_id, check_transform_id
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -64,6 +64,8 @@ class GlueMLTaskRunSensor(AwsBaseSensor[GlueMLHook]):
     def _validate(self) -> None:
         check_transform_id(self.transform_id)
         check_task_run_id(self.task_run_id)
+        if self.deferrable:  # the triggerer polls every poke_interval seconds
+            check_positive("poke_interval", self.poke_interval, float)
         self.hook.require_region()
 
     def execute(self, context: Context) -> Any:

@@ -133,6 +133,13 @@ CASES = [
     ("task run id None", SENSOR, {"task_run_id": None}, "task_run_id", "rendered to nothing"),
     ("task run id 'None'", SENSOR, {"task_run_id": "None"}, "task_run_id", "rendered to nothing"),
     ("empty task run id", SENSOR, {"task_run_id": ""}, "task_run_id", "TaskRunId"),
+    (
+        "deferred poke_interval 0",
+        SENSOR,
+        {"deferrable": True, "poke_interval": 0},
+        "poke_interval",
+        "positive",
+    ),
 ]
 
 

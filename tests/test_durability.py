@@ -136,6 +136,24 @@ def test_cancel_on_kill_false_leaves_the_run_going(aws):
         assert glue.get_ml_task_run(TransformId=transform_id, TaskRunId=run_id)["Status"] == expected
 
 
+def test_on_kill_logs_a_failed_cancel_and_never_raises(aws, task_log):
+    glue = client("glue")
+    transform_id = bare_transform(glue)
+    task = GlueMLLabelingSetGenerationOperator(
+        task_id="g",
+        transform_id=transform_id,
+        output_s3_path="s3://b-b/o/",
+        wait_for_completion=False,
+        aws_conn_id=None,
+        region_name="us-east-1",
+    )
+    run_id = task.execute({})
+    glue.cancel_ml_task_run(TransformId=transform_id, TaskRunId=run_id)
+    time.sleep(0.4)  # STOPPED: Glue refuses to cancel it again
+    task.on_kill()
+    assert f"Could not cancel Glue ML task run {run_id}" in task_log()
+
+
 @pytest.mark.parametrize("kind", ["throttle", "server_error", "reset"])
 @pytest.mark.parametrize(
     "dag_id", ["generate_and_wait_poke", "generate_and_wait_deferrable", "generate_then_sensor_poke"]
