@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from airflow.providers.common.compat.sdk import AirflowException
+from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
 
 NOTHING = ("None", "null", "")  # what an empty XCom or template renders to
 
@@ -59,8 +59,10 @@ class GlueMLError(AirflowException):
         self.transient = transient
 
 
-class GlueMLInputError(ValueError):
-    """A parameter's value breaks a rule; the message names the parameter, the value and the rule."""
+class GlueMLInputError(ValueError, AirflowFailException):
+    """A parameter's value breaks a rule; the message names the parameter, the value and the rule.
+
+    A retry would meet the same value, so the task fails without retrying."""
 
     def __init__(self, parameter: str, value: Any, rule: str, *, explain_empty: bool = True) -> None:
         hint = ""
@@ -71,3 +73,23 @@ class GlueMLInputError(ValueError):
         super().__init__(f"Invalid {parameter}={value!r}{hint}: {rule}")
         self.parameter = parameter
         self.value = value
+
+
+class GlueMLFinalError(GlueMLError, AirflowFailException):
+    """A failure no retry can change: a failed quality gate, or a watched run that ended failed.
+
+    The task fails without retrying (and a sensor with ``soft_fail`` is skipped, in every mode).
+    An operator whose own run failed raises :class:`GlueMLError` instead: its retry starts anew.
+    """
+
+    @classmethod
+    def from_error(cls, error: GlueMLError) -> GlueMLFinalError:
+        """The same error, marked final."""
+        return cls(
+            str(error),
+            transform_id=error.transform_id,
+            task_run_id=error.task_run_id,
+            status=error.status,
+            error_string=error.error_string,
+            code=error.code,
+        )

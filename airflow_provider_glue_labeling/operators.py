@@ -19,6 +19,7 @@ from airflow.providers.common.compat.sdk import ResumableJobMixin
 from airflow_provider_glue_labeling.exceptions import (
     ACTIVE_STATUSES,
     GlueMLError,
+    GlueMLFinalError,
     GlueMLInputError,
     TaskRunStatus,
 )
@@ -474,7 +475,7 @@ class GlueMLEvaluationOperator(GlueMLTaskRunOperator):
         rows, failed = quality_gate(metrics, {m: getattr(self, p) for m, p in METRICS})
         self.log.info("Evaluation of %s (run %s):\n%s", self.transform_id, run["TaskRunId"], rows)
         if failed:
-            raise GlueMLError(
+            raise GlueMLFinalError(
                 f"Glue ML transform '{self.transform_id}' is below its quality gate: {', '.join(failed)}",
                 transform_id=self.transform_id,
                 task_run_id=run["TaskRunId"],

@@ -9,6 +9,7 @@ from airflow.providers.amazon.aws.sensors.base_aws import AwsBaseSensor
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.providers.common.compat.sdk import PokeReturnValue
 
+from airflow_provider_glue_labeling.exceptions import FAILURE_STATUSES, GlueMLFinalError
 from airflow_provider_glue_labeling.hooks import (
     GlueMLError,
     GlueMLHook,
@@ -90,12 +91,21 @@ class GlueMLTaskRunSensor(AwsBaseSensor[GlueMLHook]):
                 self.log.warning("Transient error, poking again later: %s", error)
                 return False
             raise
-        if task_run_done(self.transform_id, run):
+        try:
+            done = task_run_done(self.transform_id, run)
+        except GlueMLError as error:
+            raise GlueMLFinalError.from_error(error) from None  # the run ended: it cannot change
+        if done:
             return PokeReturnValue(is_done=True, xcom_value=summarize(run))
         self.log.info("Glue ML task run %s is %s", self.task_run_id, run.get("Status"))
         return False
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
-        run = task_run_from_event(event)
+        try:
+            run = task_run_from_event(event)
+        except GlueMLError as error:
+            if error.status in FAILURE_STATUSES:  # the run ended: it cannot change
+                raise GlueMLFinalError.from_error(error) from None
+            raise
         self.log.info("Glue ML task run %s %s", run["TaskRunId"], run["Status"])
         return run

@@ -46,6 +46,8 @@ with DAG(
         "min_area_under_pr_curve": threshold,
     },
     tags=["glue", "findmatches"],
+    # Throttling and dropped connections are retried; a failed gate or bad input fails at once.
+    default_args={"retries": 2, "retry_delay": pendulum.duration(minutes=5)},
 ) as dag:
     generate = GlueMLLabelingSetGenerationOperator(
         task_id="generate_labeling_set",

@@ -14,6 +14,8 @@ from tests.conftest import ROOT, client
 sys.path.insert(0, str(ROOT / "tests" / "dags"))
 from glue_ml_test_dags import DAGS
 
+TRIES: dict[str, int] = {}  # the tries of each task in the last run()
+
 
 def run(dag_id: str, transform_id: str, tmp_path: Path, **params):
     result_file = tmp_path / "result.json"
@@ -24,6 +26,8 @@ def run(dag_id: str, transform_id: str, tmp_path: Path, **params):
     }
     dag_run = DAGS[dag_id].test(run_conf={**conf, **params})
     states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
+    TRIES.clear()
+    TRIES.update({ti.task_id: ti.try_number for ti in dag_run.get_task_instances()})
     result = json.loads(result_file.read_text()) if result_file.exists() else None
     return dag_run.state, states, result
 
@@ -60,6 +64,7 @@ def test_sensor_fails_with_status_and_error_string(mode, status, error_string, t
     assert state == "failed"
     assert states["generate"] == "success" and states["wait"] == "failed"
     assert result is None
+    assert TRIES["wait"] == 1, "a run that ended cannot change: no retry (the sensor has retries=2)"
     logged = "".join(capfd.readouterr())
     assert f"of transform '{transform}' ended {status}: {error_string}" in logged
 

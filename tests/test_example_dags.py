@@ -105,6 +105,8 @@ def test_retraining_dag_end_to_end(people_transform, monkeypatch, capfd, deferra
         assert f1 >= min_f1
     else:
         assert (dag_run.state, task_states["evaluate"]) == ("failed", "failed")
+        (evaluate,) = [ti for ti in dag_run.get_task_instances() if ti.task_id == "evaluate"]
+        assert evaluate.try_number == 1, "a failed gate is not retried (the DAG has retries=2)"
         assert f"is below its quality gate: F1 {f1} < {min_f1}" in logged
 
 

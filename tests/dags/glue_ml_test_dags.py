@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import timedelta
 from pathlib import Path
 
 from airflow.providers.common.compat.sdk import DAG, task
@@ -42,6 +43,8 @@ for mode in ("poke", "deferrable"):
             deferrable=mode == "deferrable",
             poke_interval=0.3,
             timeout=60,
+            retries=2,  # a run that ended failed is not retried: the tests count the tries
+            retry_delay=timedelta(0),
             **TEMPLATED,
         )
         (
