@@ -69,7 +69,8 @@ def wait_for(condition, timeout=60.0, process=None):
 
 
 def test_sigkill_mid_wait_then_retry_reconnects_to_the_same_run(endpoint, transform):
-    emulator.configure(run_seconds=20)
+    # The run ends at its 7th poll, not by the clock: however slowly the retry starts, it is still going.
+    emulator.configure(polls_to_finish=6)
     task = start_task_process(transform)
     wait_for(lambda: len(emulator.calls("GetMLTaskRun")) >= 2, process=task)  # started, stored, now waiting
     task.send_signal(signal.SIGKILL)
@@ -86,8 +87,8 @@ def test_sigkill_mid_wait_then_retry_reconnects_to_the_same_run(endpoint, transf
 
 
 def test_worker_dying_between_start_and_store_is_adopted_by_the_retry(endpoint, transform):
-    # The run must outlast the retry's start-up (Airflow's imports take seconds on a busy machine).
-    emulator.configure(run_seconds=30)
+    # The run ends at its 3rd poll, all of them the retry's: it outlasts any slow start-up.
+    emulator.configure(polls_to_finish=2)
     emulator.inject_fault("StartMLLabelingSetGenerationTaskRun", "slow_reply", calls=[1], seconds=20)
     task = start_task_process(transform)
     wait_for(
