@@ -42,6 +42,7 @@ START_CALLS = {
     "EXPORT_LABELS": "start_export_labels_task_run",
     "EVALUATION": "start_ml_evaluation_task_run",
 }
+POLL_LIMIT = "PollLimitReached"  # the error code of a wait that ran out of polls
 S3_PATH_PROPERTIES = (
     ("LabelingSetGenerationTaskRunProperties", "OutputS3Path"),
     ("ImportLabelsTaskRunProperties", "InputS3Path"),
@@ -174,6 +175,7 @@ class TaskRunPoll:
                 transform_id=self.transform_id,
                 task_run_id=self.task_run_id,
                 status=status,
+                code=POLL_LIMIT,
             )
         self.log.info("Glue ML task run %s is %s (poll %d)", self.task_run_id, status, self.attempts)
         return self.delay

@@ -45,7 +45,10 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 ADOPTION_CLOCK_SKEW = timedelta(seconds=5)
-SUBMIT_MARK_KEY = "glue_ml_submit_started_at"
+# What the task keeps in its task-state store (Airflow 3.3+), besides its run id (``external_id_key``).
+SUBMIT_MARK_KEY = "glue_ml_submit_started_at"  # when a try first started a run: the adoption window
+DONE_KEY = "glue_ml_task_done"  # the run the task finished with: a later try comes from a Clear
+BACKUP_KEY = "glue_ml_backup_task_run_id"  # the import's backup export
 METRICS = (
     ("F1", "min_f1"),
     ("Precision", "min_precision"),
@@ -135,52 +138,118 @@ class GlueMLTaskRunOperator(ResumableJobMixin, AwsBaseOperator[GlueMLHook]):
     def execute(self, context: Context) -> Any:
         self.validate()
         self._result: Any = None
+        self._start_anew_if_cleared(context)
         return self.execute_resumable(context)
 
+    def _store(self, context: Context) -> Any:
+        """The task-state store (Airflow 3.3+), unless ``durable=False``; else None."""
+        return context.get("task_state_store") if getattr(self, "durable", True) else None
+
+    def _start_anew_if_cleared(self, context: Context) -> None:
+        """Forget the runs of a try that finished: the task runs again because a user cleared it.
+
+        The store outlives a Clear; only a finished task leaves :data:`DONE_KEY` in it. A try
+        that died after starting or finishing its run leaves no such mark, and its retry
+        reconnects to that run or reuses its result.
+        """
+        store = self._store(context)
+        done = store.get(DONE_KEY) if store is not None else None
+        if done:
+            self.log.info(
+                "This task finished with Glue ML task run %s and was cleared since: starting anew", done
+            )
+            for key in (self.external_id_key, SUBMIT_MARK_KEY, DONE_KEY, BACKUP_KEY):
+                store.delete(key)
+
+    def _mark_done(self, context: Context, run_id: str) -> None:
+        store = self._store(context)
+        if store is not None:
+            store.set(DONE_KEY, run_id)
+
+    def check_inputs(self, context: Context) -> None:
+        """Checks of what the run will read (e.g. S3 files), before a run is adopted or started."""
+
+    def echo(self) -> dict[str, Any] | None:
+        """What Glue echoes of this task's start call in a run's ``Properties``, under :attr:`echo_key`.
+
+        It tells this task's runs from other tasks' runs on the same transform. None (an evaluation
+        run echoes nothing): a run is never adopted, only reconnected to by its stored id.
+        """
+        return None
+
+    echo_key: ClassVar[str] = ""
+
     def submit_job(self, context: Context) -> str:
-        adopted = self._find_own_active_run(context)
+        self.check_inputs(context)
+        adopted = self._find_own_run(context, self.task_type, self.echo_key, self.echo())
         if adopted:
             self.log.info("Adopting Glue ML task run %s, started by an earlier try of this task", adopted)
             self.task_run_id = adopted
             return adopted
+        self._mark_start(context)
         self.before_start(context)
-        store = context.get("task_state_store")
-        if store is not None:
-            store.set(SUBMIT_MARK_KEY, datetime.now(UTC).isoformat())
         self.task_run_id = self.hook.start_task_run(
             self.task_type, self.transform_id, **self.start_parameters()
         )
         self.log.info("Started Glue ML %s task run %s", self.task_type, self.task_run_id)
         return self.task_run_id
 
-    def _find_own_active_run(self, context: Context) -> str | None:
-        """An active run of this task type that an earlier try started but never recorded.
+    def _mark_start(self, context: Context) -> None:
+        """Record when this task first started a run: the adoption window of its later tries."""
+        store = self._store(context)
+        if store is not None and not store.get(SUBMIT_MARK_KEY):
+            store.set(SUBMIT_MARK_KEY, datetime.now(UTC).isoformat())
+
+    def _adoption_window(self, context: Context) -> datetime | None:
+        """When this task's earlier tries may have started a run, or None when none can have.
+
+        With a task-state store: the mark the first start left (no mark, nothing started).
+        Without (Airflow < 3.3, where no earlier try's start is recorded): the DAG run's
+        start, on a retry only.
+        """
+        store = self._store(context)
+        if store is not None:
+            mark = store.get(SUBMIT_MARK_KEY)
+            return datetime.fromisoformat(str(mark)) if mark else None
+        ti, dag_run = context.get("ti"), context.get("dag_run")
+        return run_began(dag_run) if ti is not None and ti.try_number > 1 and dag_run is not None else None
+
+    def _find_own_run(
+        self, context: Context, task_type: str, echo_key: str, echo: dict[str, Any] | None
+    ) -> str | None:
+        """An active run that an earlier try of this task started but never recorded.
 
         That happens when a worker dies between the start call and ``task_state_store.set``,
-        and on Airflow < 3.3, which has no store. The window opens at the earlier try's start
-        (its mark in the store) or, without one, at the DAG run's start on a retry.
+        and on Airflow < 3.3, which has no store. Only a run of ``task_type`` started inside
+        the window (:meth:`_adoption_window`) whose ``Properties[echo_key]`` equal ``echo`` is
+        this task's own; each run looked at is logged with the reason it was or was not adopted.
         """
-        store = context.get("task_state_store")
-        mark = store.get(SUBMIT_MARK_KEY) if store is not None else None
-        ti, dag_run = context.get("ti"), context.get("dag_run")
-        retry = ti is not None and ti.try_number > 1 and dag_run is not None
-        since = datetime.fromisoformat(str(mark)) if mark else run_began(dag_run) if retry else None
-        if since is None:
+        since = self._adoption_window(context)
+        if since is None or echo is None:
             return None
         active = self.hook.list_task_runs(
             self.transform_id,
-            task_type=self.task_type,
-            statuses=(TaskRunStatus.STARTING, TaskRunStatus.RUNNING),
+            task_type=task_type,
+            statuses=ACTIVE_STATUSES[:2],  # a STOPPING run is being cancelled: not one to wait for
             started_after=since - ADOPTION_CLOCK_SKEW,
         )
-        self.log.info(
-            "Looked for active %s runs of %s started since %s: %s",
-            self.task_type,
-            self.transform_id,
-            since.isoformat(),
-            [r["TaskRunId"] for r in active] or "none",
-        )
-        return min(active, key=lambda r: r["StartedOn"])["TaskRunId"] if active else None
+        own = []
+        for run in sorted(active, key=lambda r: r["StartedOn"]):
+            differs = differences((run.get("Properties") or {}).get(echo_key) or {}, echo)
+            verdict = f"not this task's: {differs}" if differs else "this task's own"
+            self.log.info(
+                "Active %s run %s (started %s): %s", task_type, run["TaskRunId"], run["StartedOn"], verdict
+            )
+            if not differs:
+                own.append(run["TaskRunId"])
+        if not active:
+            self.log.info(
+                "No active %s run of %s started since %s: nothing to adopt",
+                task_type,
+                self.transform_id,
+                since.isoformat(),
+            )
+        return own[0] if own else None
 
     def get_job_status(self, external_id: Any, context: Context) -> str:
         return self.hook.get_task_run(self.transform_id, str(external_id))["Status"]
@@ -206,8 +275,15 @@ class GlueMLTaskRunOperator(ResumableJobMixin, AwsBaseOperator[GlueMLHook]):
     def poll_until_complete(self, external_id: Any, context: Context) -> Any:
         run_id = self._track(external_id, context)
         if not self.wait_for_completion:
+            self._mark_done(context, run_id)
             self._result = run_id
             return run_id
+        run = self._wait(run_id, "execute_complete")
+        self._result = self._finish(summarize(run), context)
+        return self._result
+
+    def _wait(self, run_id: str, method_name: str) -> dict[str, Any]:
+        """Wait for the run in the worker and return it, or defer and go on in ``method_name``."""
         if self.deferrable:
             self.log.info("Deferring until Glue ML task run %s ends", run_id)
             from airflow_provider_glue_labeling.triggers import GlueMLTaskRunTrigger  # only when deferring
@@ -215,26 +291,37 @@ class GlueMLTaskRunOperator(ResumableJobMixin, AwsBaseOperator[GlueMLHook]):
             trigger = GlueMLTaskRunTrigger.for_task(
                 self, run_id, waiter_delay=self.waiter_delay, waiter_max_attempts=self.max_polls
             )
-            self.defer(trigger=trigger, method_name="execute_complete")
-        run = self.hook.wait_for_task_run(
+            self.defer(trigger=trigger, method_name=method_name)
+        return self.hook.wait_for_task_run(
             self.transform_id,
             run_id,
             waiter_delay=self.waiter_delay,
             waiter_max_attempts=self.max_polls,
         )
-        self._result = self.complete(summarize(run), context)
-        return self._result
+
+    def _finish(self, run: dict[str, Any], context: Context) -> Any:
+        """:meth:`complete`, then record that the task is done (a later try comes from a Clear).
+
+        A failure no retry can change (e.g. the quality gate) is an end too.
+        """
+        try:
+            result = self.complete(run, context)
+        except GlueMLFinalError:
+            self._mark_done(context, run["TaskRunId"])
+            raise
+        self._mark_done(context, run["TaskRunId"])
+        return result
 
     def get_job_result(self, external_id: Any, context: Context) -> Any:
         if self._result is not None:
             return self._result
         run_id = self._track(external_id, context)
-        return self.complete(summarize(self.hook.get_task_run(self.transform_id, run_id)), context)
+        return self._finish(summarize(self.hook.get_task_run(self.transform_id, run_id)), context)
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         run = task_run_from_event(event)
         self.log.info("Glue ML task run %s %s", run["TaskRunId"], run["Status"])
-        return self.complete(run, context)
+        return self._finish(run, context)
 
     def on_kill(self) -> None:
         """Cancel the run (``cancel_on_kill``); a failed cancel is logged, never raised."""
@@ -262,6 +349,9 @@ class _OutputPathOperator(GlueMLTaskRunOperator):
     def start_parameters(self) -> dict[str, Any]:
         return {"OutputS3Path": self.output_s3_path}
 
+    def echo(self) -> dict[str, Any] | None:
+        return {"OutputS3Path": self.output_s3_path}
+
 
 class GlueMLLabelingSetGenerationOperator(_OutputPathOperator):
     """Generate a labeling set for a FindMatches transform (``StartMLLabelingSetGenerationTaskRun``).
@@ -274,6 +364,7 @@ class GlueMLLabelingSetGenerationOperator(_OutputPathOperator):
     """
 
     task_type = "LABELING_SET_GENERATION"
+    echo_key = "LabelingSetGenerationTaskRunProperties"
 
 
 class GlueMLExportLabelsOperator(_OutputPathOperator):
@@ -283,6 +374,7 @@ class GlueMLExportLabelsOperator(_OutputPathOperator):
     """
 
     task_type = "EXPORT_LABELS"
+    echo_key = "ExportLabelsTaskRunProperties"
 
 
 class GlueMLImportLabelsOperator(GlueMLTaskRunOperator):
@@ -300,6 +392,7 @@ class GlueMLImportLabelsOperator(GlueMLTaskRunOperator):
     """
 
     task_type = "IMPORT_LABELS"
+    echo_key = "ImportLabelsTaskRunProperties"
     template_fields: Sequence[str] = aws_template_fields("transform_id", "input_s3_path", "backup_s3_path")
 
     def __init__(
@@ -316,6 +409,7 @@ class GlueMLImportLabelsOperator(GlueMLTaskRunOperator):
         self.replace_all_labels = replace_all_labels
         self.backup_s3_path = backup_s3_path
         self.allow_label_loss = allow_label_loss
+        self._backed_up = False
 
     def validate(self) -> None:
         super().validate()
@@ -336,30 +430,62 @@ class GlueMLImportLabelsOperator(GlueMLTaskRunOperator):
     def start_parameters(self) -> dict[str, Any]:
         return {"InputS3Path": self.input_s3_path, "ReplaceAllLabels": self.replace_all_labels}
 
-    def before_start(self, context: Context) -> None:
-        self._check_labels_files()
-        if self.replace_all_labels and self.backup_s3_path:
-            self._back_up_labels()
+    def echo(self) -> dict[str, Any] | None:
+        return {"InputS3Path": self.input_s3_path, "Replace": self.replace_all_labels}
 
-    def _back_up_labels(self) -> None:
-        """Export the current labels to ``backup_s3_path``; a transform with none has nothing to lose."""
-        if not self.hook.get_transform(self.transform_id).get("LabelCount"):
+    def check_inputs(self, context: Context) -> None:
+        self._check_labels_files()
+
+    def before_start(self, context: Context) -> None:
+        if self.replace_all_labels and self.backup_s3_path:
+            self._back_up_labels(context)
+
+    def _back_up_labels(self, context: Context) -> None:
+        """Export the current labels to ``backup_s3_path``; a transform with none has nothing to lose.
+
+        The export is waited for like the import (deferred or in the worker). A later try
+        reuses it: by its id in the task-state store, or (Airflow < 3.3) by adopting the
+        active export that echoes ``backup_s3_path``.
+        """
+        if self._backed_up:  # resumed from the deferred wait for the backup
+            return
+        store = self._store(context)
+        backup_id = store.get(BACKUP_KEY) if store is not None else None
+        if backup_id:
+            status = self.hook.get_task_run(self.transform_id, str(backup_id))["Status"]
+            if status == TaskRunStatus.SUCCEEDED:
+                self.log.info("Labels already backed up by export run %s", backup_id)
+                return
+            if status not in ACTIVE_STATUSES:
+                backup_id = None  # it failed: back up again
+        backup_id = backup_id or self._find_own_run(
+            context, "EXPORT_LABELS", "ExportLabelsTaskRunProperties", {"OutputS3Path": self.backup_s3_path}
+        )
+        if backup_id:
+            self.log.info("Reconnecting to the backup export run %s", backup_id)
+        elif not self.hook.get_transform(self.transform_id).get("LabelCount"):
             # Glue refuses to export an empty label set ("No labelset exists for transformId").
             self.log.info(
                 "Transform %s has no labels yet: no backup needed before replacing", self.transform_id
             )
             return
-        self.log.info("Backing up the current labels to %s before replacing them", self.backup_s3_path)
-        backup_id = self.hook.start_task_run(
-            "EXPORT_LABELS", self.transform_id, OutputS3Path=self.backup_s3_path
-        )
-        self.hook.wait_for_task_run(
-            self.transform_id,
-            backup_id,
-            waiter_delay=self.waiter_delay,
-            waiter_max_attempts=self.max_polls,
-        )
+        else:
+            self.log.info("Backing up the current labels to %s before replacing them", self.backup_s3_path)
+            backup_id = self.hook.start_task_run(
+                "EXPORT_LABELS", self.transform_id, OutputS3Path=self.backup_s3_path
+            )
+            if store is not None:
+                store.set(BACKUP_KEY, backup_id)
+        self.task_run_id = str(backup_id)  # on_kill cancels the export while it runs
+        self._wait(self.task_run_id, "execute_after_backup")
         self.log.info("Labels backed up by export run %s", backup_id)
+
+    def execute_after_backup(self, context: Context, event: dict[str, Any] | None = None) -> Any:
+        """Go on from the deferred wait for the backup export: start the import (and wait for it)."""
+        run = task_run_from_event(event)
+        self.log.info("Labels backed up by export run %s", run["TaskRunId"])
+        self._backed_up = True
+        return self.execute(context)
 
     def _check_labels_files(self) -> None:
         """Read the labels file(s) and refuse what Glue would refuse, before any run starts.
@@ -481,6 +607,19 @@ class GlueMLEvaluationOperator(GlueMLTaskRunOperator):
                 task_run_id=run["TaskRunId"],
             )
         return metrics
+
+
+def differences(echoed: dict[str, Any], wanted: dict[str, Any]) -> str:
+    """How a run's echoed start parameters differ from this task's (``""`` when they do not)."""
+
+    def same(a: Any, b: Any) -> bool:
+        return a.rstrip("/") == b.rstrip("/") if isinstance(a, str) and isinstance(b, str) else a == b
+
+    return "; ".join(
+        f"{key} {echoed.get(key)!r}, this task's {value!r}"
+        for key, value in wanted.items()
+        if not same(echoed.get(key), value)
+    )
 
 
 def run_began(dag_run: Any) -> datetime | None:

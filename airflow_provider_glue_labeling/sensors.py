@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.amazon.aws.sensors.base_aws import AwsBaseSensor
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
-from airflow.providers.common.compat.sdk import PokeReturnValue
+from airflow.providers.common.compat.sdk import AirflowSensorTimeout, PokeReturnValue
 
 from airflow_provider_glue_labeling.exceptions import FAILURE_STATUSES, GlueMLFinalError
 from airflow_provider_glue_labeling.hooks import (
+    POLL_LIMIT,
     GlueMLError,
     GlueMLHook,
     default_deferrable,
@@ -37,7 +40,8 @@ class GlueMLTaskRunSensor(AwsBaseSensor[GlueMLHook]):
     :param transform_id: the Glue ML transform. (templated)
     :param task_run_id: the task run, e.g. ``generate.output`` of an operator. (templated)
     :param deferrable: wait in the triggerer (default from ``[operators] default_deferrable``);
-        ``poke_interval`` is then the delay between polls and ``timeout`` bounds their number.
+        ``poke_interval`` is then the delay between polls, and ``timeout`` a wall-clock deadline
+        that ends in ``AirflowSensorTimeout`` as in poke mode (not retried).
     :param aws_conn_id: the Airflow AWS connection. (templated)
     :param region_name: the AWS region. (templated)
     :param verify: verify SSL certificates (or a CA bundle path). (templated)
@@ -75,13 +79,16 @@ class GlueMLTaskRunSensor(AwsBaseSensor[GlueMLHook]):
             return super().execute(context)
         from airflow_provider_glue_labeling.triggers import GlueMLTaskRunTrigger  # only when deferring
 
+        # The deadline is wall-clock: Airflow ends the deferral after ``timeout`` seconds, and the
+        # sensor (as in poke mode) raises AirflowSensorTimeout. The trigger's own poll limit, one
+        # poll past the deadline, only stands in where no triggerer keeps time (``dag.test()``).
         trigger = GlueMLTaskRunTrigger.for_task(
             self,
             self.task_run_id,
             waiter_delay=self.poke_interval,
-            waiter_max_attempts=max(1, int(self.timeout // self.poke_interval) + 1),
+            waiter_max_attempts=math.ceil(self.timeout / self.poke_interval) + 2,
         )
-        self.defer(trigger=trigger, method_name="execute_complete")
+        self.defer(trigger=trigger, method_name="execute_complete", timeout=timedelta(seconds=self.timeout))
 
     def poke(self, context: Context) -> PokeReturnValue | bool:
         try:
@@ -106,6 +113,11 @@ class GlueMLTaskRunSensor(AwsBaseSensor[GlueMLHook]):
         except GlueMLError as error:
             if error.status in FAILURE_STATUSES:  # the run ended: it cannot change
                 raise GlueMLFinalError.from_error(error) from None
+            if error.code == POLL_LIMIT:
+                raise AirflowSensorTimeout(
+                    f"Sensor timed out after {self.timeout}s: Glue ML task run {self.task_run_id} "
+                    f"of transform {self.transform_id} is still {error.status}"
+                ) from None
             raise
         self.log.info("Glue ML task run %s %s", run["TaskRunId"], run["Status"])
         return run

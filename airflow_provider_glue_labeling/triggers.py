@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
+from asgiref.sync import sync_to_async
 from botocore.exceptions import NoRegionError
 
 from airflow_provider_glue_labeling.exceptions import GlueMLInputError
@@ -102,6 +103,8 @@ class _Entry:
 
 
 CLIENTS = SharedClients()
+# Airflow 3.3+ calls BaseTrigger.on_kill when, and only when, a user kills the deferred task.
+USER_KILL_HOOK = "on_kill" in vars(BaseTrigger)
 
 
 class GlueMLTaskRunTrigger(BaseTrigger):
@@ -119,6 +122,10 @@ class GlueMLTaskRunTrigger(BaseTrigger):
     :param region_name: the AWS region.
     :param verify: whether to verify SSL certificates, or a CA bundle path.
     :param botocore_config: botocore client configuration as a dict.
+    :param cancel_on_kill: cancel the run when a user kills the deferred task (marks it failed or
+        success, or clears it); never when the triggerer restarts or hands the wait to another.
+        Airflow 3.3+ calls :meth:`on_kill` for that; below, the cancelled wait checks that the
+        task is no longer deferred.
     """
 
     FIELDS = (
@@ -130,6 +137,7 @@ class GlueMLTaskRunTrigger(BaseTrigger):
         "region_name",
         "verify",
         "botocore_config",
+        "cancel_on_kill",
     )
 
     def __init__(
@@ -143,6 +151,7 @@ class GlueMLTaskRunTrigger(BaseTrigger):
         region_name: str | None = None,
         verify: bool | str | None = None,
         botocore_config: dict[str, Any] | None = None,
+        cancel_on_kill: bool = False,
     ) -> None:
         super().__init__()
         self.transform_id = transform_id
@@ -153,6 +162,7 @@ class GlueMLTaskRunTrigger(BaseTrigger):
         self.region_name = region_name
         self.verify = verify
         self.botocore_config = botocore_config
+        self.cancel_on_kill = cancel_on_kill
 
     @classmethod
     def for_task(
@@ -168,6 +178,7 @@ class GlueMLTaskRunTrigger(BaseTrigger):
             region_name=task.region_name,
             verify=task.verify,
             botocore_config=task.botocore_config,
+            cancel_on_kill=getattr(task, "cancel_on_kill", False),
         )
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -205,6 +216,12 @@ class GlueMLTaskRunTrigger(BaseTrigger):
                         yield TriggerEvent({"status": "success", "task_run": summarize(run)})
                         return
                     await asyncio.sleep(delay)
+        except asyncio.CancelledError:
+            # Below Airflow 3.3 a user's kill reaches the trigger only as this cancellation, as does a
+            # triggerer's shutdown or hand-over: cancel the run only when the task is no longer deferred.
+            if self.cancel_on_kill and not USER_KILL_HOOK and await self._task_left_deferred():
+                await self.on_kill()
+            raise
         except (GlueMLError, GlueMLInputError) as error:
             yield TriggerEvent(
                 {
@@ -217,3 +234,55 @@ class GlueMLTaskRunTrigger(BaseTrigger):
                     "code": getattr(error, "code", None),
                 }
             )
+
+    async def on_kill(self) -> None:
+        """Cancel the run (``cancel_on_kill``); a failed cancel is logged, never raised."""
+        if not self.cancel_on_kill:
+            return
+        self.log.info("Task killed: cancelling Glue ML task run %s", self.task_run_id)
+        try:
+            async with CLIENTS.use(self) as client:
+                with translate_errors(
+                    "cancel_ml_task_run", self.transform_id, self.task_run_id, self.region_name
+                ):
+                    await client.cancel_ml_task_run(TransformId=self.transform_id, TaskRunId=self.task_run_id)
+        except (GlueMLError, GlueMLInputError) as error:
+            self.log.warning("Could not cancel Glue ML task run %s: %s", self.task_run_id, error)
+
+    async def _task_left_deferred(self) -> bool:
+        """Whether this trigger's task instance is no longer DEFERRED (a user acted on it)."""
+        from airflow.providers.common.compat.sdk import TaskInstanceState
+
+        ti = getattr(self, "task_instance", None)
+        if ti is None:
+            return False
+        try:
+            state = await sync_to_async(_task_state)(ti)  # as the Amazon provider's EMR trigger asks
+        except Exception as error:  # a cancel on doubt would stop runs at every triggerer restart
+            self.log.warning("Could not read the state of task %s: %s; not cancelling", ti.task_id, error)
+            return False
+        return state != TaskInstanceState.DEFERRED
+
+
+def _task_state(ti: Any) -> str | None:
+    """The task instance's current state: through the Task SDK on Airflow 3, from the DB on 2."""
+    try:
+        from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+    except ImportError:  # Airflow 2: the triggerer reads the metadata DB
+        from airflow.models.taskinstance import TaskInstance
+        from airflow.utils.session import create_session
+        from sqlalchemy import select
+
+        with create_session() as session:
+            return session.scalar(
+                select(TaskInstance.state).where(
+                    TaskInstance.dag_id == ti.dag_id,
+                    TaskInstance.task_id == ti.task_id,
+                    TaskInstance.run_id == ti.run_id,
+                    TaskInstance.map_index == ti.map_index,
+                )
+            )
+    states = RuntimeTaskInstance.get_task_states(
+        dag_id=ti.dag_id, task_ids=[ti.task_id], run_ids=[ti.run_id], map_index=ti.map_index
+    )
+    return states.get(ti.run_id, {}).get(ti.task_id)

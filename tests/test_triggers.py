@@ -21,6 +21,7 @@ FIELDS = {
     "region_name": "eu-west-1",
     "verify": "/etc/ca.pem",
     "botocore_config": {"retries": {"mode": "adaptive", "max_attempts": 10}},
+    "cancel_on_kill": True,
 }
 
 

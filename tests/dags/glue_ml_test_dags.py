@@ -10,15 +10,27 @@ from pathlib import Path
 from airflow.providers.common.compat.sdk import DAG, task
 from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS
 
-from airflow_provider_glue_labeling.operators import GlueMLLabelingSetGenerationOperator
+from airflow_provider_glue_labeling.operators import (
+    GlueMLEvaluationOperator,
+    GlueMLImportLabelsOperator,
+    GlueMLLabelingSetGenerationOperator,
+)
 from airflow_provider_glue_labeling.sensors import GlueMLTaskRunSensor
 
 if not AIRFLOW_V_3_0_PLUS:
     # Airflow 2 deletes and re-creates DAG runs here; their notes refer to FAB's ab_user table.
     import airflow.providers.fab.auth_manager.models  # noqa: F401
 
-PARAMS = {"transform_id": "tfm-unset", "output_s3_path": "s3://bucket/out/", "result_file": "/dev/null"}
+PARAMS = {
+    "transform_id": "tfm-unset",
+    "output_s3_path": "s3://bucket/out/",
+    "result_file": "/dev/null",
+    "labels_a": "s3://bucket/a.csv",
+    "labels_b": "s3://bucket/b.csv",
+}
 TEMPLATED = {"transform_id": "{{ params.transform_id }}"}
+RETRY_AT_ONCE = {"retries": 1, "retry_delay": timedelta(0)}
+WAIT_IN_WORKER = {"deferrable": False, "waiter_delay": 0.2, "waiter_max_attempts": 500}
 
 
 @task
@@ -80,6 +92,70 @@ with DAG("generate_durable", schedule=None, params=PARAMS) as dag:
 DAGS[dag.dag_id] = dag
 
 
+# Retries that must not adopt another task's run (issue: "only our own runs are adopted").
+with DAG("two_teams_import", schedule=None, params=PARAMS) as dag:
+    # team A starts its import and moves on; team B's labels file is missing, and it retries
+    team_a = GlueMLImportLabelsOperator(
+        task_id="team_a", input_s3_path="{{ params.labels_a }}", wait_for_completion=False, **TEMPLATED
+    )
+    team_b = GlueMLImportLabelsOperator(
+        task_id="team_b",
+        input_s3_path="{{ params.labels_b }}",
+        **RETRY_AT_ONCE,
+        **WAIT_IN_WORKER,
+        **TEMPLATED,
+    )
+    team_a >> team_b
+DAGS[dag.dag_id] = dag
+
+with DAG("generate_mapped", schedule=None, params=PARAMS) as dag:
+    # four labeling sets on one transform: the fourth meets the three-concurrent-runs quota
+    GlueMLLabelingSetGenerationOperator.partial(
+        task_id="generate", wait_for_completion=False, **RETRY_AT_ONCE, **TEMPLATED
+    ).expand(output_s3_path=[f"s3://labels-bkt/sets/{n}/" for n in range(4)])
+DAGS[dag.dag_id] = dag
+
+with DAG("import_twice", schedule=None, params=PARAMS) as dag:
+    # the same file imported twice; the second's first try fails before it starts anything
+    first = GlueMLImportLabelsOperator(
+        task_id="first", input_s3_path="{{ params.labels_a }}", wait_for_completion=False, **TEMPLATED
+    )
+    second = GlueMLImportLabelsOperator(
+        task_id="second",
+        input_s3_path="{{ params.labels_a }}",
+        **RETRY_AT_ONCE,
+        **WAIT_IN_WORKER,
+        **TEMPLATED,
+    )
+    first >> second
+DAGS[dag.dag_id] = dag
+
+# The backup export before a replace: waited for like the import, deferred or in the worker.
+for name, mode in (
+    ("import_replace_deferrable", {"deferrable": True, "waiter_delay": 0.2}),
+    ("import_replace_durable", WAIT_IN_WORKER),
+):
+    with DAG(name, schedule=None, params=PARAMS) as dag:
+        GlueMLImportLabelsOperator(
+            task_id="import_labels",
+            input_s3_path="{{ params.labels_a }}",
+            replace_all_labels=True,
+            backup_s3_path="s3://labels-bkt/backup/",
+            **mode,
+            **TEMPLATED,
+        )
+    DAGS[dag.dag_id] = dag
+
+# A round that users clear and run again (issue: "a Clear runs again").
+with DAG("generate_and_evaluate", schedule=None, params=PARAMS) as dag:
+    generate = GlueMLLabelingSetGenerationOperator(
+        task_id="generate", output_s3_path="{{ params.output_s3_path }}", **WAIT_IN_WORKER, **TEMPLATED
+    )
+    evaluate = GlueMLEvaluationOperator(task_id="evaluate", **WAIT_IN_WORKER, **TEMPLATED)
+    generate >> evaluate >> record("{{ params.result_file }}", metrics=evaluate.output)
+DAGS[dag.dag_id] = dag
+
+
 def run_in_process(ti, session) -> None:
     """Run one task instance with its triggers inline, as ``dag.test()`` does on this Airflow."""
     if AIRFLOW_V_3_0_PLUS:
@@ -120,6 +196,40 @@ def retry_task(dag_id: str, logical_date: str, task_id: str) -> str:
         run_in_process(ti, session)
     with create_session() as session:
         return task_instance(session).state
+
+
+def clear_and_run(dag_id: str, run_id: str, task_ids: list[str]) -> dict[str, str]:
+    """Clear tasks of a finished DAG run as a user does, then run them again, as the scheduler would.
+
+    Clearing is Airflow's own ``clear_task_instances`` (what the UI's and the API's Clear call);
+    each cleared task is then scheduled (``DagRun.schedule_tis``: its next try) and run in order.
+    Returns the tasks' states.
+    """
+    from airflow.models.dagrun import DagRun
+    from airflow.models.taskinstance import clear_task_instances
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    def dag_run_in(session):
+        return session.scalar(select(DagRun).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id))
+
+    with create_session() as session:
+        dag_run = dag_run_in(session)
+        clear_task_instances([dag_run.get_task_instance(t, session=session) for t in task_ids], session)
+    states = {}
+    for task_id in task_ids:
+        with create_session() as session:
+            dag_run = dag_run_in(session)
+            ti = dag_run.get_task_instance(task_id, session=session)
+            ti.task = DAGS[dag_id].task_dict[task_id]
+            dag_run.schedule_tis([ti], session=session)
+            session.commit()
+            session.refresh(ti)
+            ti.task = DAGS[dag_id].task_dict[task_id]
+            run_in_process(ti, session)
+        with create_session() as session:
+            states[task_id] = dag_run_in(session).get_task_instance(task_id, session=session).state
+    return states
 
 
 if __name__ == "__main__":
