@@ -81,12 +81,12 @@ class GlueMLTaskRunSensor(AwsBaseSensor[GlueMLHook]):
 
         # The deadline is wall-clock: Airflow ends the deferral after ``timeout`` seconds, and the
         # sensor (as in poke mode) raises AirflowSensorTimeout. The trigger's own poll limit, one
-        # poll past the deadline, only stands in where no triggerer keeps time (``dag.test()``).
+        # poll at or past the deadline, only stands in where no triggerer keeps time (``dag.test()``).
         trigger = GlueMLTaskRunTrigger.for_task(
             self,
             self.task_run_id,
             waiter_delay=self.poke_interval,
-            waiter_max_attempts=math.ceil(self.timeout / self.poke_interval) + 2,
+            waiter_max_attempts=math.ceil(self.timeout / self.poke_interval) + 1,
         )
         self.defer(trigger=trigger, method_name="execute_complete", timeout=timedelta(seconds=self.timeout))
 
@@ -115,7 +115,7 @@ class GlueMLTaskRunSensor(AwsBaseSensor[GlueMLHook]):
                 raise GlueMLFinalError.from_error(error) from None
             if error.code == POLL_LIMIT:
                 raise AirflowSensorTimeout(
-                    f"Sensor timed out after {self.timeout}s: Glue ML task run {self.task_run_id} "
+                    f"Sensor timed out after {self.timeout:g}s: Glue ML task run {self.task_run_id} "
                     f"of transform {self.transform_id} is still {error.status}"
                 ) from None
             raise

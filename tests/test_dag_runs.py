@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from airflow.providers.common.compat.sdk import TaskDeferred
 
 import airflow_provider_glue_labeling.emulator as emulator
+from airflow_provider_glue_labeling.sensors import GlueMLTaskRunSensor
 from tests.conftest import ROOT, client
 
 sys.path.insert(0, str(ROOT / "tests" / "dags"))
@@ -67,6 +70,35 @@ def test_sensor_fails_with_status_and_error_string(mode, status, error_string, t
     assert TRIES["wait"] == 1, "a run that ended cannot change: no retry (the sensor has retries=2)"
     logged = "".join(capfd.readouterr())
     assert f"of transform '{transform}' ended {status}: {error_string}" in logged
+
+
+@pytest.mark.parametrize("mode", ["poke", "deferrable"])
+def test_sensor_timeout_fails_the_same_in_every_mode_without_retrying(mode, transform, tmp_path, task_log):
+    emulator.configure(run_seconds=30)
+    _state, states, _ = run(f"sensor_deadline_{mode}", transform, tmp_path)
+    assert states == {"generate": "success", "wait": "failed"}
+    assert TRIES["wait"] == 1, "a timeout is not retried (the sensor has retries=2)"
+    log = task_log()
+    assert "AirflowSensorTimeout" in log
+    assert "polls 0.3s apart" not in log
+    if mode == "deferrable":
+        assert "Sensor timed out after 1s: Glue ML task run" in log and "is still RUNNING" in log
+
+
+def test_deferred_sensor_hands_airflow_its_timeout_as_a_deadline():
+    sensor = GlueMLTaskRunSensor(
+        task_id="wait",
+        transform_id="tfm-0123456789abcdef0123456789abcdef",
+        task_run_id="tsk-0123456789abcdef0123456789abcdef",
+        deferrable=True,
+        poke_interval=60,
+        timeout=0.2,
+        region_name="us-east-1",
+    )
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor.execute({})
+    assert deferred.value.timeout == timedelta(seconds=0.2)
+    assert deferred.value.trigger.waiter_max_attempts == 2  # the first poll, and one past the deadline
 
 
 @pytest.mark.parametrize("mode", ["poke", "deferrable"])

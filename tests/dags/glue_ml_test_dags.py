@@ -66,6 +66,26 @@ for mode in ("poke", "deferrable"):
         )
     DAGS[dag.dag_id] = dag
 
+    # a sensor whose timeout (1 s) comes long before the run ends
+    with DAG(f"sensor_deadline_{mode}", schedule=None, params=PARAMS) as dag:
+        generate = GlueMLLabelingSetGenerationOperator(
+            task_id="generate",
+            output_s3_path="{{ params.output_s3_path }}",
+            wait_for_completion=False,
+            **TEMPLATED,
+        )
+        generate >> GlueMLTaskRunSensor(
+            task_id="wait",
+            task_run_id=generate.output,
+            deferrable=mode == "deferrable",
+            poke_interval=0.3,
+            timeout=1,
+            retries=2,  # a timed-out sensor is not retried: the tests count the tries
+            retry_delay=timedelta(0),
+            **TEMPLATED,
+        )
+    DAGS[dag.dag_id] = dag
+
     # the operator waits itself, in the worker or in the triggerer.
     with DAG(f"generate_and_wait_{mode}", schedule=None, params=PARAMS) as dag:
         generate = GlueMLLabelingSetGenerationOperator(
