@@ -166,6 +166,19 @@ for name, mode in (
         )
     DAGS[dag.dag_id] = dag
 
+# Two deferred waits that a user marks failed on a real deployment: one cancels its run, one keeps it.
+with DAG("deferred_kill", schedule=None, params=PARAMS) as dag:
+    for task_id, cancel in (("cancel", True), ("keep", False)):
+        GlueMLLabelingSetGenerationOperator(
+            task_id=task_id,
+            output_s3_path=f"s3://labels-bkt/{task_id}/",
+            deferrable=True,
+            waiter_delay=0.5,
+            cancel_on_kill=cancel,
+            **TEMPLATED,
+        )
+DAGS[dag.dag_id] = dag
+
 # A round that users clear and run again (issue: "a Clear runs again").
 with DAG("generate_and_evaluate", schedule=None, params=PARAMS) as dag:
     generate = GlueMLLabelingSetGenerationOperator(
