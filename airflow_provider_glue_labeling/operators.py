@@ -80,6 +80,7 @@ class GlueMLTaskRunOperator(ResumableJobMixin, AwsBaseOperator[GlueMLHook]):
 
     aws_hook_class = GlueMLHook
     task_type: ClassVar[str]
+    echo_key: ClassVar[str] = ""  # the group of a run's Properties that echoes its start (see echo)
     template_fields: Sequence[str] = aws_template_fields("transform_id")
     operator_extra_links = (GlueMLTransformLink(),)
     external_id_key = "glue_ml_task_run_id"
@@ -128,7 +129,7 @@ class GlueMLTaskRunOperator(ResumableJobMixin, AwsBaseOperator[GlueMLHook]):
         return {}
 
     def before_start(self, context: Context) -> None:
-        """Work that must succeed before a new run is started (e.g. checks of S3 files)."""
+        """Work that must succeed before a new run is started (e.g. the import's backup export)."""
 
     def complete(self, run: dict[str, Any], context: Context) -> Any:
         """The task's result once its run SUCCEEDED (``run`` is a :func:`~.hooks.summarize` dict)."""
@@ -176,8 +177,6 @@ class GlueMLTaskRunOperator(ResumableJobMixin, AwsBaseOperator[GlueMLHook]):
         run echoes nothing): a run is never adopted, only reconnected to by its stored id.
         """
         return None
-
-    echo_key: ClassVar[str] = ""
 
     def submit_job(self, context: Context) -> str:
         self.check_inputs(context)

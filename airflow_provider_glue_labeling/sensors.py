@@ -11,10 +11,9 @@ from airflow.providers.amazon.aws.sensors.base_aws import AwsBaseSensor
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.providers.common.compat.sdk import AirflowSensorTimeout, PokeReturnValue
 
-from airflow_provider_glue_labeling.exceptions import FAILURE_STATUSES, GlueMLFinalError
+from airflow_provider_glue_labeling.exceptions import FAILURE_STATUSES, GlueMLError, GlueMLFinalError
 from airflow_provider_glue_labeling.hooks import (
     POLL_LIMIT,
-    GlueMLError,
     GlueMLHook,
     default_deferrable,
     summarize,

@@ -13,9 +13,8 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from asgiref.sync import sync_to_async
 from botocore.exceptions import NoRegionError
 
-from airflow_provider_glue_labeling.exceptions import GlueMLInputError
+from airflow_provider_glue_labeling.exceptions import GlueMLError, GlueMLInputError
 from airflow_provider_glue_labeling.hooks import (
-    GlueMLError,
     GlueMLHook,
     TaskRunPoll,
     no_region,
@@ -74,13 +73,11 @@ class SharedClients:
                 try:
                     entry.context = await trigger.hook().get_async_conn()
                     client = await entry.context.__aenter__()
-                except NoRegionError:
-                    del self._entries[key]
-                    entry.client.cancel()
-                    raise GlueMLInputError("region_name", None, no_region(trigger.aws_conn_id)) from None
-                except BaseException:
+                except BaseException as error:
                     del self._entries[key]
                     entry.client.cancel()  # the waits queued on it try for themselves
+                    if isinstance(error, NoRegionError):
+                        raise GlueMLInputError("region_name", None, no_region(trigger.aws_conn_id)) from None
                     raise
                 entry.client.set_result(client)
                 self.created += 1

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+PRISTINE_DB = "migrated.db"  # a copy of the DB as migrated, before any DAG ran: for new deployments
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -63,10 +65,15 @@ def connect(endpoint_url: str, conn_id: str = "aws_default") -> None:
 
 
 def migrate(home: Path) -> None:
-    """Create or upgrade the sqlite metadata DB (skipped when it is already there)."""
+    """Create or upgrade the sqlite metadata DB (skipped when it is already there).
+
+    A copy of it as migrated is kept as ``home/migrated.db``: a deployment that starts from it
+    needs no migration of its own and sees no other test's DAG runs.
+    """
     marker = home / ".migrated"
     if marker.exists():
         return
     airflow = Path(sys.executable).with_name("airflow")
     subprocess.run([str(airflow), "db", "migrate"], check=True, env=os.environ, capture_output=True)
+    shutil.copy(home / "airflow.db", home / PRISTINE_DB)
     marker.touch()

@@ -55,8 +55,8 @@ def test_retry_checks_its_labels_file_first_and_never_adopts_another_teams_impor
         labels_a=labels_a,
         labels_b="s3://labels-bkt/team-b/labels.csv",
     )
-    assert states == {"team_a": "success", "team_b": "failed"}
-    assert TRIES["team_b"] == 2
+    assert states == {"first": "success", "second": "failed"}
+    assert TRIES["second"] == 2
     log = task_log()
     assert log.count("Labels file s3://labels-bkt/team-b/labels.csv not found") == 2
     assert "Adopting" not in log

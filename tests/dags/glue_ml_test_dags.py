@@ -113,41 +113,28 @@ DAGS[dag.dag_id] = dag
 
 
 # Retries that must not adopt another task's run (issue: "only our own runs are adopted").
-with DAG("two_teams_import", schedule=None, params=PARAMS) as dag:
-    # team A starts its import and moves on; team B's labels file is missing, and it retries
-    team_a = GlueMLImportLabelsOperator(
-        task_id="team_a", input_s3_path="{{ params.labels_a }}", wait_for_completion=False, **TEMPLATED
-    )
-    team_b = GlueMLImportLabelsOperator(
-        task_id="team_b",
-        input_s3_path="{{ params.labels_b }}",
-        **RETRY_AT_ONCE,
-        **WAIT_IN_WORKER,
-        **TEMPLATED,
-    )
-    team_a >> team_b
-DAGS[dag.dag_id] = dag
+# Two imports on one transform: "first" starts and moves on, "second" retries. In
+# "two_teams_import" the second is another team's, whose labels file is missing; in
+# "import_twice" both import the same file and the second's first try fails before it starts.
+for dag_id, second_labels in (
+    ("two_teams_import", "{{ params.labels_b }}"),
+    ("import_twice", "{{ params.labels_a }}"),
+):
+    with DAG(dag_id, schedule=None, params=PARAMS) as dag:
+        first = GlueMLImportLabelsOperator(
+            task_id="first", input_s3_path="{{ params.labels_a }}", wait_for_completion=False, **TEMPLATED
+        )
+        second = GlueMLImportLabelsOperator(
+            task_id="second", input_s3_path=second_labels, **RETRY_AT_ONCE, **WAIT_IN_WORKER, **TEMPLATED
+        )
+        first >> second
+    DAGS[dag.dag_id] = dag
 
 with DAG("generate_mapped", schedule=None, params=PARAMS) as dag:
     # four labeling sets on one transform: the fourth meets the three-concurrent-runs quota
     GlueMLLabelingSetGenerationOperator.partial(
         task_id="generate", wait_for_completion=False, **RETRY_AT_ONCE, **TEMPLATED
     ).expand(output_s3_path=[f"s3://labels-bkt/sets/{n}/" for n in range(4)])
-DAGS[dag.dag_id] = dag
-
-with DAG("import_twice", schedule=None, params=PARAMS) as dag:
-    # the same file imported twice; the second's first try fails before it starts anything
-    first = GlueMLImportLabelsOperator(
-        task_id="first", input_s3_path="{{ params.labels_a }}", wait_for_completion=False, **TEMPLATED
-    )
-    second = GlueMLImportLabelsOperator(
-        task_id="second",
-        input_s3_path="{{ params.labels_a }}",
-        **RETRY_AT_ONCE,
-        **WAIT_IN_WORKER,
-        **TEMPLATED,
-    )
-    first >> second
 DAGS[dag.dag_id] = dag
 
 # The backup export before a replace: waited for like the import, deferred or in the worker.
