@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
-from asgiref.sync import sync_to_async
 from botocore.exceptions import NoRegionError
 
 from airflow_provider_glue_labeling.exceptions import GlueMLError, GlueMLInputError
@@ -102,6 +101,7 @@ class _Entry:
 CLIENTS = SharedClients()
 # Airflow 3.3+ calls BaseTrigger.on_kill when, and only when, a user kills the deferred task.
 USER_KILL_HOOK = "on_kill" in vars(BaseTrigger)
+_CHECKS: set[asyncio.Future[None]] = set()  # cancelled waits' checks still going (see run)
 
 
 class GlueMLTaskRunTrigger(BaseTrigger):
@@ -216,8 +216,14 @@ class GlueMLTaskRunTrigger(BaseTrigger):
         except asyncio.CancelledError:
             # Below Airflow 3.3 a user's kill reaches the trigger only as this cancellation, as does a
             # triggerer's shutdown or hand-over: cancel the run only when the task is no longer deferred.
-            if self.cancel_on_kill and not USER_KILL_HOOK and await self._task_left_deferred():
-                await self.on_kill()
+            # The triggerer may cancel this wait again while it asks; the question and the cancel run in
+            # a task of their own, so that neither is cut off half-way (an answer left unread would
+            # derail the triggerer's next message).
+            if self.cancel_on_kill and not USER_KILL_HOOK:
+                check = asyncio.ensure_future(self._cancel_if_killed())
+                _CHECKS.add(check)
+                check.add_done_callback(_CHECKS.discard)
+                await asyncio.shield(check)
             raise
         except (GlueMLError, GlueMLInputError) as error:
             yield TriggerEvent(
@@ -246,6 +252,10 @@ class GlueMLTaskRunTrigger(BaseTrigger):
         except (GlueMLError, GlueMLInputError) as error:
             self.log.warning("Could not cancel Glue ML task run %s: %s", self.task_run_id, error)
 
+    async def _cancel_if_killed(self) -> None:
+        if await self._task_left_deferred():
+            await self.on_kill()
+
     async def _task_left_deferred(self) -> bool:
         """Whether this trigger's task instance is no longer DEFERRED (a user acted on it)."""
         from airflow.providers.common.compat.sdk import TaskInstanceState
@@ -254,32 +264,40 @@ class GlueMLTaskRunTrigger(BaseTrigger):
         if ti is None:
             return False
         try:
-            state = await sync_to_async(_task_state)(ti)  # as the Amazon provider's EMR trigger asks
+            state = await _task_state(ti)
         except Exception as error:  # a cancel on doubt would stop runs at every triggerer restart
             self.log.warning("Could not read the state of task %s: %s; not cancelling", ti.task_id, error)
             return False
         return state != TaskInstanceState.DEFERRED
 
 
-def _task_state(ti: Any) -> str | None:
-    """The task instance's current state: through the Task SDK on Airflow 3, from the DB on 2."""
+async def _task_state(ti: Any) -> str | None:
+    """The task instance's current state: from the triggerer's supervisor on Airflow 3, the DB on 2."""
     try:
-        from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+        from airflow.sdk.execution_time import task_runner
+        from airflow.sdk.execution_time.comms import GetTaskStates
     except ImportError:  # Airflow 2: the triggerer reads the metadata DB
-        from airflow.models.taskinstance import TaskInstance
-        from airflow.utils.session import create_session
-        from sqlalchemy import select
-
-        with create_session() as session:
-            return session.scalar(
-                select(TaskInstance.state).where(
-                    TaskInstance.dag_id == ti.dag_id,
-                    TaskInstance.task_id == ti.task_id,
-                    TaskInstance.run_id == ti.run_id,
-                    TaskInstance.map_index == ti.map_index,
-                )
-            )
-    states = RuntimeTaskInstance.get_task_states(
-        dag_id=ti.dag_id, task_ids=[ti.task_id], run_ids=[ti.run_id], map_index=ti.map_index
+        return await asyncio.to_thread(_task_state_in_db, ti)
+    # Awaited on the trigger's own loop: Airflow 3.1's bridge for sync calls from a thread
+    # (RuntimeTaskInstance.get_task_states) can interleave with the runner's own messages.
+    comms: Any = task_runner.SUPERVISOR_COMMS
+    answer = await comms.asend(
+        GetTaskStates(dag_id=ti.dag_id, task_ids=[ti.task_id], run_ids=[ti.run_id], map_index=ti.map_index)
     )
-    return states.get(ti.run_id, {}).get(ti.task_id)
+    return answer.task_states.get(ti.run_id, {}).get(ti.task_id)
+
+
+def _task_state_in_db(ti: Any) -> str | None:
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        return session.scalar(
+            select(TaskInstance.state).where(
+                TaskInstance.dag_id == ti.dag_id,
+                TaskInstance.task_id == ti.task_id,
+                TaskInstance.run_id == ti.run_id,
+                TaskInstance.map_index == ti.map_index,
+            )
+        )

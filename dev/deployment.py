@@ -1,13 +1,16 @@
-"""A real Airflow 3 deployment on 127.0.0.1 for tests: each component its own process.
+"""A real Airflow deployment on 127.0.0.1 for tests: each component its own process.
 
-The api-server (REST API, UI and the workers' execution API), the scheduler (LocalExecutor)
-and the triggerer share a sqlite metadata DB in a private home, as ``airflow standalone`` runs
-them, but one by one so that a test can stop and restart any of them. Users sign in through
-the SimpleAuthManager.
+On Airflow 3 the api-server (REST API, UI and the workers' execution API), the scheduler
+(LocalExecutor) and the triggerer share a sqlite metadata DB in a private home, as ``airflow
+standalone`` runs them, but one by one so that a test can stop and restart any of them; users
+sign in through the SimpleAuthManager. On Airflow 2 the scheduler (SequentialExecutor, the one
+sqlite allows) and the triggerer do, and what a user does in the UI is done by the same calls
+the UI makes (``DAG.set_task_instance_state``), run in the deployment's environment.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -17,6 +20,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +28,8 @@ import requests
 
 from dev import airflow_env
 
-COMPONENTS = ("api-server", "scheduler", "triggerer")
+AIRFLOW_3 = int(version("apache-airflow").split(".")[0]) >= 3
+COMPONENTS = ("api-server", "scheduler", "triggerer") if AIRFLOW_3 else ("scheduler", "triggerer")
 
 
 def free_port() -> int:
@@ -68,23 +73,32 @@ class Deployment:
             airflow_env.prepare(home, dag_folders)
             self.env = {
                 **os.environ,
-                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+                # executors start ``airflow`` from PATH: this interpreter's
+                "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
                 "AIRFLOW__CORE__PARALLELISM": "4",
                 "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
-                "AIRFLOW__API__BASE_URL": self.url,
-                "AIRFLOW__API__PORT": str(self.port),
-                "AIRFLOW__API__HOST": "127.0.0.1",
-                "AIRFLOW__API_AUTH__JWT_SECRET": "glue-labeling-tests-only",
-                "AIRFLOW__CORE__AUTH_MANAGER": (
-                    "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
-                ),
-                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
                 "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
                 "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
                 "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
-                **(env or {}),
             }
+            if AIRFLOW_3:
+                self.env.update(
+                    {
+                        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+                        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
+                        "AIRFLOW__API__BASE_URL": self.url,
+                        "AIRFLOW__API__PORT": str(self.port),
+                        "AIRFLOW__API__HOST": "127.0.0.1",
+                        "AIRFLOW__API_AUTH__JWT_SECRET": "glue-labeling-tests-only",
+                        "AIRFLOW__CORE__AUTH_MANAGER": (
+                            "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+                        ),
+                        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+                    }
+                )
+            else:
+                self.env["AIRFLOW__CORE__EXECUTOR"] = "SequentialExecutor"
+            self.env.update(env or {})
         finally:
             os.environ.clear()
             os.environ.update(saved)
@@ -151,12 +165,68 @@ class Deployment:
         session.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
         return session
 
-    def task_instance(self, api: requests.Session, dag_id: str, run_id: str, task_id: str) -> dict[str, Any]:
-        answer = api.get(
-            f"{self.url}/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}", timeout=10
+    # -- what a user does: through the REST API on Airflow 3, the UI's own calls on Airflow 2 ------
+    def trigger(self, dag_id: str, conf: dict[str, Any]) -> str:
+        """Trigger a DAG run with ``conf``; return its run id."""
+        if AIRFLOW_3:
+            answer = self.client().post(
+                f"{self.url}/api/v2/dags/{dag_id}/dagRuns",
+                json={"logical_date": None, "conf": conf},
+                timeout=10,
+            )
+            answer.raise_for_status()
+            return str(answer.json()["dag_run_id"])
+        return (
+            self._python(
+                "from airflow.api.common.trigger_dag import trigger_dag\n"
+                f"print(trigger_dag({dag_id!r}, conf={conf!r}).run_id)"
+            )
+            .strip()
+            .splitlines()[-1]
         )
-        answer.raise_for_status()
-        return dict(answer.json())
+
+    def states(self, dag_id: str, run_id: str, task_ids: list[str]) -> dict[str, str | None]:
+        """The current state of each task of a DAG run."""
+        if AIRFLOW_3:
+            api = self.client()
+            base = f"{self.url}/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances"
+            return {t: api.get(f"{base}/{t}", timeout=10).json().get("state") for t in task_ids}
+        out = self._python(
+            "import json\nfrom airflow.models.dagrun import DagRun\n"
+            f"dag_run = DagRun.find(dag_id={dag_id!r}, run_id={run_id!r})[0]\n"
+            f"tis = {{t: dag_run.get_task_instance(t) for t in {task_ids!r}}}\n"
+            "print(json.dumps({t: ti and ti.state for t, ti in tis.items()}))"
+        )
+        return dict(json.loads(out.strip().splitlines()[-1]))
+
+    def mark(self, dag_id: str, run_id: str, task_id: str, state: str) -> None:
+        """Mark a task instance ``state`` as a user does in the UI."""
+        if AIRFLOW_3:
+            answer = self.client().patch(
+                f"{self.url}/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}",
+                json={"new_state": state},
+                timeout=10,
+            )
+            answer.raise_for_status()
+            return
+        self._python(  # what the Airflow 2 UI's "Mark failed/success" calls
+            "from airflow.models.dagbag import DagBag\n"
+            f"dag = DagBag(read_dags_from_db=True).get_dag({dag_id!r})\n"
+            f"dag.set_task_instance_state(task_id={task_id!r}, run_id={run_id!r}, state={state!r}, commit=True)"
+        )
+
+    def _python(self, code: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", code],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        if done.returncode:
+            raise RuntimeError(f"{code}\nfailed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
+        return done.stdout
 
 
 @contextmanager

@@ -1,26 +1,20 @@
-"""On a real deployment (api-server, scheduler, triggerer as processes): what a user's kill does."""
+"""On a real deployment (scheduler and triggerer as processes, and Airflow 3's api-server): a user's kill."""
 
 from __future__ import annotations
 
 import pytest
-from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS
 
 import airflow_provider_glue_labeling.emulator as emulator
 from tests.conftest import ROOT, client
 
-pytestmark = pytest.mark.skipif(
-    not AIRFLOW_V_3_0_PLUS,
-    reason="the deployment harness runs Airflow 3's api-server, scheduler and triggerer",
-)
-
 
 @pytest.fixture
 def airflow_deployment(airflow_db, tmp_path):
+    from dev.airflow_env import PRISTINE_DB
     from dev.deployment import deployment
 
-    with deployment(
-        tmp_path / "home", {"tests": ROOT / "tests" / "dags"}, airflow_db / "airflow.db"
-    ) as running:
+    dags = {"tests": ROOT / "tests" / "dags"}
+    with deployment(tmp_path / "home", dags, airflow_db / PRISTINE_DB) as running:
         yield running
 
 
@@ -43,29 +37,16 @@ def test_marking_a_deferred_task_failed_cancels_its_run_and_a_triggerer_restart_
 
     deployment = airflow_deployment
     emulator.configure(run_seconds=600)
-    api = deployment.client()
-    answer = api.post(
-        f"{deployment.url}/api/v2/dags/deferred_kill/dagRuns",
-        json={"logical_date": None, "conf": {"transform_id": transform}},
-        timeout=10,
-    )
-    assert answer.ok, answer.text
-    run_id = answer.json()["dag_run_id"]
+    run_id = deployment.trigger("deferred_kill", {"transform_id": transform})
 
     def states():
-        return {
-            t: deployment.task_instance(api, "deferred_kill", run_id, t)["state"] for t in ("cancel", "keep")
-        }
+        return deployment.states("deferred_kill", run_id, ["cancel", "keep"])
 
     def polls():
         return len(emulator.calls("GetMLTaskRun"))
 
-    wait_until(
-        lambda: states() == {"cancel": "deferred", "keep": "deferred"},
-        180,
-        "both waits deferred",
-        deployment.logs,
-    )
+    both_deferred = {"cancel": "deferred", "keep": "deferred"}
+    wait_until(lambda: states() == both_deferred, 180, "both waits deferred", deployment.logs)
     wait_until(lambda: polls() >= 4, 60, "the triggerer polling", deployment.logs)
     runs = generation_runs(endpoint, transform)
     (cancel_id, _), (keep_id, _) = runs["s3://labels-bkt/cancel/"], runs["s3://labels-bkt/keep/"]
@@ -76,16 +57,11 @@ def test_marking_a_deferred_task_failed_cancels_its_run_and_a_triggerer_restart_
     before = polls()
     wait_until(lambda: polls() >= before + 4, 120, "the restarted triggerer polling", deployment.logs)
     assert emulator.calls("CancelMLTaskRun") == []
-    assert states() == {"cancel": "deferred", "keep": "deferred"}
+    assert states() == both_deferred
 
-    # A user marks both failed, as the UI does through the REST API.
+    # A user marks both failed, as in the UI.
     for task_id in ("cancel", "keep"):
-        answer = api.patch(
-            f"{deployment.url}/api/v2/dags/deferred_kill/dagRuns/{run_id}/taskInstances/{task_id}",
-            json={"new_state": "failed"},
-            timeout=10,
-        )
-        assert answer.ok, answer.text
+        deployment.mark("deferred_kill", run_id, task_id, "failed")
     wait_until(lambda: emulator.calls("CancelMLTaskRun"), 120, "the cancel", deployment.logs)
     wait_until(
         lambda: generation_runs(endpoint, transform)["s3://labels-bkt/cancel/"][1] == "STOPPED",
