@@ -8,13 +8,14 @@ or return the TaskRunId at once.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
-from airflow.providers.common.compat.sdk import ResumableJobMixin
+from airflow.providers.common.compat.sdk import AirflowSensorTimeout, ResumableJobMixin
 
 from airflow_provider_glue_labeling.exceptions import (
     ACTIVE_STATUSES,
@@ -39,6 +40,7 @@ from airflow_provider_glue_labeling.validation import (
     check_transform_id,
     hidden_file,
     labels_file_problems,
+    unlabeled_sets_problem,
 )
 
 if TYPE_CHECKING:
@@ -155,26 +157,37 @@ class GlueMLTaskRunOperator(ResumableJobMixin, AwsBaseOperator[GlueMLHook]):
         """
         store = self._store(context)
         done = store.get(DONE_KEY) if store is not None else None
-        if done:
-            self.log.info(
-                "This task finished with Glue ML task run %s and was cleared since: starting anew", done
-            )
-            for key in (self.external_id_key, SUBMIT_MARK_KEY, DONE_KEY, BACKUP_KEY):
-                store.delete(key)
+        if not isinstance(done, dict):
+            return
+        if done.get("max_tries") == _max_tries(context):
+            # Airflow raises max_tries on a Clear, never on a retry: this try follows one that died
+            # after the task had finished its work; it reuses that run's result.
+            return
+        self.log.info(
+            "This task finished with Glue ML task run %s and was cleared since: starting anew",
+            done.get("run"),
+        )
+        for key in (self.external_id_key, SUBMIT_MARK_KEY, DONE_KEY, BACKUP_KEY):
+            store.delete(key)
 
     def _mark_done(self, context: Context, run_id: str) -> None:
         store = self._store(context)
         if store is not None:
-            store.set(DONE_KEY, run_id)
+            store.set(DONE_KEY, {"run": run_id, "max_tries": _max_tries(context)})
 
     def check_inputs(self, context: Context) -> None:
-        """Checks of what the run will read (e.g. S3 files), before a run is adopted or started."""
+        """Checks of what the run will read (e.g. S3 files), before a run is adopted or started.
+
+        :param context: the task's context.
+        """
 
     def echo(self) -> dict[str, Any] | None:
         """What Glue echoes of this task's start call in a run's ``Properties``, under :attr:`echo_key`.
 
         It tells this task's runs from other tasks' runs on the same transform. None (an evaluation
         run echoes nothing): a run is never adopted, only reconnected to by its stored id.
+
+        :return: the parameters as Glue echoes them, or None.
         """
         return None
 
@@ -190,6 +203,9 @@ class GlueMLTaskRunOperator(ResumableJobMixin, AwsBaseOperator[GlueMLHook]):
         self.task_run_id = self.hook.start_task_run(
             self.task_type, self.transform_id, **self.start_parameters()
         )
+        store = self._store(context)
+        if store is not None and store.get(BACKUP_KEY):
+            store.delete(BACKUP_KEY)  # the labels may change from now on: a later start backs up anew
         self.log.info("Started Glue ML %s task run %s", self.task_type, self.task_run_id)
         return self.task_run_id
 
@@ -229,15 +245,19 @@ class GlueMLTaskRunOperator(ResumableJobMixin, AwsBaseOperator[GlueMLHook]):
         active = self.hook.list_task_runs(
             self.transform_id,
             task_type=task_type,
-            statuses=ACTIVE_STATUSES[:2],  # a STOPPING run is being cancelled: not one to wait for
+            statuses=(TaskRunStatus.STARTING, TaskRunStatus.RUNNING),  # STOPPING: being cancelled
             started_after=since - ADOPTION_CLOCK_SKEW,
         )
         own = []
-        for run in sorted(active, key=lambda r: r["StartedOn"]):
+        for run in sorted(active, key=lambda r: r.get("StartedOn") or datetime.min.replace(tzinfo=UTC)):
             differs = differences((run.get("Properties") or {}).get(echo_key) or {}, echo)
             verdict = f"not this task's: {differs}" if differs else "this task's own"
             self.log.info(
-                "Active %s run %s (started %s): %s", task_type, run["TaskRunId"], run["StartedOn"], verdict
+                "Active %s run %s (started %s): %s",
+                task_type,
+                run["TaskRunId"],
+                run.get("StartedOn"),
+                verdict,
             )
             if not differs:
                 own.append(run["TaskRunId"])
@@ -254,7 +274,9 @@ class GlueMLTaskRunOperator(ResumableJobMixin, AwsBaseOperator[GlueMLHook]):
         return self.hook.get_task_run(self.transform_id, str(external_id))["Status"]
 
     def is_job_active(self, status: str) -> bool:
-        return status in ACTIVE_STATUSES
+        """A run to reconnect to: STARTING or RUNNING. A STOPPING run was cancelled (e.g. by a
+        user's kill): the next try starts a new one."""
+        return status in (TaskRunStatus.STARTING, TaskRunStatus.RUNNING)
 
     def is_job_succeeded(self, status: str) -> bool:
         return status == TaskRunStatus.SUCCEEDED
@@ -480,7 +502,11 @@ class GlueMLImportLabelsOperator(GlueMLTaskRunOperator):
         self.log.info("Labels backed up by export run %s", backup_id)
 
     def execute_after_backup(self, context: Context, event: dict[str, Any] | None = None) -> Any:
-        """Go on from the deferred wait for the backup export: start the import (and wait for it)."""
+        """Go on from the deferred wait for the backup export: start the import (and wait for it).
+
+        :param context: the task's context.
+        :param event: the trigger's event for the export run.
+        """
         run = task_run_from_event(event)
         self.log.info("Labels backed up by export run %s", run["TaskRunId"])
         self._backed_up = True
@@ -498,7 +524,7 @@ class GlueMLImportLabelsOperator(GlueMLTaskRunOperator):
         s3 = S3Hook(aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify)
         bucket, key = check_s3_uri("input_s3_path", self.input_s3_path)
         try:
-            keys = self._labels_keys(s3, bucket, key)
+            keys = files_at(s3, bucket, key)
             if not keys:
                 raise GlueMLError(
                     f"Labels file s3://{bucket}/{key} not found (no object at or under that path)",
@@ -527,15 +553,6 @@ class GlueMLImportLabelsOperator(GlueMLTaskRunOperator):
             )
             return
         self.log.info("Checked %d labels file(s) under %s", len(keys), self.input_s3_path)
-
-    @staticmethod
-    def _labels_keys(s3: Any, bucket: str, key: str) -> list[str]:
-        """The object at ``key``, or every object under it as a prefix but marker files."""
-        if key and not key.endswith("/") and s3.check_for_key(key, bucket):
-            return [key]
-        prefix = key if not key or key.endswith("/") else key + "/"
-        listed = s3.list_keys(bucket, prefix=prefix) or []
-        return [k for k in listed if not k.endswith("/") and not hidden_file(k)]
 
 
 class GlueMLEvaluationOperator(GlueMLTaskRunOperator):
@@ -608,8 +625,150 @@ class GlueMLEvaluationOperator(GlueMLTaskRunOperator):
         return metrics
 
 
+class GlueMLLabelingOperator(AwsBaseOperator[GlueMLHook]):
+    """Wait for people to label a labeling set; return where the labels file landed, for the import.
+
+    It sits between "labeling set ready" and :class:`GlueMLImportLabelsOperator`: it waits, for
+    days if need be (deferred, no worker held), until a labels file is at ``labels_s3_path``,
+    however it got there, then checks it with the import's labels-file rules and that it labels
+    every set of the labeling set. Returns ``labels_s3_path`` (XCom ``return_value``).
+
+    :param transform_id: the Glue ML transform. (templated)
+    :param labeling_set_s3_path: the labeling set: the generation's ``output_s3_path`` or the
+        sensor's ``S3Path`` (a prefix of files, or one file). (templated)
+    :param labels_s3_path: ``s3://bucket/key`` where the labels file must land. (templated)
+    :param deferrable: wait in the triggerer (default from ``[operators] default_deferrable``).
+    :param poke_interval: seconds between looks for the labels file.
+    :param timeout: seconds to wait for it (default 7 days); then ``AirflowSensorTimeout``.
+    :param aws_conn_id: the Airflow AWS connection. (templated)
+    :param region_name: the AWS region. (templated)
+    :param verify: verify SSL certificates (or a CA bundle path). (templated)
+    :param botocore_config: botocore client configuration, as a dict.
+    """
+
+    aws_hook_class = GlueMLHook
+    template_fields: Sequence[str] = aws_template_fields(
+        "transform_id", "labeling_set_s3_path", "labels_s3_path"
+    )
+    ui_color = "#ede4ff"
+
+    def __init__(
+        self,
+        *,
+        transform_id: str,
+        labeling_set_s3_path: str,
+        labels_s3_path: str,
+        deferrable: bool | None = None,
+        poke_interval: float = 60,
+        timeout: float = 7 * 24 * 3600,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.transform_id = transform_id
+        self.labeling_set_s3_path = labeling_set_s3_path
+        self.labels_s3_path = labels_s3_path
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
+        self.poke_interval = poke_interval
+        self.timeout = timeout
+
+    def _validate(self) -> tuple[str, str]:
+        check_transform_id(self.transform_id)
+        check_s3_uri("labeling_set_s3_path", self.labeling_set_s3_path)
+        check_bool("deferrable", self.deferrable)
+        check_positive("poke_interval", self.poke_interval, float)
+        check_positive("timeout", self.timeout, float)
+        self.hook.require_region()
+        bucket, key = check_s3_uri("labels_s3_path", self.labels_s3_path)
+        if not key or key.endswith("/"):
+            raise GlueMLInputError(
+                "labels_s3_path", self.labels_s3_path, "expected the key of one file, s3://bucket/key"
+            )
+        return bucket, key
+
+    def _s3(self) -> Any:
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        return S3Hook(aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify)
+
+    def execute(self, context: Context) -> str:
+        bucket, key = self._validate()
+        s3 = self._s3()
+        if s3.check_for_key(key, bucket):
+            return self._accept()
+        self.log.info(
+            "Waiting for the labels of the labeling set %s at %s",
+            self.labeling_set_s3_path,
+            self.labels_s3_path,
+        )
+        if self.deferrable:
+            from airflow.providers.amazon.aws.triggers.s3 import S3KeyTrigger
+
+            trigger = S3KeyTrigger(
+                bucket_name=bucket,
+                bucket_key=key,
+                poke_interval=self.poke_interval,
+                aws_conn_id=self.aws_conn_id,
+                region_name=self.region_name,
+                verify=self.verify,
+                botocore_config=self.botocore_config,
+            )
+            self.defer(
+                trigger=trigger, method_name="execute_complete", timeout=timedelta(seconds=self.timeout)
+            )
+        deadline = time.monotonic() + self.timeout
+        while not s3.check_for_key(key, bucket):
+            if time.monotonic() >= deadline:
+                raise AirflowSensorTimeout(f"No labels file at {self.labels_s3_path} after {self.timeout:g}s")
+            time.sleep(self.poke_interval)
+        return self._accept()
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> str:
+        if not event or event.get("status") == "error":
+            raise GlueMLError(f"Waiting for the labels file {self.labels_s3_path} failed: {event}")
+        return self._accept()
+
+    def _accept(self) -> str:
+        """Check the labels file (the import's rules, and every set labeled); return its path."""
+        s3 = self._s3()
+        bucket, key = check_s3_uri("labels_s3_path", self.labels_s3_path)
+        data = s3.get_key(key, bucket).get()["Body"].read()
+        schema = [c["Name"] for c in self.hook.get_transform(self.transform_id).get("Schema") or []]
+        problem, warnings = labels_file_problems(data, schema)
+        for warning in warnings:
+            self.log.warning("Labels file %s: %s", self.labels_s3_path, warning)
+        set_bucket, set_key = check_s3_uri("labeling_set_s3_path", self.labeling_set_s3_path)
+        sets = [s3.get_key(k, set_bucket).get()["Body"].read() for k in files_at(s3, set_bucket, set_key)]
+        problem = problem or unlabeled_sets_problem(sets, data)
+        if problem:
+            raise GlueMLError(f"Labels file {self.labels_s3_path} {problem}", transform_id=self.transform_id)
+        self.log.info(
+            "Labels file %s labels the %d file(s) of %s",
+            self.labels_s3_path,
+            len(sets),
+            self.labeling_set_s3_path,
+        )
+        return self.labels_s3_path
+
+
+def files_at(s3: Any, bucket: str, key: str) -> list[str]:
+    """The object at ``key``, or every object under it as a prefix but marker files."""
+    if key and not key.endswith("/") and s3.check_for_key(key, bucket):
+        return [key]
+    prefix = key if not key or key.endswith("/") else key + "/"
+    listed = s3.list_keys(bucket, prefix=prefix) or []
+    return [k for k in listed if not k.endswith("/") and not hidden_file(k)]
+
+
+def _max_tries(context: Context) -> int | None:
+    return getattr(context.get("ti"), "max_tries", None)
+
+
 def differences(echoed: dict[str, Any], wanted: dict[str, Any]) -> str:
-    """How a run's echoed start parameters differ from this task's (``""`` when they do not)."""
+    """How a run's echoed start parameters differ from this task's (``""`` when they do not).
+
+    :param echoed: a run's ``Properties`` group that echoes its start call.
+    :param wanted: this task's start parameters, as Glue echoes them.
+    """
 
     def same(a: Any, b: Any) -> bool:
         return a.rstrip("/") == b.rstrip("/") if isinstance(a, str) and isinstance(b, str) else a == b

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.amazon.aws.sensors.base_aws import AwsBaseSensor
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
-from airflow.providers.common.compat.sdk import AirflowSensorTimeout, PokeReturnValue
+from airflow.providers.common.compat.sdk import AirflowSensorTimeout, AirflowSkipException, PokeReturnValue
 
 from airflow_provider_glue_labeling.exceptions import FAILURE_STATUSES, GlueMLError, GlueMLFinalError
 from airflow_provider_glue_labeling.hooks import (
@@ -105,6 +105,22 @@ class GlueMLTaskRunSensor(AwsBaseSensor[GlueMLHook]):
             return PokeReturnValue(is_done=True, xcom_value=summarize(run))
         self.log.info("Glue ML task run %s is %s", self.task_run_id, run.get("Status"))
         return False
+
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
+        """A deferral past its deadline ends in ``AirflowSensorTimeout`` (or a skip with ``soft_fail``).
+
+        Airflow 3 does so itself; Airflow 2 raises a retried ``TaskDeferralError`` instead.
+        """
+        error = str((next_kwargs or {}).get("error", ""))
+        if next_method == "__fail__" and "timeout" in error.lower():
+            timeout = AirflowSensorTimeout(
+                f"Sensor timed out after {self.timeout:g}s ({error}): Glue ML task run {self.task_run_id} "
+                f"of transform {self.transform_id} had not ended"
+            )
+            if self.soft_fail:
+                raise AirflowSkipException(str(timeout)) from None
+            raise timeout
+        return super().resume_execution(next_method, next_kwargs, context)
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         try:

@@ -100,8 +100,11 @@ class _Entry:
 
 CLIENTS = SharedClients()
 # Airflow 3.3+ calls BaseTrigger.on_kill when, and only when, a user kills the deferred task.
-USER_KILL_HOOK = "on_kill" in vars(BaseTrigger)
+TRIGGER_HAS_ON_KILL = "on_kill" in vars(BaseTrigger)
 _CHECKS: set[asyncio.Future[None]] = set()  # cancelled waits' checks still going (see run)
+# A deferred task's states after a user's action: marked failed, success or skipped, or cleared.
+# A deferral's timeout (SCHEDULED, to fail) is no kill, as on Airflow 3.3, where on_kill skips it.
+KILLED_STATES = frozenset({None, "failed", "success", "skipped", "removed", "restarting"})
 
 
 class GlueMLTaskRunTrigger(BaseTrigger):
@@ -219,7 +222,7 @@ class GlueMLTaskRunTrigger(BaseTrigger):
             # The triggerer may cancel this wait again while it asks; the question and the cancel run in
             # a task of their own, so that neither is cut off half-way (an answer left unread would
             # derail the triggerer's next message).
-            if self.cancel_on_kill and not USER_KILL_HOOK:
+            if self.cancel_on_kill and not TRIGGER_HAS_ON_KILL:
                 check = asyncio.ensure_future(self._cancel_if_killed())
                 _CHECKS.add(check)
                 check.add_done_callback(_CHECKS.discard)
@@ -253,13 +256,11 @@ class GlueMLTaskRunTrigger(BaseTrigger):
             self.log.warning("Could not cancel Glue ML task run %s: %s", self.task_run_id, error)
 
     async def _cancel_if_killed(self) -> None:
-        if await self._task_left_deferred():
+        if await self._task_was_killed():
             await self.on_kill()
 
-    async def _task_left_deferred(self) -> bool:
-        """Whether this trigger's task instance is no longer DEFERRED (a user acted on it)."""
-        from airflow.providers.common.compat.sdk import TaskInstanceState
-
+    async def _task_was_killed(self) -> bool:
+        """Whether a user acted on this trigger's task instance (see :data:`KILLED_STATES`)."""
         ti = getattr(self, "task_instance", None)
         if ti is None:
             return False
@@ -268,7 +269,7 @@ class GlueMLTaskRunTrigger(BaseTrigger):
         except Exception as error:  # a cancel on doubt would stop runs at every triggerer restart
             self.log.warning("Could not read the state of task %s: %s; not cancelling", ti.task_id, error)
             return False
-        return state != TaskInstanceState.DEFERRED
+        return state in KILLED_STATES
 
 
 async def _task_state(ti: Any) -> str | None:
@@ -284,10 +285,17 @@ async def _task_state(ti: Any) -> str | None:
     answer = await comms.asend(
         GetTaskStates(dag_id=ti.dag_id, task_ids=[ti.task_id], run_ids=[ti.run_id], map_index=ti.map_index)
     )
-    return answer.task_states.get(ti.run_id, {}).get(ti.task_id)
+    # the execution API names a mapped task instance "<task_id>_<map_index>"
+    name = ti.task_id if ti.map_index is None or ti.map_index < 0 else f"{ti.task_id}_{ti.map_index}"
+    states = answer.task_states.get(ti.run_id, {})
+    if name not in states:
+        raise LookupError(f"the triggerer's supervisor knows no task instance {name} in {ti.run_id}")
+    state = states[name]
+    return None if state is None else str(state)
 
 
 def _task_state_in_db(ti: Any) -> str | None:
+    """The task instance's state in the metadata DB (None: cleared)."""
     from airflow.models.taskinstance import TaskInstance
     from airflow.utils.session import create_session
     from sqlalchemy import select

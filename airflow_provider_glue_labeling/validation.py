@@ -180,6 +180,26 @@ def labels_file_problems(
     return None, warnings
 
 
+def labeling_set_ids(data: bytes) -> list[str]:
+    """The ``labeling_set_id`` values of a labeling set or labels file, in their first order."""
+    reader = csv.reader(io.StringIO(data.decode("utf-8-sig")))
+    next(reader, None)
+    return list(dict.fromkeys(row[0] for row in reader if row and row[0].strip()))
+
+
+def unlabeled_sets_problem(labeling_sets: list[bytes], labels: bytes) -> str | None:
+    """Which sets of the labeling set (one or more files) the labels file leaves out, or None.
+
+    Glue learns from every set it generated; a set with no labels is work that was asked for
+    and not done.
+    """
+    wanted = [i for data in labeling_sets for i in labeling_set_ids(data)]
+    missing = [i for i in dict.fromkeys(wanted) if i not in set(labeling_set_ids(labels))]
+    if not missing:
+        return None
+    return f"has no labels for the labeling set(s) {', '.join(missing)}: label every record of every set"
+
+
 def hidden_file(key: str) -> bool:
     """A marker or hidden file under a prefix (``_SUCCESS``, ``.crc``), which Spark's file listing skips."""
     return key.rsplit("/", 1)[-1].startswith(("_", "."))

@@ -8,7 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from airflow.providers.common.compat.sdk import TaskDeferred
+from airflow.providers.common.compat.sdk import AirflowSensorTimeout, AirflowSkipException, TaskDeferred
 
 import airflow_provider_glue_labeling.emulator as emulator
 from airflow_provider_glue_labeling.sensors import GlueMLTaskRunSensor
@@ -99,6 +99,23 @@ def test_deferred_sensor_hands_airflow_its_timeout_as_a_deadline():
         sensor.execute({})
     assert deferred.value.timeout == timedelta(seconds=0.2)
     assert deferred.value.trigger.waiter_max_attempts == 2  # the first poll, and one past the deadline
+
+
+@pytest.mark.parametrize("soft_fail", [False, True])
+def test_a_deferral_past_its_deadline_is_a_sensor_timeout_on_every_airflow(soft_fail):
+    """Airflow resumes a deferral that timed out with ``__fail__``; Airflow 2 would retry it."""
+    sensor = GlueMLTaskRunSensor(
+        task_id="wait",
+        transform_id="tfm-0123456789abcdef0123456789abcdef",
+        task_run_id="tsk-0123456789abcdef0123456789abcdef",
+        deferrable=True,
+        timeout=5,
+        soft_fail=soft_fail,
+    )
+    expected = AirflowSkipException if soft_fail else AirflowSensorTimeout
+    for error in ("Trigger timeout", "Trigger/execution timeout"):  # Airflow 3's words, and 2's
+        with pytest.raises(expected, match="Sensor timed out after 5s"):
+            sensor.resume_execution("__fail__", {"error": error}, {})
 
 
 @pytest.mark.parametrize("mode", ["poke", "deferrable"])

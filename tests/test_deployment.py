@@ -47,11 +47,12 @@ def test_marking_a_deferred_task_failed_cancels_its_run_and_a_triggerer_restart_
 
     both_deferred = {"cancel": "deferred", "keep": "deferred"}
     wait_until(lambda: states() == both_deferred, 180, "both waits deferred", deployment.logs)
-    wait_until(lambda: polls() >= 4, 60, "the triggerer polling", deployment.logs)
+    wait_until(lambda: len(generation_runs(endpoint, transform)) == 3, 120, "three runs", deployment.logs)
+    wait_until(lambda: polls() >= 6, 60, "the triggerer polling", deployment.logs)
     runs = generation_runs(endpoint, transform)
     (cancel_id, _), (keep_id, _) = runs["s3://labels-bkt/cancel/"], runs["s3://labels-bkt/keep/"]
 
-    # The triggerer stops and comes back: the waits go on, nothing is cancelled.
+    # The triggerer stops and comes back: the waits go on (the mapped one too), nothing is cancelled.
     deployment.stop("triggerer")
     deployment.start("triggerer")
     before = polls()
@@ -71,4 +72,5 @@ def test_marking_a_deferred_task_failed_cancels_its_run_and_a_triggerer_restart_
     )
     assert [c[2]["TaskRunId"] for c in emulator.calls("CancelMLTaskRun")] == [cancel_id]
     assert generation_runs(endpoint, transform)["s3://labels-bkt/keep/"] == (keep_id, "RUNNING")
+    assert generation_runs(endpoint, transform)["s3://labels-bkt/mapped/"][1] == "RUNNING"
     assert states() == {"cancel": "failed", "keep": "failed"}

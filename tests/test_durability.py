@@ -116,6 +116,25 @@ def test_sigterm_runs_on_kill_and_leaves_the_run_stopped(endpoint, transform):
     assert [c[2]["TaskRunId"] for c in emulator.calls("CancelMLTaskRun")] == [run_id]
 
 
+def test_retry_after_a_kill_starts_anew_instead_of_waiting_for_the_stopping_run(endpoint, transform):
+    emulator.configure(run_seconds=30, stop_seconds=60)  # cancelled, the run is STOPPING for a minute
+    task = start_task_process(transform)
+    wait_for(lambda: len(emulator.calls("GetMLTaskRun")) >= 2, process=task)
+    task.send_signal(signal.SIGTERM)  # on_kill cancels the run
+    wait_for(lambda: emulator.calls("CancelMLTaskRun"), process=task)
+    task.kill()  # the worker is gone; its run is still STOPPING
+    task.communicate(timeout=60)
+    ((killed, status),) = generation_runs(endpoint, transform)
+    assert status == "STOPPING"
+    emulator.configure(run_seconds=0.6, stop_seconds=60)
+
+    retry = retry_task_process()
+    assert "TASK STATE success" in retry.stdout, retry.stdout[-3000:] + retry.stderr[-3000:]
+    runs = dict(generation_runs(endpoint, transform))
+    assert runs.pop(killed) in ("STOPPING", "STOPPED")
+    assert list(runs.values()) == ["SUCCEEDED"]
+
+
 def test_cancel_on_kill_false_leaves_the_run_going(aws):
     glue = client("glue")
     transform_id = bare_transform(glue)

@@ -58,7 +58,7 @@ def test_retry_checks_its_labels_file_first_and_never_adopts_another_teams_impor
     assert states == {"first": "success", "second": "failed"}
     assert TRIES["second"] == 2
     log = task_log()
-    assert log.count("Labels file s3://labels-bkt/team-b/labels.csv not found") == 2
+    assert "Labels file s3://labels-bkt/team-b/labels.csv not found" in log
     assert "Adopting" not in log
     ((_run_id, status, echo),) = runs_of(endpoint, transform, "IMPORT_LABELS")
     assert echo["InputS3Path"] == labels_a and status == "RUNNING"
@@ -131,7 +131,10 @@ def test_clear_runs_generation_and_evaluation_again(transform, endpoint, tmp_pat
     states = clear_and_run("generate_and_evaluate", dag_run.run_id, ["generate", "evaluate", "record"])
 
     assert states == {"generate": "success", "evaluate": "success", "record": "success"}
-    assert "skipping resubmission" not in task_log()
+    log = task_log()
+    assert "skipping resubmission" not in log
+    if AIRFLOW_V_3_3_PLUS:  # below, with no task-state store, every try starts anew anyway
+        assert log.count("and was cleared since: starting anew") == 2
     assert [s for _, s, _ in runs_of(endpoint, transform, "LABELING_SET_GENERATION")] == ["SUCCEEDED"] * 4
     evaluations = runs_of(endpoint, transform, "EVALUATION")
     assert [s for _, s, _ in evaluations] == ["SUCCEEDED"] * 2

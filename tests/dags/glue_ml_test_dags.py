@@ -13,6 +13,7 @@ from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS
 from airflow_provider_glue_labeling.operators import (
     GlueMLEvaluationOperator,
     GlueMLImportLabelsOperator,
+    GlueMLLabelingOperator,
     GlueMLLabelingSetGenerationOperator,
 )
 from airflow_provider_glue_labeling.sensors import GlueMLTaskRunSensor
@@ -86,6 +87,26 @@ for mode in ("poke", "deferrable"):
         )
     DAGS[dag.dag_id] = dag
 
+    # people label the set while the labeling task waits; then the import
+    with DAG(f"label_and_import_{mode}", schedule=None, params=PARAMS) as dag:
+        generate = GlueMLLabelingSetGenerationOperator(
+            task_id="generate", output_s3_path="{{ params.output_s3_path }}", **WAIT_IN_WORKER, **TEMPLATED
+        )
+        label = GlueMLLabelingOperator(
+            task_id="label",
+            labeling_set_s3_path="{{ params.output_s3_path }}",
+            labels_s3_path="{{ params.labels_a }}",
+            deferrable=mode == "deferrable",
+            poke_interval=0.2,
+            timeout=120,
+            **TEMPLATED,
+        )
+        imported = GlueMLImportLabelsOperator(
+            task_id="import_labels", input_s3_path=label.output, **WAIT_IN_WORKER, **TEMPLATED
+        )
+        generate >> label >> imported >> record("{{ params.result_file }}", labels=label.output)
+    DAGS[dag.dag_id] = dag
+
     # the operator waits itself, in the worker or in the triggerer.
     with DAG(f"generate_and_wait_{mode}", schedule=None, params=PARAMS) as dag:
         generate = GlueMLLabelingSetGenerationOperator(
@@ -153,17 +174,17 @@ for name, mode in (
         )
     DAGS[dag.dag_id] = dag
 
-# Two deferred waits that a user marks failed on a real deployment: one cancels its run, one keeps it.
+# Deferred waits on a real deployment: a user marks two failed (one cancels its run, one keeps
+# it); a mapped one goes on through a triggerer restart like the others.
+DEFERRED = {"deferrable": True, "waiter_delay": 0.5, **TEMPLATED}
 with DAG("deferred_kill", schedule=None, params=PARAMS) as dag:
     for task_id, cancel in (("cancel", True), ("keep", False)):
         GlueMLLabelingSetGenerationOperator(
-            task_id=task_id,
-            output_s3_path=f"s3://labels-bkt/{task_id}/",
-            deferrable=True,
-            waiter_delay=0.5,
-            cancel_on_kill=cancel,
-            **TEMPLATED,
+            task_id=task_id, output_s3_path=f"s3://labels-bkt/{task_id}/", cancel_on_kill=cancel, **DEFERRED
         )
+    GlueMLLabelingSetGenerationOperator.partial(task_id="mapped", **DEFERRED).expand(
+        output_s3_path=["s3://labels-bkt/mapped/"]
+    )
 DAGS[dag.dag_id] = dag
 
 # A round that users clear and run again (issue: "a Clear runs again").

@@ -1,0 +1,119 @@
+"""GlueMLLabelingOperator: the DAG waits for people's labels, checks them, and the import goes on."""
+
+from __future__ import annotations
+
+import csv
+import io
+import threading
+
+import pytest
+from airflow.providers.common.compat.sdk import AirflowSensorTimeout
+
+from airflow_provider_glue_labeling.emulator.seed import label_from_truth, people
+from airflow_provider_glue_labeling.operators import GlueMLLabelingOperator
+from airflow_provider_glue_labeling.validation import GlueMLInputError, unlabeled_sets_problem
+from tests.conftest import client
+from tests.test_dag_runs import run
+
+LABELS = "s3://labels-bkt/people-labels/round-1.csv"
+
+
+def labeler(endpoint, drop_set=False):
+    """People at work: once the labeling set is there, label it from the truth and upload the file."""
+    s3 = client("s3", endpoint)
+    done = threading.Event()
+
+    def work():
+        while not done.wait(0.1):
+            listed = s3.list_objects_v2(Bucket="labels-bkt", Prefix="labeling/").get("Contents", [])
+            if listed:
+                labeling_set = s3.get_object(Bucket="labels-bkt", Key=listed[0]["Key"])["Body"].read()
+                labels = label_from_truth(labeling_set, people(120)[1], "id")
+                if drop_set:  # leave the first set unlabeled
+                    rows = list(csv.reader(io.StringIO(labels.decode())))
+                    first = rows[1][0]
+                    labels = "".join(",".join(r) + "\n" for r in rows if r[0] != first).encode()
+                s3.put_object(Bucket="labels-bkt", Key="people-labels/round-1.csv", Body=labels)
+                return
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    return done
+
+
+@pytest.mark.parametrize("mode", ["poke", "deferrable"])
+def test_the_dag_waits_for_the_labels_and_imports_them(mode, transform, endpoint, tmp_path):
+    people_at_work = labeler(endpoint)
+    try:
+        state, states, result = run(f"label_and_import_{mode}", transform, tmp_path, labels_a=LABELS)
+    finally:
+        people_at_work.set()
+    assert state == "success", states
+    assert result["labels"] == LABELS
+    glue = client("glue", endpoint)
+    imports = glue.get_ml_task_runs(TransformId=transform, Filter={"TaskRunType": "IMPORT_LABELS"})[
+        "TaskRuns"
+    ]
+    assert [r["Properties"]["ImportLabelsTaskRunProperties"]["InputS3Path"] for r in imports] == [LABELS]
+    assert glue.get_ml_transform(TransformId=transform)["LabelCount"] > 0
+
+
+def test_labels_that_leave_a_set_unlabeled_fail_naming_the_set(transform, endpoint, tmp_path, task_log):
+    people_at_work = labeler(endpoint, drop_set=True)
+    try:
+        _state, states, _ = run("label_and_import_deferrable", transform, tmp_path, labels_a=LABELS)
+    finally:
+        people_at_work.set()
+    assert states["label"] == "failed" and states["import_labels"] == "upstream_failed"
+    assert f"Labels file {LABELS} has no labels for the labeling set(s) " in task_log()
+
+
+def test_unlabeled_sets_problem_names_each_missing_set():
+    labeling_set = b"labeling_set_id,label,id\ns1,,1\ns1,,2\ns2,,3\ns3,,4\n"
+    assert (
+        unlabeled_sets_problem([labeling_set], b"labeling_set_id,label,id\ns1,a,1\ns1,a,2\ns2,b,3\ns3,c,4\n")
+        is None
+    )
+    problem = unlabeled_sets_problem([labeling_set], b"labeling_set_id,label,id\ns2,b,3\n")
+    assert problem == "has no labels for the labeling set(s) s1, s3: label every record of every set"
+
+
+def test_waiting_in_the_worker_ends_in_a_sensor_timeout(aws):
+    client("s3").create_bucket(Bucket="labels-bkt")
+    task = GlueMLLabelingOperator(
+        task_id="label",
+        transform_id="tfm-0123456789abcdef",
+        labeling_set_s3_path="s3://labels-bkt/labeling/",
+        labels_s3_path=LABELS,
+        deferrable=False,
+        poke_interval=0.1,
+        timeout=0.3,
+        aws_conn_id=None,
+        region_name="us-east-1",
+    )
+    with pytest.raises(AirflowSensorTimeout, match=f"No labels file at {LABELS} after 0.3s"):
+        task.execute({})
+
+
+@pytest.mark.parametrize(
+    ("parameter", "value", "rule"),
+    [
+        ("labels_s3_path", "s3://labels-bkt/people-labels/", "expected the key of one file"),
+        ("labels_s3_path", "people.csv", "expected an S3 URI"),
+        ("labeling_set_s3_path", "", "expected an S3 URI"),
+        ("poke_interval", 0, "poke_interval"),
+    ],
+)
+def test_bad_parameters_are_refused_before_any_call(aws, parameter, value, rule):
+    arguments = {
+        "labeling_set_s3_path": "s3://labels-bkt/labeling/",
+        "labels_s3_path": LABELS,
+        "poke_interval": 1,
+        parameter: value,
+    }
+    task = GlueMLLabelingOperator(
+        task_id="label", transform_id="tfm-1", aws_conn_id=None, region_name="us-east-1", **arguments
+    )
+    with pytest.raises(GlueMLInputError, match=rule) as error:
+        task.execute({})
+    assert parameter in str(error.value)
