@@ -61,6 +61,19 @@ def no_region(aws_conn_id: str | None) -> str:
     )
 
 
+def connection_arguments(task: Any) -> dict[str, Any]:
+    """A task's AWS connection arguments, as the Amazon provider's triggers and hooks take them.
+
+    :param task: an operator or sensor of this provider (``AwsBaseOperator``/``AwsBaseSensor``).
+    """
+    return {
+        "aws_conn_id": task.aws_conn_id,
+        "region_name": task.region_name,
+        "verify": task.verify,
+        "botocore_config": task.botocore_config,
+    }
+
+
 def default_deferrable() -> bool:
     """``[operators] default_deferrable``, read now (so a changed setting applies at once)."""
     return conf.getboolean("operators", "default_deferrable", fallback=False)

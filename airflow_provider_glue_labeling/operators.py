@@ -27,6 +27,7 @@ from airflow_provider_glue_labeling.exceptions import (
 from airflow_provider_glue_labeling.hooks import (
     DEFAULT_TASK_RUN_TIMEOUT_SECONDS,
     GlueMLHook,
+    connection_arguments,
     default_deferrable,
     summarize,
     task_run_from_event,
@@ -73,7 +74,10 @@ class GlueMLTaskRunOperator(ResumableJobMixin, AwsBaseOperator[GlueMLHook]):
     :param waiter_delay: seconds between status polls.
     :param waiter_max_attempts: status polls before the wait gives up (default: enough for 48
         hours, Glue's default task-run timeout).
-    :param cancel_on_kill: cancel the run when the task is killed (default True).
+    :param cancel_on_kill: cancel the run when a user kills the task, waiting in the worker or
+        deferred (default True).
+    :param durable: keep the run's id in the task-state store (Airflow 3.3+), so that a retry
+        reconnects to its run and a Clear starts anew (default True; ``ResumableJobMixin``).
     :param aws_conn_id: the Airflow AWS connection. (templated)
     :param region_name: the AWS region. (templated)
     :param verify: verify SSL certificates (or a CA bundle path). (templated)
@@ -404,7 +408,8 @@ class GlueMLImportLabelsOperator(GlueMLTaskRunOperator):
     Before starting, the labels file (or every file under the prefix) is read from S3 and
     checked: it exists, is not empty, is at most 10 MB, is CSV starting with the columns
     ``labeling_set_id,label`` and has no row without a ``labeling_set_id``. With
-    ``replace_all_labels=True`` the current labels are first exported to ``backup_s3_path``.
+    ``replace_all_labels=True`` the current labels are first exported to ``backup_s3_path``, and
+    that export is waited for (deferred when deferrable) even with ``wait_for_completion=False``.
 
     :param input_s3_path: ``s3://bucket/key`` of the labels file, or a prefix of files. (templated)
     :param replace_all_labels: forget every earlier label (default False: add to them).
@@ -707,10 +712,7 @@ class GlueMLLabelingOperator(AwsBaseOperator[GlueMLHook]):
                 bucket_name=bucket,
                 bucket_key=key,
                 poke_interval=self.poke_interval,
-                aws_conn_id=self.aws_conn_id,
-                region_name=self.region_name,
-                verify=self.verify,
-                botocore_config=self.botocore_config,
+                **connection_arguments(self),
             )
             self.defer(
                 trigger=trigger, method_name="execute_complete", timeout=timedelta(seconds=self.timeout)

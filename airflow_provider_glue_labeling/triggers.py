@@ -16,6 +16,7 @@ from airflow_provider_glue_labeling.exceptions import GlueMLError, GlueMLInputEr
 from airflow_provider_glue_labeling.hooks import (
     GlueMLHook,
     TaskRunPoll,
+    connection_arguments,
     no_region,
     summarize,
     translate_errors,
@@ -174,11 +175,8 @@ class GlueMLTaskRunTrigger(BaseTrigger):
             task_run_id=task_run_id,
             waiter_delay=waiter_delay,
             waiter_max_attempts=waiter_max_attempts,
-            aws_conn_id=task.aws_conn_id,
-            region_name=task.region_name,
-            verify=task.verify,
-            botocore_config=task.botocore_config,
             cancel_on_kill=getattr(task, "cancel_on_kill", False),
+            **connection_arguments(task),
         )
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
