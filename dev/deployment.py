@@ -120,8 +120,10 @@ class Deployment:
         airflow = Path(sys.executable).with_name("airflow")
         for name in components or COMPONENTS:
             log = open(self.home / f"{name}.log", "ab")  # noqa: SIM115 (the process owns it)
+            # no log server: it would listen on every interface; tests read the logs as files
+            extra = [] if name == "api-server" else ["--skip-serve-logs"]
             self.processes[name] = subprocess.Popen(
-                [str(airflow), name],
+                [str(airflow), name, *extra],
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
