@@ -248,7 +248,9 @@ def clear_and_run(dag_id: str, run_id: str, task_ids: list[str]) -> dict[str, st
     """
     from airflow.models.dagrun import DagRun
     from airflow.models.taskinstance import clear_task_instances
+    from airflow.providers.common.compat.sdk import timezone
     from airflow.utils.session import create_session
+    from airflow.utils.state import DagRunState
     from sqlalchemy import select
 
     def dag_run_in(session):
@@ -257,6 +259,10 @@ def clear_and_run(dag_id: str, run_id: str, task_ids: list[str]) -> dict[str, st
     with create_session() as session:
         dag_run = dag_run_in(session)
         clear_task_instances([dag_run.get_task_instance(t, session=session) for t in task_ids], session)
+    with create_session() as session:  # the scheduler starts the queued run again
+        dag_run = dag_run_in(session)
+        if dag_run.state == DagRunState.QUEUED:
+            dag_run.state, dag_run.start_date = DagRunState.RUNNING, timezone.utcnow()
     states = {}
     for task_id in task_ids:
         with create_session() as session:
