@@ -85,16 +85,19 @@ def test_sensor_timeout_fails_the_same_in_every_mode_without_retrying(mode, tran
         assert "Sensor timed out after 1s: Glue ML task run" in log and "is still RUNNING" in log
 
 
-def test_deferred_sensor_hands_airflow_its_timeout_as_a_deadline():
-    sensor = GlueMLTaskRunSensor(
+def deferred_sensor(**kwargs) -> GlueMLTaskRunSensor:
+    return GlueMLTaskRunSensor(
         task_id="wait",
         transform_id="tfm-0123456789abcdef0123456789abcdef",
         task_run_id="tsk-0123456789abcdef0123456789abcdef",
         deferrable=True,
-        poke_interval=60,
-        timeout=0.2,
         region_name="us-east-1",
+        **kwargs,
     )
+
+
+def test_deferred_sensor_hands_airflow_its_timeout_as_a_deadline():
+    sensor = deferred_sensor(poke_interval=60, timeout=0.2)
     with pytest.raises(TaskDeferred) as deferred:
         sensor.execute({})
     assert deferred.value.timeout == timedelta(seconds=0.2)
@@ -104,14 +107,7 @@ def test_deferred_sensor_hands_airflow_its_timeout_as_a_deadline():
 @pytest.mark.parametrize("soft_fail", [False, True])
 def test_a_deferral_past_its_deadline_is_a_sensor_timeout_on_every_airflow(soft_fail):
     """Airflow resumes a deferral that timed out with ``__fail__``; Airflow 2 would retry it."""
-    sensor = GlueMLTaskRunSensor(
-        task_id="wait",
-        transform_id="tfm-0123456789abcdef0123456789abcdef",
-        task_run_id="tsk-0123456789abcdef0123456789abcdef",
-        deferrable=True,
-        timeout=5,
-        soft_fail=soft_fail,
-    )
+    sensor = deferred_sensor(timeout=5, soft_fail=soft_fail)
     expected = AirflowSkipException if soft_fail else AirflowSensorTimeout
     for error in ("Trigger timeout", "Trigger/execution timeout"):  # Airflow 3's words, and 2's
         with pytest.raises(expected, match="Sensor timed out after 5s"):
