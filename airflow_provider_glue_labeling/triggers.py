@@ -125,8 +125,8 @@ class GlueMLTaskRunTrigger(BaseTrigger):
     :param botocore_config: botocore client configuration as a dict.
     :param cancel_on_kill: cancel the run when a user kills the deferred task (marks it failed or
         success, or clears it); never when the triggerer restarts or hands the wait to another.
-        Airflow 3.3+ calls :meth:`on_kill` for that; below, the cancelled wait checks that the
-        task is no longer deferred.
+        Airflow 3.3+ calls :meth:`on_kill` for that; below, the cancelled wait reads its task's
+        state and cancels only for a user's action (:data:`KILLED_STATES`).
     """
 
     FIELDS = (
@@ -216,7 +216,7 @@ class GlueMLTaskRunTrigger(BaseTrigger):
                     await asyncio.sleep(delay)
         except asyncio.CancelledError:
             # Below Airflow 3.3 a user's kill reaches the trigger only as this cancellation, as does a
-            # triggerer's shutdown or hand-over: cancel the run only when the task is no longer deferred.
+            # triggerer's shutdown or hand-over: cancel the run only when the task's state shows a kill.
             # The triggerer may cancel this wait again while it asks; the question and the cancel run in
             # a task of their own, so that neither is cut off half-way (an answer left unread would
             # derail the triggerer's next message).
