@@ -535,13 +535,9 @@ class GlueMLImportLabelsOperator(GlueMLTaskRunOperator):
                     f"Labels file s3://{bucket}/{key} not found (no object at or under that path)",
                     transform_id=self.transform_id,
                 )
-            schema = [c["Name"] for c in self.hook.get_transform(self.transform_id).get("Schema") or []]
+            schema = schema_columns(self.hook, self.transform_id)
             for name in keys:
-                problem, warnings = labels_file_problems(
-                    s3.get_key(name, bucket).get()["Body"].read(), schema
-                )
-                for warning in warnings:
-                    self.log.warning("Labels file s3://%s/%s: %s", bucket, name, warning)
+                _, problem = read_labels_file(self.log, s3, bucket, name, schema)
                 if problem:
                     raise GlueMLError(
                         f"Labels file s3://{bucket}/{name} {problem}", transform_id=self.transform_id
@@ -733,11 +729,9 @@ class GlueMLLabelingOperator(AwsBaseOperator[GlueMLHook]):
         """Check the labels file (the import's rules, and every set labeled); return its path."""
         s3 = self._s3()
         bucket, key = check_s3_uri("labels_s3_path", self.labels_s3_path)
-        data = s3.get_key(key, bucket).get()["Body"].read()
-        schema = [c["Name"] for c in self.hook.get_transform(self.transform_id).get("Schema") or []]
-        problem, warnings = labels_file_problems(data, schema)
-        for warning in warnings:
-            self.log.warning("Labels file %s: %s", self.labels_s3_path, warning)
+        data, problem = read_labels_file(
+            self.log, s3, bucket, key, schema_columns(self.hook, self.transform_id)
+        )
         set_bucket, set_key = check_s3_uri("labeling_set_s3_path", self.labeling_set_s3_path)
         sets = [s3.get_key(k, set_bucket).get()["Body"].read() for k in files_at(s3, set_bucket, set_key)]
         problem = problem or unlabeled_sets_problem(sets, data)
@@ -750,6 +744,23 @@ class GlueMLLabelingOperator(AwsBaseOperator[GlueMLHook]):
             self.labeling_set_s3_path,
         )
         return self.labels_s3_path
+
+
+def schema_columns(hook: GlueMLHook, transform_id: str) -> list[str]:
+    """The transform's source columns (``GetMLTransform`` ``Schema``; empty when it has none)."""
+    return [c["Name"] for c in hook.get_transform(transform_id).get("Schema") or []]
+
+
+def read_labels_file(log: Any, s3: Any, bucket: str, key: str, schema: list[str]) -> tuple[bytes, str | None]:
+    """Read one labels file and check it by the labels-file rules; log the warnings.
+
+    :return: the file's bytes, and what makes Glue refuse it (None when nothing does).
+    """
+    data = s3.get_key(key, bucket).get()["Body"].read()
+    problem, warnings = labels_file_problems(data, schema)
+    for warning in warnings:
+        log.warning("Labels file s3://%s/%s: %s", bucket, key, warning)
+    return data, problem
 
 
 def files_at(s3: Any, bucket: str, key: str) -> list[str]:
