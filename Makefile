@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: install lint typecheck test test-matrix constraints dist demo bench clean
+.PHONY: install browser lint typecheck test test-matrix constraints dist demo bench clean
 
 install: $(STAMP)
 
@@ -14,6 +14,12 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/uv pip install -q --python $(PY) -e '.[dev]'
 	touch $(STAMP)
 
+# The labeling page's browser test drives Debian's chromium (Playwright cannot download its own).
+browser:
+	@command -v chromium >/dev/null || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
+
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -21,11 +27,11 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy
 
-test: lint typecheck
+test: lint typecheck browser
 	$(PY) -m pytest -q -p no:cacheprovider
 
 # Every cell of the support matrix (dev/matrix.py): CELLS="a b" for some, CELLS=ci for CI's.
-test-matrix: install
+test-matrix: install browser
 	$(PY) dev/matrix.py run $(CELLS)
 
 # Resolve the matrix's constraints files anew (needs the package index).

@@ -30,4 +30,6 @@ def get_provider_info() -> dict[str, Any]:
         "hooks": [{"integration-name": integration, "python-modules": [f"{_MODULE}.hooks"]}],
         "triggers": [{"integration-name": integration, "python-modules": [f"{_MODULE}.triggers"]}],
         "extra-links": [f"{_MODULE}.links.GlueMLTransformLink"],
+        # The labeling page in the Airflow UI (Airflow 3.1+).
+        "plugins": [{"name": "glue_labeling", "plugin-class": f"{_MODULE}.plugins.GlueLabelingPlugin"}],
     }

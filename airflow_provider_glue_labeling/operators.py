@@ -32,6 +32,7 @@ from airflow_provider_glue_labeling.hooks import (
     summarize,
     task_run_from_event,
 )
+from airflow_provider_glue_labeling.labeling import ANNOUNCED, ANNOUNCEMENT
 from airflow_provider_glue_labeling.links import GlueMLTransformLink
 from airflow_provider_glue_labeling.validation import (
     check_bool,
@@ -696,6 +697,8 @@ class GlueMLLabelingOperator(AwsBaseOperator[GlueMLHook]):
         s3 = self._s3()
         if s3.check_for_key(key, bucket):
             return self._accept()
+        # The labeling page (plugins.py) finds the waiting tasks and their labeling sets by this.
+        context["ti"].xcom_push(key=ANNOUNCEMENT, value={name: getattr(self, name) for name in ANNOUNCED})
         self.log.info(
             "Waiting for the labels of the labeling set %s at %s",
             self.labeling_set_s3_path,

@@ -1,9 +1,9 @@
 """A real Airflow deployment on 127.0.0.1 for tests: each component its own process.
 
 On Airflow 3 the api-server (REST API, UI and the workers' execution API), the scheduler
-(LocalExecutor) and the triggerer share a sqlite metadata DB in a private home, as ``airflow
-standalone`` runs them, but one by one so that a test can stop and restart any of them; users
-sign in through the SimpleAuthManager. On Airflow 2 the scheduler (SequentialExecutor, the one
+(LocalExecutor), the dag-processor and the triggerer share a sqlite metadata DB in a private
+home, as ``airflow standalone`` runs them, but one by one so that a test can stop and restart any
+of them; users (:data:`USERS`: an admin, a user and a viewer) sign in through the SimpleAuthManager. On Airflow 2 the scheduler (SequentialExecutor, the one
 sqlite allows) and the triggerer do, and what a user does in the UI is done by the same calls
 the UI makes (``DAG.set_task_instance_state``), run in the deployment's environment.
 """
@@ -29,7 +29,15 @@ import requests
 from dev import airflow_env
 
 AIRFLOW_3 = int(version("apache-airflow").split(".")[0]) >= 3
-COMPONENTS = ("api-server", "scheduler", "triggerer") if AIRFLOW_3 else ("scheduler", "triggerer")
+COMPONENTS = (
+    ("api-server", "scheduler", "dag-processor", "triggerer") if AIRFLOW_3 else ("scheduler", "triggerer")
+)
+# SimpleAuthManager users: name -> (role, password); test-only passwords in the deployment's home.
+USERS = {
+    "alice": ("admin", "alice-test-password"),
+    "bea": ("user", "bea-test-password"),
+    "victor": ("viewer", "victor-test-password"),
+}
 
 
 def free_port() -> int:
@@ -93,9 +101,15 @@ class Deployment:
                         "AIRFLOW__CORE__AUTH_MANAGER": (
                             "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
                         ),
-                        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+                        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
+                        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(
+                            f"{name}:{role}" for name, (role, _) in USERS.items()
+                        ),
+                        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
                     }
                 )
+                passwords = {name: password for name, (_, password) in USERS.items()}
+                (home / "passwords.json").write_text(json.dumps(passwords))
             else:
                 self.env["AIRFLOW__CORE__EXECUTOR"] = "SequentialExecutor"
             self.env.update(env or {})
@@ -121,7 +135,7 @@ class Deployment:
         for name in components or COMPONENTS:
             log = open(self.home / f"{name}.log", "ab")  # noqa: SIM115 (the process owns it)
             # no log server: it would listen on every interface; tests read the logs as files
-            extra = [] if name == "api-server" else ["--skip-serve-logs"]
+            extra = ["--skip-serve-logs"] if name in ("scheduler", "triggerer") else []
             self.processes[name] = subprocess.Popen(
                 [str(airflow), name, *extra],
                 env=self.env,
@@ -159,12 +173,18 @@ class Deployment:
         except requests.ConnectionError:
             return False
 
-    def client(self) -> requests.Session:
-        """A REST API session of an admin (SimpleAuthManager hands out a token to anyone here)."""
+    def token(self, user: str = "alice") -> str:
+        """A JWT for one of :data:`USERS`, as ``POST /auth/token`` hands it out."""
+        answer = requests.post(
+            f"{self.url}/auth/token", json={"username": user, "password": USERS[user][1]}, timeout=10
+        )
+        answer.raise_for_status()
+        return str(answer.json()["access_token"])
+
+    def client(self, user: str = "alice") -> requests.Session:
+        """A REST API session of ``user`` (by default the admin)."""
         session = requests.Session()
-        token = session.get(f"{self.url}/auth/token", timeout=10)
-        token.raise_for_status()
-        session.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+        session.headers["Authorization"] = f"Bearer {self.token(user)}"
         return session
 
     # -- what a user does: through the REST API on Airflow 3, the UI's own calls on Airflow 2 ------

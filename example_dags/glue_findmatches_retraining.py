@@ -1,8 +1,10 @@
 """Weekly FindMatches retraining: a labeling set for people to label, then import and a quality gate.
 
-1. generate a labeling set under ``s3://<bucket>/labeling-sets/<ds>/``;
+1. generate a labeling set under ``s3://<bucket>/labeling-sets/<date>/``;
 2. wait for the run;
-3. wait (deferred, for days if need be) for the labelers' file ``s3://<bucket>/labels/<ds>/labels.csv``;
+3. wait (deferred, for days if need be) for people to label it: on Airflow 3.1+ in the labeling
+   page (Airflow UI, "Labeling"), which writes ``s3://<bucket>/labels/<date>/labels.csv``; a labels
+   file put there any other way does as well;
 4. import the labels (checked before the run starts) and wait for the import;
 5. evaluate the transform and fail when a metric is below its threshold.
 
@@ -15,12 +17,12 @@ from __future__ import annotations
 import os
 
 import pendulum
-from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
 from airflow.providers.common.compat.sdk import DAG, Param
 
 from airflow_provider_glue_labeling.operators import (
     GlueMLEvaluationOperator,
     GlueMLImportLabelsOperator,
+    GlueMLLabelingOperator,
     GlueMLLabelingSetGenerationOperator,
 )
 from airflow_provider_glue_labeling.sensors import GlueMLTaskRunSensor
@@ -29,6 +31,10 @@ from airflow_provider_glue_labeling.sensors import GlueMLTaskRunSensor
 POLL_SECONDS = float(os.environ.get("GLUE_LABELING_POLL_SECONDS", "60"))
 LABELS_TIMEOUT = 6 * 24 * 60 * 60
 TRANSFORM = "{{ params.transform_id }}"
+# The run's date; a run triggered without a logical date (Airflow 3) goes by when it was asked for.
+RUN_DATE = "{{ (dag_run.logical_date or dag_run.run_after) | ds }}"
+LABELING_SET = "s3://{{ params.bucket }}/labeling-sets/" + RUN_DATE + "/"
+LABELS = "s3://{{ params.bucket }}/labels/" + RUN_DATE + "/labels.csv"
 threshold = Param(None, type=["null", "number"], minimum=0, maximum=1)
 
 with DAG(
@@ -52,7 +58,7 @@ with DAG(
     generate = GlueMLLabelingSetGenerationOperator(
         task_id="generate_labeling_set",
         transform_id=TRANSFORM,
-        output_s3_path="s3://{{ params.bucket }}/labeling-sets/{{ ds }}/",
+        output_s3_path=LABELING_SET,
         wait_for_completion=False,
     )
     labeling_set_ready = GlueMLTaskRunSensor(
@@ -62,17 +68,18 @@ with DAG(
         poke_interval=POLL_SECONDS,
         timeout=6 * 60 * 60,
     )
-    labels_landed = S3KeySensor(
-        task_id="wait_for_labels",
-        bucket_key="s3://{{ params.bucket }}/labels/{{ ds }}/labels.csv",
+    labeled = GlueMLLabelingOperator(
+        task_id="label",
+        transform_id=TRANSFORM,
+        labeling_set_s3_path=LABELING_SET,
+        labels_s3_path=LABELS,
         poke_interval=POLL_SECONDS,
         timeout=LABELS_TIMEOUT,
-        mode="reschedule",
     )
     import_labels = GlueMLImportLabelsOperator(
         task_id="import_labels",
         transform_id=TRANSFORM,
-        input_s3_path="s3://{{ params.bucket }}/labels/{{ ds }}/labels.csv",
+        input_s3_path=labeled.output,
         wait_for_completion=False,
     )
     labels_imported = GlueMLTaskRunSensor(
@@ -91,4 +98,4 @@ with DAG(
         min_area_under_pr_curve="{{ params.min_area_under_pr_curve }}",
         waiter_delay=POLL_SECONDS,
     )
-    generate >> labeling_set_ready >> labels_landed >> import_labels >> labels_imported >> evaluate
+    generate >> labeling_set_ready >> labeled >> import_labels >> labels_imported >> evaluate

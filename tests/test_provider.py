@@ -11,9 +11,11 @@ from pathlib import Path
 
 import airflow
 import jsonschema
+import pytest
 
 import airflow_provider_glue_labeling
 from airflow_provider_glue_labeling import get_provider_info
+from airflow_provider_glue_labeling.plugins import HAS_UI_PLUGINS
 
 
 def test_entry_point_points_at_get_provider_info():
@@ -61,3 +63,24 @@ def test_console_link_points_at_the_transform_in_the_runs_region():
     assert url == (
         "https://console.aws.amazon.com/glue/home?region=eu-west-1#/v2/etl-configuration/ml-transforms/view/tfm-1"
     )
+
+
+@pytest.mark.parametrize("lazy_discover_providers", ["True", "False"])
+def test_airflow_loads_the_labeling_plugin_once_either_way(lazy_discover_providers):
+    """By ``get_provider_info`` when Airflow discovers providers eagerly, by the entry point otherwise."""
+    airflow_cli = Path(sys.executable).with_name("airflow")
+    env = {**os.environ, "AIRFLOW__CORE__LAZY_DISCOVER_PROVIDERS": lazy_discover_providers}
+    listed = subprocess.run(
+        [str(airflow_cli), "plugins", "--output", "json"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+        timeout=120,
+    )
+    plugins = [p for p in json.loads(listed.stdout) if p["name"] == "glue_labeling"]
+    assert len(plugins) == 1, listed.stdout
+    assert "already registered" not in listed.stderr
+    if HAS_UI_PLUGINS:
+        assert plugins[0]["fastapi_apps"][0]["url_prefix"] == "/glue-labeling"
+        assert {v["destination"] for v in plugins[0]["external_views"]} == {"nav", "task_instance"}

@@ -293,3 +293,17 @@ if __name__ == "__main__":
         date = {"logical_date" if AIRFLOW_V_3_0_PLUS else "execution_date": timezone.parse(sys.argv[3])}
         dag_run = DAGS[sys.argv[2]].test(run_conf=json.loads(sys.argv[4]), **date)
         print("DAG RUN STATE", dag_run.state, flush=True)
+
+# nobody labels: the labeling task waits in the worker until its timeout, which is not retried
+with DAG("labeling_deadline", schedule=None, params=PARAMS) as dag:
+    GlueMLLabelingOperator(
+        task_id="label",
+        labeling_set_s3_path="{{ params.output_s3_path }}",
+        labels_s3_path="s3://labels-bkt/people-labels/round-1.csv",
+        deferrable=False,
+        poke_interval=0.1,
+        timeout=0.3,
+        retries=2,
+        **TEMPLATED,
+    )
+DAGS[dag.dag_id] = dag

@@ -1,0 +1,262 @@
+"""The labeling page on a real deployment: api-server, scheduler, dag-processor and triggerer.
+
+The retraining example DAG is triggered through the REST API against the emulator and waits in
+its labeling task (deferred). People label it through the page: a browser (Debian's chromium,
+driven by Playwright) clicks through one set, a second person saves the others through the page's
+HTTP API, the browser submits, and the DAG imports the labels and evaluates.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import shutil
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from urllib.parse import quote
+
+import pytest
+import requests
+
+from airflow_provider_glue_labeling.plugins import HAS_UI_PLUGINS
+from tests.conftest import ROOT, client
+
+pytestmark = pytest.mark.skipif(not HAS_UI_PLUGINS, reason="UI plugins (the labeling page) need Airflow 3.1+")
+
+DAG_ID = "glue_findmatches_retraining"
+BUCKET = "labels-bkt"
+POLL_SECONDS = 1
+
+
+@pytest.fixture(scope="module")
+def waiting(server, airflow_db, tmp_path_factory):
+    """A deployment whose retraining DAG run waits in its labeling task for people."""
+    from airflow_provider_glue_labeling.emulator.seed import create_findmatches_transform, people
+    from dev.airflow_env import PRISTINE_DB
+    from dev.deployment import deployment, wait_until
+
+    requests.post(f"{server}/moto-api/reset", timeout=10).raise_for_status()
+    source, truth = people(count=120)
+    transform_id = create_findmatches_transform(
+        client("glue", server), client("s3", server), bucket=BUCKET, source_csv=source, primary_key="id"
+    )
+    env = {"GLUE_LABELING_POLL_SECONDS": str(POLL_SECONDS), "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": "True"}
+    home = tmp_path_factory.mktemp("labeling-page")
+    with deployment(home, {"examples": ROOT / "example_dags"}, airflow_db / PRISTINE_DB, env) as running:
+        conf = {"transform_id": transform_id, "bucket": BUCKET, "min_f1": None}
+        run_id = running.trigger(DAG_ID, conf)
+        wait_until(
+            lambda: running.states(DAG_ID, run_id, ["label"])["label"] == "deferred",
+            240,
+            "the labeling task to wait for people",
+            running.logs,
+        )
+        task_path = f"{DAG_ID}/{quote(run_id, safe='')}/label/-1"
+        yield SimpleNamespace(
+            deployment=running,
+            run_id=run_id,
+            transform_id=transform_id,
+            truth=truth,
+            api=f"{running.url}/glue-labeling/api/tasks/{task_path}",
+            page=f"{running.url}/glue-labeling/tasks/{task_path}",
+            s3=client("s3", server),
+            glue=client("glue", server),
+        )
+
+
+def written(w) -> list[str]:
+    """What the page wrote to S3: drafts and labels files."""
+    listed = w.s3.list_objects_v2(Bucket=BUCKET, Prefix="labels/").get("Contents", [])
+    return [obj["Key"] for obj in listed]
+
+
+def groups_from_truth(w, records: list[list[str]], columns: list[str]) -> list[int]:
+    """What a careful person answers: records of one true entity in one group."""
+    first: dict[str, int] = {}
+    key = columns.index("id")
+    return [first.setdefault(w.truth[row[key]], i) for i, row in enumerate(records)]
+
+
+def test_unauthorized_requests_get_401_or_403_and_nothing_is_written(waiting):
+    w = waiting
+    viewer = {"Authorization": f"Bearer {w.deployment.token('victor')}"}
+    draft = {"set_id": "set-000", "groups": list(range(10)), "done": True}
+    requests_to_make = [
+        ("GET", w.page, None),
+        ("GET", w.api, None),
+        ("PUT", f"{w.api}/drafts", draft),
+        ("POST", f"{w.api}/submit", None),
+    ]
+    for method, url, body in requests_to_make:
+        anonymous = requests.request(method, url, json=body, timeout=30)
+        assert anonymous.status_code == 401, (method, url, anonymous.text)
+        not_allowed = requests.request(method, url, json=body, headers=viewer, timeout=30)
+        assert not_allowed.status_code == 403, (method, url, not_allowed.text)
+    assert requests.get(f"{w.deployment.url}/glue-labeling/api/tasks", timeout=30).status_code == 401
+    # The viewer may not label this DAG: the list of waiting tasks does not show it to them.
+    assert (
+        requests.get(f"{w.deployment.url}/glue-labeling/api/tasks", headers=viewer, timeout=30).json() == []
+    )
+    assert written(w) == []
+    assert "victor" not in (w.deployment.home / "api-server.log").read_text()
+
+
+def test_an_incomplete_or_malformed_submission_is_refused_naming_the_sets(waiting):
+    w = waiting
+    api = w.deployment.client("bea")  # a second person, with Airflow's "user" role
+    task = api.get(w.api, timeout=30).json()
+    assert [s["set_id"] for s in task["sets"]] == [f"set-{n:03}" for n in range(10)]
+
+    wrong = api.put(f"{w.api}/drafts", json={"set_id": "set-009", "groups": [0, 1], "done": True}, timeout=30)
+    assert wrong.status_code == 422
+    assert "groups of labeling set 'set-009' must be 10 group numbers" in wrong.json()["detail"]
+    last = task["sets"][-1]
+    groups = groups_from_truth(w, last["records"], task["columns"])
+    saved = api.put(f"{w.api}/drafts", json={"set_id": "set-009", "groups": groups, "done": True}, timeout=30)
+    assert saved.status_code == 200, saved.text
+    assert saved.json()["by"] == "bea"
+
+    refused = api.post(f"{w.api}/submit", timeout=30)
+    assert refused.status_code == 422
+    detail = refused.json()["detail"]
+    assert "labeling set(s) set-000, set-001, set-002" in detail and "set-009" not in detail
+    assert not any(key.endswith("labels.csv") for key in written(w))
+    log = (w.deployment.home / "api-server.log").read_text()
+    assert "User bea saved the draft of labeling set set-009 (done)" in log
+
+
+def test_people_label_in_the_browser_and_the_dag_runs_to_success(waiting, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    from dev.deployment import USERS, wait_until
+
+    w = waiting
+    second_person = w.deployment.client("bea")
+    task = second_person.get(w.api, timeout=30).json()
+    records = {s["set_id"]: s["records"] for s in task["sets"]}
+    truth = {set_id: groups_from_truth(w, rows, task["columns"]) for set_id, rows in records.items()}
+    # bea has labeled the last set; the browser labels the first set that has duplicates to group.
+    body = {"set_id": "set-009", "groups": truth["set-009"], "done": True}
+    second_person.put(f"{w.api}/drafts", json=body, timeout=30).raise_for_status()
+    first = next(set_id for set_id, groups in truth.items() if len(set(groups)) < len(groups))
+    truth_groups = truth[first]
+    others = [set_id for set_id in records if set_id not in (first, "set-009")]
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        # Sign in to Airflow, open "Labeling" in its navigation, and the waiting task from the list.
+        page.goto(f"{w.deployment.url}/")
+        page.fill("input[name=username]", "alice")
+        page.fill("input[name=password]", USERS["alice"][1])
+        page.click("button:has-text('Sign in')")
+        page.click("nav a:has-text('Labeling'), a:has-text('Labeling')")
+        listing = page.frame_locator("iframe")
+        row = listing.locator("#tasks tbody tr")
+        assert row.locator("td").nth(0).inner_text() == w.transform_id
+        assert (
+            row.locator("td").nth(4).inner_text() == "10" and row.locator("td").nth(5).inner_text() == "100"
+        )
+        row.locator("a:has-text('Label')").click()
+        frame = page.frame_locator("iframe")
+        frame.locator("body[data-loaded]").wait_for(timeout=60_000)
+        assert frame.locator("#progress").inner_text().startswith("1 of 10 sets done")  # bea's set-009
+
+        # Label the first set with the mouse and the keyboard: at first each record is its own group.
+        card = frame.locator(f"section[data-set='{first}']")
+        rows = card.locator("tr.record")
+        assert sorted(rows.nth(i).get_attribute("data-group") for i in range(10)) == list("ABCDEFGHIJ")
+        entities = [
+            [i for i, g in enumerate(truth_groups) if g == group] for group in dict.fromkeys(truth_groups)
+        ]
+        multi = [members for members in entities if len(members) > 1]
+        for number, members in enumerate(multi):
+            for i in members:
+                if number == 0:  # the keyboard: focus, Space selects, G groups
+                    rows.nth(i).focus()
+                    page.keyboard.press(" ")
+                else:
+                    rows.nth(i).click()
+            if number == 0:
+                page.keyboard.press("g")
+            else:
+                card.locator("button.group-selected").click()
+        rows.nth(0).focus()
+        page.keyboard.press("d")
+        frame.locator("body[data-saving='0']").wait_for()
+        expected = [rows.nth(i).get_attribute("data-group") for i in range(10)]
+        assert len(set(expected)) == len(entities)
+        # Grouped records that differ show where: a highlighted cell in the grouped rows.
+        assert card.locator("td.diff").count() > 0
+
+        # An incomplete submission is refused, naming the sets left to label.
+        frame.locator("#submit").click()
+        message = frame.locator("#message.error")
+        message.wait_for()
+        assert f"labeling set(s) {', '.join(others)} not labeled yet" in message.inner_text()
+        assert not any(key.endswith("labels.csv") for key in written(w))
+
+        # A second person labels the other sets through the page's HTTP API.
+        for set_id in others:
+            body = {"set_id": set_id, "groups": truth[set_id], "done": True}
+            second_person.put(f"{w.api}/drafts", json=body, timeout=30).raise_for_status()
+
+        # A reload loses nothing, and shows the other person's work.
+        page.reload()
+        frame = page.frame_locator("iframe")
+        frame.locator("body[data-loaded]").wait_for(timeout=60_000)
+        assert frame.locator("#progress").inner_text().startswith("10 of 10 sets done · 100 of 100 records")
+        rows = frame.locator(f"section[data-set='{first}'] tr.record")
+        assert [rows.nth(i).get_attribute("data-group") for i in range(10)] == expected
+        frame.locator("#submit").click()
+        frame.locator("#message.ok").wait_for()
+        submitted = time.monotonic()
+        shot = tmp_path / "labeling-page.png"
+        page.screenshot(path=str(shot), full_page=False)
+        if os.environ.get("GLUE_LABELING_SCREENSHOT"):
+            shutil.copy(shot, Path(os.environ["GLUE_LABELING_SCREENSHOT"]))
+
+        # Load time of the page of a 100-record labeling set, as the browser measured it.
+        page.goto(w.page)
+        page.locator("body[data-loaded]").wait_for(timeout=60_000)
+        load_ms = page.evaluate("window.labelingLoadedMs")
+        print(f"\nlabeling page load for a 100-record labeling set: {load_ms:.0f} ms")
+        browser.close()
+
+    def states():
+        return w.deployment.states(
+            DAG_ID, w.run_id, ["label", "import_labels", "wait_for_import", "evaluate"]
+        )
+
+    wait_until(lambda: states()["label"] == "success", 60, "the labeling task to go on", w.deployment.logs)
+    print(
+        f"labeling task done {time.monotonic() - submitted:.1f}s after the submission (poll {POLL_SECONDS}s)"
+    )
+    finished = {
+        "label": "success",
+        "import_labels": "success",
+        "wait_for_import": "success",
+        "evaluate": "success",
+    }
+    wait_until(lambda: states() == finished, 180, "the DAG to import and evaluate", w.deployment.logs)
+
+    # The file the page wrote: Glue's format, the groups people made, imported by the emulator.
+    from airflow_provider_glue_labeling.validation import labels_file_problems
+
+    key = next(key for key in written(w) if key.endswith("labels.csv"))
+    data = w.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+    assert not data.startswith(b"\xef\xbb\xbf")
+    assert labels_file_problems(data, task["columns"]) == (None, [])
+    rows_written = list(csv.reader(io.StringIO(data.decode())))
+    assert rows_written[0] == ["labeling_set_id", "label", *task["columns"]]
+    assert [row[2:] for row in rows_written[1:]] == [r for s in task["sets"] for r in s["records"]]
+    first_labels = [row[1] for row in rows_written[1:] if row[0] == first]
+    assert len(set(first_labels)) == len(entities)
+    for members in entities:
+        assert len({first_labels[i] for i in members}) == 1
+    assert w.glue.get_ml_transform(TransformId=w.transform_id)["LabelCount"] == 100
+    log = (w.deployment.home / "api-server.log").read_text()
+    assert f"User alice saved the draft of labeling set {first} (done)" in log
+    assert f"User alice submitted the labels of 10 set(s), 100 record(s) to s3://{BUCKET}/{key}" in log
