@@ -42,6 +42,7 @@ constraints: install
 dist: install
 	rm -rf dist
 	$(VENV)/bin/uv build
+	rm -rf *.egg-info  # setuptools' leftover; beside the checkout it is a second copy of the package
 	$(VENV)/bin/twine check --strict dist/*
 
 demo: install

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from airflow_provider_glue_labeling.history import METRIC_NAMES, chart_svg, read_rounds
 from airflow_provider_glue_labeling.validation import (
     LABEL_COLUMNS,
     check_s3_uri,
@@ -32,7 +33,14 @@ from airflow_provider_glue_labeling.validation import (
 )
 
 ANNOUNCEMENT = "glue_labeling_task"  # the XCom key of a waiting labeling task's announcement
-ANNOUNCED = ("transform_id", "labeling_set_s3_path", "labels_s3_path", "aws_conn_id", "region_name")
+ANNOUNCED = (
+    "transform_id",
+    "labeling_set_s3_path",
+    "labels_s3_path",
+    "history_s3_path",
+    "aws_conn_id",
+    "region_name",
+)
 log = logging.getLogger(__name__)
 
 
@@ -223,13 +231,17 @@ class LabelingTask:
         return data
 
     def quality(self) -> dict[str, Any]:
-        """The transform's label count and its last evaluation's metrics (``GetMLTransform``)."""
+        """The transform's label count and its last evaluation's metrics (``GetMLTransform``), and
+        with a quality history its rounds and their chart."""
         transform = self.glue.conn.get_ml_transform(TransformId=self.transform_id)
         metrics = transform.get("EvaluationMetrics", {}).get("FindMatchesMetrics", {})
-        return {
+        quality: dict[str, Any] = {
             "label_count": transform.get("LabelCount"),
             "status": transform.get("Status"),
-            "metrics": {
-                name: metrics.get(name) for name in ("Precision", "Recall", "F1", "AreaUnderPRCurve")
-            },
+            "metrics": {name: metrics.get(name) for name in METRIC_NAMES},
         }
+        history = self.announcement.get("history_s3_path")
+        if history:
+            rounds = read_rounds(self.s3, history)
+            quality.update(rounds=rounds, chart_svg=chart_svg(rounds) if rounds else None)
+        return quality

@@ -19,10 +19,19 @@ from airflow.providers.common.compat.sdk import AirflowSensorTimeout, ResumableJ
 
 from airflow_provider_glue_labeling.exceptions import (
     ACTIVE_STATUSES,
+    NOTHING,
     GlueMLError,
     GlueMLFinalError,
     GlueMLInputError,
     TaskRunStatus,
+)
+from airflow_provider_glue_labeling.history import (
+    KEEP_LABELING,
+    decide,
+    make_round,
+    read_rounds,
+    record_round,
+    table,
 )
 from airflow_provider_glue_labeling.hooks import (
     DEFAULT_TASK_RUN_TIMEOUT_SECONDS,
@@ -53,6 +62,7 @@ ADOPTION_CLOCK_SKEW = timedelta(seconds=5)
 SUBMIT_MARK_KEY = "glue_ml_submit_started_at"  # when a try first started a run: the adoption window
 DONE_KEY = "glue_ml_task_done"  # the run the task finished with: a later try comes from a Clear
 BACKUP_KEY = "glue_ml_backup_task_run_id"  # the import's backup export
+DECISION_KEY = "teaching_decision"  # XCom: an evaluation's plateau-rule decision and its reason
 METRICS = (
     ("F1", "min_f1"),
     ("Precision", "min_precision"),
@@ -570,11 +580,30 @@ class GlueMLEvaluationOperator(GlueMLTaskRunOperator):
     :param min_recall: lowest acceptable recall (0..1), or None. (templated)
     :param min_area_under_pr_curve: lowest acceptable area under the precision-recall curve,
         or None. (templated; use ``render_template_as_native_obj=True`` for numbers from params)
+    :param history_s3_path: an S3 prefix where each evaluation records its round (time,
+        ``LabelCount``, metrics, confusion matrix, DAG and run) as an object of its own, read
+        back by :func:`~airflow_provider_glue_labeling.history.read_history`; the log shows the
+        rounds as a table. (templated)
+    :param min_gain: with it, the evaluation decides whether more labels are worth asking for
+        instead of gating: "good enough" when every threshold is met, "plateau" when F1 rose by
+        less than ``min_gain`` over the last ``over_rounds`` rounds, else "keep labeling". The
+        decision and its reason go to the log and to XCom ``teaching_decision``; a threshold not
+        met does not fail the task. A transform with no labels yet is not evaluated: keep
+        labeling. Needs ``history_s3_path``.
+    :param over_rounds: how many rounds back the plateau rule compares F1 with (default 2).
+        (``min_gain`` and ``over_rounds`` are templated)
     """
 
     task_type = "EVALUATION"
     template_fields: Sequence[str] = aws_template_fields(
-        "transform_id", "min_f1", "min_precision", "min_recall", "min_area_under_pr_curve"
+        "transform_id",
+        "min_f1",
+        "min_precision",
+        "min_recall",
+        "min_area_under_pr_curve",
+        "history_s3_path",
+        "min_gain",
+        "over_rounds",
     )
 
     def __init__(
@@ -584,6 +613,9 @@ class GlueMLEvaluationOperator(GlueMLTaskRunOperator):
         min_precision: float | None = None,
         min_recall: float | None = None,
         min_area_under_pr_curve: float | None = None,
+        history_s3_path: str | None = None,
+        min_gain: float | None = None,
+        over_rounds: int = 2,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -591,12 +623,31 @@ class GlueMLEvaluationOperator(GlueMLTaskRunOperator):
         self.min_precision = min_precision
         self.min_recall = min_recall
         self.min_area_under_pr_curve = min_area_under_pr_curve
+        self.history_s3_path = history_s3_path
+        self.min_gain = min_gain
+        self.over_rounds = over_rounds
 
     def validate(self) -> None:
         super().validate()
         for _, parameter in METRICS:
             setattr(self, parameter, check_fraction(parameter, getattr(self, parameter)))
+        if self.history_s3_path in NOTHING:
+            self.history_s3_path = None
+        if self.history_s3_path is not None:
+            check_s3_uri("history_s3_path", self.history_s3_path)
+        self.min_gain = check_fraction("min_gain", self.min_gain)
+        check_positive("over_rounds", self.over_rounds, int)
+        if self.min_gain is not None and self.history_s3_path is None:
+            raise GlueMLInputError(
+                "history_s3_path",
+                None,
+                f"the plateau rule (min_gain={self.min_gain}) compares rounds: give an S3 prefix to keep them",
+                explain_empty=False,
+            )
         gates = [f"{p}={getattr(self, p)}" for _, p in METRICS if getattr(self, p) is not None]
+        gates += [f"min_gain={self.min_gain}"] if self.min_gain is not None else []
+        if self.history_s3_path is not None:
+            gates.append(f"history_s3_path={self.history_s3_path}")
         if gates and not self.wait_for_completion:
             raise GlueMLInputError(
                 "wait_for_completion",
@@ -616,8 +667,14 @@ class GlueMLEvaluationOperator(GlueMLTaskRunOperator):
                 transform_id=self.transform_id,
                 task_run_id=run["TaskRunId"],
             )
-        rows, failed = quality_gate(metrics, {m: getattr(self, p) for m, p in METRICS})
+        thresholds = {m: getattr(self, p) for m, p in METRICS}
+        rows, failed = quality_gate(metrics, thresholds)
         self.log.info("Evaluation of %s (run %s):\n%s", self.transform_id, run["TaskRunId"], rows)
+        if self.history_s3_path is not None:
+            rounds = self._record_round(context, transform, self.history_s3_path)
+            if self.min_gain is not None:
+                self._decide(context, decide(rounds, self.min_gain, self.over_rounds, thresholds))
+                return metrics
         if failed:
             raise GlueMLFinalError(
                 f"Glue ML transform '{self.transform_id}' is below its quality gate: {', '.join(failed)}",
@@ -625,6 +682,31 @@ class GlueMLEvaluationOperator(GlueMLTaskRunOperator):
                 task_run_id=run["TaskRunId"],
             )
         return metrics
+
+    def execute(self, context: Context) -> Any:
+        if self.min_gain is not None:
+            self.validate()
+            if not self.hook.get_transform(self.transform_id).get("LabelCount"):
+                # Glue refuses to evaluate a transform with no labels (MLTransformNotReadyException).
+                reason = f"transform {self.transform_id} has no labels yet: label a first round"
+                self._decide(context, {"decision": KEEP_LABELING, "reason": reason})
+                return None
+        return super().execute(context)
+
+    def _record_round(self, context: Context, transform: dict[str, Any], path: str) -> list[dict[str, Any]]:
+        """Record this evaluation as a round of the history at ``path``; log and return every round."""
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        s3 = S3Hook(aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify)
+        ti = context["ti"]
+        key = record_round(s3, path, make_round(transform, ti.dag_id, ti.run_id))
+        rounds = read_rounds(s3, path)
+        self.log.info("Recorded round %d at %s; the rounds so far:\n%s", len(rounds), key, table(rounds))
+        return rounds
+
+    def _decide(self, context: Context, decision: dict[str, str]) -> None:
+        self.log.info("Teaching decision: %s (%s)", decision["decision"], decision["reason"])
+        context["ti"].xcom_push(key=DECISION_KEY, value=decision)
 
 
 class GlueMLLabelingOperator(AwsBaseOperator[GlueMLHook]):
@@ -639,6 +721,8 @@ class GlueMLLabelingOperator(AwsBaseOperator[GlueMLHook]):
     :param labeling_set_s3_path: the labeling set: the generation's ``output_s3_path`` or the
         sensor's ``S3Path`` (a prefix of files, or one file). (templated)
     :param labels_s3_path: ``s3://bucket/key`` where the labels file must land. (templated)
+    :param history_s3_path: the evaluations' quality history (``GlueMLEvaluationOperator``'s
+        ``history_s3_path``), if any: the labeling page charts it. (templated)
     :param deferrable: wait in the triggerer (default from ``[operators] default_deferrable``).
     :param poke_interval: seconds between looks for the labels file.
     :param timeout: seconds to wait for it (default 7 days); then ``AirflowSensorTimeout``.
@@ -650,7 +734,7 @@ class GlueMLLabelingOperator(AwsBaseOperator[GlueMLHook]):
 
     aws_hook_class = GlueMLHook
     template_fields: Sequence[str] = aws_template_fields(
-        "transform_id", "labeling_set_s3_path", "labels_s3_path"
+        "transform_id", "labeling_set_s3_path", "labels_s3_path", "history_s3_path"
     )
     ui_color = "#ede4ff"
 
@@ -660,6 +744,7 @@ class GlueMLLabelingOperator(AwsBaseOperator[GlueMLHook]):
         transform_id: str,
         labeling_set_s3_path: str,
         labels_s3_path: str,
+        history_s3_path: str | None = None,
         deferrable: bool | None = None,
         poke_interval: float = 60,
         timeout: float = 7 * 24 * 3600,
@@ -669,6 +754,7 @@ class GlueMLLabelingOperator(AwsBaseOperator[GlueMLHook]):
         self.transform_id = transform_id
         self.labeling_set_s3_path = labeling_set_s3_path
         self.labels_s3_path = labels_s3_path
+        self.history_s3_path = history_s3_path
         self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.poke_interval = poke_interval
         self.timeout = timeout
@@ -676,6 +762,10 @@ class GlueMLLabelingOperator(AwsBaseOperator[GlueMLHook]):
     def _validate(self) -> tuple[str, str]:
         check_transform_id(self.transform_id)
         check_s3_uri("labeling_set_s3_path", self.labeling_set_s3_path)
+        if self.history_s3_path in NOTHING:
+            self.history_s3_path = None
+        if self.history_s3_path is not None:
+            check_s3_uri("history_s3_path", self.history_s3_path)
         check_bool("deferrable", self.deferrable)
         check_positive("poke_interval", self.poke_interval, float)
         check_positive("timeout", self.timeout, float)

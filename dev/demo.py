@@ -1,16 +1,19 @@
 """``make demo``: the weekly retraining DAG, end to end, on the emulator, with no AWS account.
 
 Starts the emulator on 127.0.0.1 (or uses ``--endpoint``), makes people data with known
-duplicates, catalogs it and creates a FindMatches transform, then runs
-``example_dags/glue_findmatches_retraining.py`` with ``dag.test()``. A demo labeler watches S3
-for the labeling set, fills in ``label`` from the known truth and uploads it, as people would.
+duplicates, catalogs it and creates a FindMatches transform, then starts a real Airflow on
+127.0.0.1 (api-server, scheduler, dag-processor and triggerer, as ``dev/deployment.py`` runs
+them) and triggers ``example_dags/glue_findmatches_retraining.py`` through its REST API. When
+the DAG waits for people, a demo labeler opens the labeling page's HTTP API (Airflow 3.1+) as
+the user ``bea``, groups each set's records from the known truth, saves them and submits, as
+people do in the page; on older Airflow it uploads the labels file to S3 instead.
+``--label-yourself`` leaves the labeling to you: open the printed URL, sign in, "Labeling".
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
 import os
 import sys
 import threading
@@ -19,12 +22,22 @@ import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from dev import airflow_env
 
 ROOT = Path(__file__).resolve().parents[1]
-DAG_FILE = "glue_findmatches_retraining.py"
+DAG_ID = "glue_findmatches_retraining"
 BUCKET = "findmatches-demo"
+LABELER = "bea"
+TASKS = [
+    "generate_labeling_set",
+    "wait_for_labeling_set",
+    "label",
+    "import_labels",
+    "wait_for_import",
+    "evaluate",
+]
 
 
 def say(message: str) -> None:
@@ -32,41 +45,83 @@ def say(message: str) -> None:
 
 
 class Labeler(threading.Thread):
-    """Labels every new labeling set from the known truth and uploads it where the DAG waits.
+    """Labels every labeling set the DAG waits for, from the known truth, as people would.
 
-    It also reports each Glue task run's status changes, so the demo shows its stages.
+    Through the labeling page's HTTP API when ``page`` (a running deployment) is given, else by
+    uploading the labels file where the DAG waits. It also reports each Glue task run's status
+    changes, so the demo shows its stages.
     """
 
-    def __init__(self, glue: Any, s3: Any, transform_id: str, truth: dict[str, str]) -> None:
+    def __init__(
+        self, glue: Any, s3: Any, transform_id: str, truth: dict[str, str], page: Any = None
+    ) -> None:
         super().__init__(daemon=True)
         self.glue, self.s3, self.transform_id, self.truth = glue, s3, transform_id, truth
+        self.page = page
         self.stopped = threading.Event()
         self.labeled: set[str] = set()
         self.seen: dict[str, str] = {}
 
     def run(self) -> None:
-        from airflow_provider_glue_labeling.emulator.seed import label_from_truth
-
         while not self.stopped.wait(0.2):
             for run in self.glue.get_ml_task_runs(TransformId=self.transform_id)["TaskRuns"]:
                 kind = run["Properties"]["TaskType"]
                 if self.seen.get(run["TaskRunId"]) != run["Status"]:
                     self.seen[run["TaskRunId"]] = run["Status"]
                     say(f"Glue {kind} run {run['TaskRunId'][:12]}... is {run['Status']}")
-            listed = self.s3.list_objects_v2(Bucket=BUCKET, Prefix="labeling-sets/").get("Contents", [])
-            for obj in listed:
-                key = obj["Key"]
-                if key in self.labeled:
-                    continue
-                self.labeled.add(key)
-                run_date = key.split("/")[1]
-                body = self.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
-                labels = label_from_truth(body, self.truth, "id")
-                target = f"labels/{run_date}/labels.csv"
-                self.s3.put_object(Bucket=BUCKET, Key=target, Body=labels)
-                rows = len(labels.splitlines()) - 1
-                say(f"labeler: labeled {rows} records of s3://{BUCKET}/{key}")
-                say(f"labeler: uploaded s3://{BUCKET}/{target}")
+            try:
+                self.upload() if self.page is None else self.label_in_the_page()
+            except Exception as error:  # the demo goes on; the DAG run shows what it missed
+                say(f"labeler: {error!r}")
+
+    def groups(self, records: list[list[str]], key: int) -> list[int]:
+        """Records of one true entity in one group (the group of its first record)."""
+        first: dict[str, int] = {}
+        return [first.setdefault(self.truth.get(row[key], row[key]), i) for i, row in enumerate(records)]
+
+    def label_in_the_page(self) -> None:
+        api = f"{self.page.url}/glue-labeling/api/tasks"
+        session = self.page.client(LABELER)
+        for task in session.get(api, timeout=30).json():
+            path = "/".join(
+                quote(str(task[k]), safe="") for k in ("dag_id", "run_id", "task_id", "map_index")
+            )
+            if path in self.labeled:
+                continue
+            self.labeled.add(path)
+            detail = session.get(f"{api}/{path}", timeout=30).json()
+            key = detail["columns"].index("id")
+            for labeling_set in detail["sets"]:
+                body = {
+                    "set_id": labeling_set["set_id"],
+                    "groups": self.groups(labeling_set["records"], key),
+                    "done": True,
+                }
+                session.put(f"{api}/{path}/drafts", json=body, timeout=30).raise_for_status()
+            say(
+                f"labeler {LABELER}: grouped the {task['records']} records of {task['sets']} sets in the labeling page"
+            )
+            answer = session.post(f"{api}/{path}/submit", timeout=30)
+            answer.raise_for_status()
+            say(f"labeler {LABELER}: submitted; the page wrote {answer.json()['labels_s3_path']}")
+
+    def upload(self) -> None:
+        from airflow_provider_glue_labeling.emulator.seed import label_from_truth
+
+        listed = self.s3.list_objects_v2(Bucket=BUCKET, Prefix="labeling-sets/").get("Contents", [])
+        for obj in listed:
+            key = obj["Key"]
+            if key in self.labeled:
+                continue
+            self.labeled.add(key)
+            run_date = key.split("/")[1]
+            body = self.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+            labels = label_from_truth(body, self.truth, "id")
+            target = f"labels/{run_date}/labels.csv"
+            self.s3.put_object(Bucket=BUCKET, Key=target, Body=labels)
+            rows = len(labels.splitlines()) - 1
+            say(f"labeler: labeled {rows} records of s3://{BUCKET}/{key}")
+            say(f"labeler: uploaded s3://{BUCKET}/{target}")
 
 
 @contextlib.contextmanager
@@ -78,15 +133,6 @@ def emulator_endpoint(endpoint: str | None) -> Iterator[str]:
 
     with serve() as url:
         yield url
-
-
-def load_dag(dags_folder: Path) -> Any:
-    spec = importlib.util.spec_from_file_location("glue_findmatches_retraining", dags_folder / DAG_FILE)
-    if spec is None or spec.loader is None:
-        raise SystemExit(f"cannot load {dags_folder / DAG_FILE}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.dag
 
 
 def print_metrics(transform: Mapping[str, Any]) -> None:
@@ -111,19 +157,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--deferrable", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--min-f1", type=float, default=0.7, help="the evaluation's quality gate")
     parser.add_argument("--people", type=int, default=400, help="how many people to make up")
+    parser.add_argument("--label-yourself", action="store_true", help="no demo labeler: label in the page")
     args = parser.parse_args(argv)
     started = time.monotonic()
     warnings.filterwarnings("ignore", message="Using `httpx`")
 
-    airflow_env.prepare(args.home.resolve(), {"examples": args.dags_folder})
-    os.environ["AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE"] = str(args.deferrable)
-    os.environ.setdefault("GLUE_LABELING_POLL_SECONDS", "0.5")
+    home = args.home.resolve()
+    airflow_env.prepare(home, {"examples": args.dags_folder})
     say(f"Airflow home {args.home}: migrating the metadata DB (first run only)")
-    airflow_env.migrate(args.home.resolve())
+    airflow_env.migrate(home)
 
     import boto3
 
     from airflow_provider_glue_labeling.emulator.seed import create_findmatches_transform, people
+    from airflow_provider_glue_labeling.plugins import HAS_UI_PLUGINS
+    from dev.deployment import USERS, deployment, wait_until
 
     with emulator_endpoint(args.endpoint) as endpoint:
         airflow_env.connect(endpoint)
@@ -135,20 +183,37 @@ def main(argv: list[str] | None = None) -> int:
             glue, s3, bucket=BUCKET, source_csv=source, primary_key="id", name="people-dedup"
         )
         say(f"made {len(truth)} records of {len(set(truth.values()))} people; transform {transform_id}")
-        labeler = Labeler(glue, s3, transform_id, truth)
-        labeler.start()
-        dag = load_dag(args.dags_folder)
-        mode = "deferrable (waits in the triggerer)" if args.deferrable else "waits in the worker"
-        say(f"running DAG {dag.dag_id} with dag.test(), {mode}")
-        dag_run = dag.test(run_conf={"transform_id": transform_id, "bucket": BUCKET, "min_f1": args.min_f1})
-        labeler.stopped.set()
-        labeler.join()
-        print(f"\nDAG run {dag_run.run_id}: {dag_run.state}")
-        for ti in sorted(dag_run.get_task_instances(), key=lambda t: t.start_date or t.end_date or 0):
-            print(f"  {ti.task_id:<24}{ti.state}")
+        env = {
+            "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": str(args.deferrable),
+            "GLUE_LABELING_POLL_SECONDS": os.environ.get("GLUE_LABELING_POLL_SECONDS", "1"),
+        }
+        dags = {"examples": args.dags_folder}
+        with deployment(home / "deployment", dags, home / airflow_env.PRISTINE_DB, env) as airflow:
+            say(f"Airflow on {airflow.url}: api-server, scheduler, dag-processor and triggerer")
+            conf = {"transform_id": transform_id, "bucket": BUCKET, "min_f1": args.min_f1}
+            run_id = airflow.trigger(DAG_ID, conf)
+            mode = "waits in the triggerer" if args.deferrable else "waits in the worker"
+            say(f"triggered DAG {DAG_ID} through the REST API: run {run_id} ({mode})")
+            page = airflow if HAS_UI_PLUGINS else None
+            labeler = Labeler(glue, s3, transform_id, truth, page=None if args.label_yourself else page)
+            if args.label_yourself:
+                say(f"label it yourself: {airflow.url}/glue-labeling/ (user bea, password {USERS['bea'][1]})")
+            else:
+                labeler.start()
+
+            def finished() -> str | None:
+                state = airflow.run_state(DAG_ID, run_id)
+                return state if state in ("success", "failed") else None
+
+            days = 7 * 24 * 3600
+            ended = wait_until(finished, days if args.label_yourself else 900, "the DAG run", airflow.logs)
+            labeler.stopped.set()
+            print(f"\nDAG run {run_id}: {ended}")
+            for task_id, state in airflow.states(DAG_ID, run_id, TASKS).items():
+                print(f"  {task_id:<24}{state}")
         print_metrics(glue.get_ml_transform(TransformId=transform_id))
     say(f"finished in {time.monotonic() - started:.1f}s")
-    return 0 if dag_run.state == "success" else 1
+    return 0 if ended == "success" else 1
 
 
 if __name__ == "__main__":

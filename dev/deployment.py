@@ -169,8 +169,8 @@ class Deployment:
 
     def _api_up(self) -> bool:
         try:
-            return requests.get(f"{self.url}/api/v2/monitor/health", timeout=2).ok
-        except requests.ConnectionError:
+            return requests.get(f"{self.url}/api/v2/monitor/health", timeout=5).ok
+        except requests.RequestException:  # not listening yet, or not answering yet
             return False
 
     def token(self, user: str = "alice") -> str:
@@ -220,6 +220,18 @@ class Deployment:
             "print(json.dumps({t: ti and ti.state for t, ti in tis.items()}))"
         )
         return dict(json.loads(out.strip().splitlines()[-1]))
+
+    def run_state(self, dag_id: str, run_id: str) -> str | None:
+        """The state of a DAG run."""
+        if AIRFLOW_3:
+            answer = self.client().get(f"{self.url}/api/v2/dags/{dag_id}/dagRuns/{run_id}", timeout=10)
+            answer.raise_for_status()
+            return answer.json().get("state")
+        out = self._python(
+            "from airflow.models.dagrun import DagRun\n"
+            f"print(DagRun.find(dag_id={dag_id!r}, run_id={run_id!r})[0].state)"
+        )
+        return out.strip().splitlines()[-1]
 
     def mark(self, dag_id: str, run_id: str, task_id: str, state: str) -> None:
         """Mark a task instance ``state`` as a user does in the UI."""

@@ -1,25 +1,33 @@
-"""Weekly FindMatches retraining: a labeling set for people to label, then import and a quality gate.
+"""Weekly FindMatches teaching: evaluate, and ask people for labels only while they help.
 
-1. generate a labeling set under ``s3://<bucket>/labeling-sets/<date>/``;
-2. wait for the run;
-3. wait (deferred, for days if need be) for people to label it: on Airflow 3.1+ in the labeling
-   page (Airflow UI, "Labeling"), which writes ``s3://<bucket>/labels/<date>/labels.csv``; a labels
-   file put there any other way does as well;
-4. import the labels (checked before the run starts) and wait for the import;
-5. evaluate the transform and fail when a metric is below its threshold.
+1. evaluate the transform and record the round under ``s3://<bucket>/quality-history/``; decide
+   by the plateau rule: "good enough" when every threshold is met, "plateau" when F1 rose by less
+   than ``min_gain`` over the last ``over_rounds`` rounds, else keep labeling (a transform with no
+   labels yet is not evaluated: keep labeling);
+2. when quality has plateaued or is good enough, ask nobody: the labeling steps are skipped and
+   ``ask_for_labels`` logs why; otherwise
+3. generate a labeling set under ``s3://<bucket>/labeling-sets/<run time>/`` and wait for it;
+4. wait (deferred, for days if need be) for people to label it: on Airflow 3.1+ in the labeling
+   page (Airflow UI, "Labeling"), which writes ``s3://<bucket>/labels/<run time>/labels.csv``; a
+   labels file put there any other way does as well;
+5. import the labels (checked before the run starts) and wait for the import. Next week's run
+   evaluates them.
 
-Transform, bucket and thresholds are DAG params: trigger the DAG with your own. Waits run in
-the triggerer when ``[operators] default_deferrable`` is true.
+Transform, bucket, thresholds and the plateau rule are DAG params: trigger the DAG with your own.
+Waits run in the triggerer when ``[operators] default_deferrable`` is true.
 """
 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import pendulum
-from airflow.providers.common.compat.sdk import DAG, Param
+from airflow.providers.common.compat.sdk import DAG, Param, task
 
+from airflow_provider_glue_labeling.history import KEEP_LABELING
 from airflow_provider_glue_labeling.operators import (
+    DECISION_KEY,
     GlueMLEvaluationOperator,
     GlueMLImportLabelsOperator,
     GlueMLLabelingOperator,
@@ -31,10 +39,11 @@ from airflow_provider_glue_labeling.sensors import GlueMLTaskRunSensor
 POLL_SECONDS = float(os.environ.get("GLUE_LABELING_POLL_SECONDS", "60"))
 LABELS_TIMEOUT = 6 * 24 * 60 * 60
 TRANSFORM = "{{ params.transform_id }}"
-# The run's date; a run triggered without a logical date (Airflow 3) goes by when it was asked for.
-RUN_DATE = "{{ (dag_run.logical_date or dag_run.run_after) | ds }}"
-LABELING_SET = "s3://{{ params.bucket }}/labeling-sets/" + RUN_DATE + "/"
-LABELS = "s3://{{ params.bucket }}/labels/" + RUN_DATE + "/labels.csv"
+# When the run was asked for: a run triggered without a logical date (Airflow 3) has none.
+RUN_TIME = "{{ (dag_run.logical_date or dag_run.run_after) | ts_nodash }}"
+LABELING_SET = "s3://{{ params.bucket }}/labeling-sets/" + RUN_TIME + "/"
+LABELS = "s3://{{ params.bucket }}/labels/" + RUN_TIME + "/labels.csv"
+HISTORY = "s3://{{ params.bucket }}/quality-history/"
 threshold = Param(None, type=["null", "number"], minimum=0, maximum=1)
 
 with DAG(
@@ -46,15 +55,40 @@ with DAG(
     params={
         "transform_id": Param("tfm-0123456789abcdef", type="string", minLength=1),
         "bucket": Param("my-findmatches-bucket", type="string", minLength=3),
-        "min_f1": Param(0.8, type=["null", "number"], minimum=0, maximum=1),
+        "min_f1": Param(0.9, type=["null", "number"], minimum=0, maximum=1),
         "min_precision": threshold,
         "min_recall": threshold,
         "min_area_under_pr_curve": threshold,
+        "min_gain": Param(0.01, type="number", minimum=0, maximum=1),
+        "over_rounds": Param(2, type="integer", minimum=1),
     },
     tags=["glue", "findmatches"],
-    # Throttling and dropped connections are retried; a failed gate or bad input fails at once.
+    # Throttling and dropped connections are retried; bad input fails at once.
     default_args={"retries": 2, "retry_delay": pendulum.duration(minutes=5)},
 ) as dag:
+    evaluate = GlueMLEvaluationOperator(
+        task_id="evaluate",
+        transform_id=TRANSFORM,
+        history_s3_path=HISTORY,
+        min_gain="{{ params.min_gain }}",
+        over_rounds="{{ params.over_rounds }}",
+        min_f1="{{ params.min_f1 }}",
+        min_precision="{{ params.min_precision }}",
+        min_recall="{{ params.min_recall }}",
+        min_area_under_pr_curve="{{ params.min_area_under_pr_curve }}",
+        waiter_delay=POLL_SECONDS,
+    )
+
+    @task.branch(task_id="ask_for_labels")
+    def ask_for_labels(**context: Any) -> str | None:
+        """Ask people for labels while the evaluation says they help; otherwise skip the round."""
+        decision = context["ti"].xcom_pull(task_ids="evaluate", key=DECISION_KEY)
+        if decision["decision"] == KEEP_LABELING:
+            print(f"Asking people for labels: {decision['reason']}")
+            return "generate_labeling_set"
+        print(f"Asking nobody for labels ({decision['decision']}): {decision['reason']}")
+        return None
+
     generate = GlueMLLabelingSetGenerationOperator(
         task_id="generate_labeling_set",
         transform_id=TRANSFORM,
@@ -73,6 +107,7 @@ with DAG(
         transform_id=TRANSFORM,
         labeling_set_s3_path=LABELING_SET,
         labels_s3_path=LABELS,
+        history_s3_path=HISTORY,
         poke_interval=POLL_SECONDS,
         timeout=LABELS_TIMEOUT,
     )
@@ -89,13 +124,12 @@ with DAG(
         poke_interval=POLL_SECONDS,
         timeout=6 * 60 * 60,
     )
-    evaluate = GlueMLEvaluationOperator(
-        task_id="evaluate",
-        transform_id=TRANSFORM,
-        min_f1="{{ params.min_f1 }}",
-        min_precision="{{ params.min_precision }}",
-        min_recall="{{ params.min_recall }}",
-        min_area_under_pr_curve="{{ params.min_area_under_pr_curve }}",
-        waiter_delay=POLL_SECONDS,
+    (
+        evaluate
+        >> ask_for_labels()
+        >> generate
+        >> labeling_set_ready
+        >> labeled
+        >> import_labels
+        >> labels_imported
     )
-    generate >> labeling_set_ready >> labeled >> import_labels >> labels_imported >> evaluate

@@ -79,35 +79,46 @@ def states(dag_run) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("deferrable", [False, True], ids=["worker", "deferrable"])
-@pytest.mark.parametrize(
-    ("min_f1", "passes"), [(0.5, True), (0.99, False)], ids=["gate passes", "gate fails"]
-)
-def test_retraining_dag_end_to_end(people_transform, monkeypatch, capfd, deferrable, min_f1, passes):
+def test_retraining_dag_asks_for_labels_until_quality_is_good_enough(
+    people_transform, monkeypatch, capfd, deferrable
+):
     glue, s3, transform_id, truth = people_transform
     dag = load("glue_findmatches_retraining", deferrable, monkeypatch)
+    labeling_round = [
+        "generate_labeling_set",
+        "wait_for_labeling_set",
+        "label",
+        "import_labels",
+        "wait_for_import",
+    ]
+    conf = {"transform_id": transform_id, "bucket": BUCKET, "min_f1": 0.5}
     labeler = Labeler(glue, s3, transform_id, truth)
     labeler.start()
     try:
-        dag_run = dag.test(run_conf={"transform_id": transform_id, "bucket": BUCKET, "min_f1": min_f1})
+        # A new transform has no labels: nothing to evaluate, so people are asked for a first round.
+        first = dag.test(run_conf=conf)
+        first_states = states(first)
+        assert first.state == "success" and set(first_states.values()) == {"success"}, first_states
+        assert glue.get_ml_transform(TransformId=transform_id)["LabelCount"] == 100
+        assert f"Asking people for labels: transform {transform_id} has no labels yet" in "".join(
+            capfd.readouterr()
+        )
+        # The next run evaluates those labels: F1 meets min_f1, so nobody is asked for labels.
+        second = dag.test(run_conf=conf)
     finally:
         labeler.stopped.set()
         labeler.join()
     logged = "".join(capfd.readouterr())
-    task_states = states(dag_run)
-    upstream = {k: v for k, v in task_states.items() if k != "evaluate"}
-    assert set(upstream.values()) == {"success"}, task_states
+    second_states = states(second)
+    assert second.state == "success", second_states
+    assert (second_states["evaluate"], second_states["ask_for_labels"]) == ("success", "success")
+    assert {second_states[t] for t in labeling_round} == {"skipped"}, second_states
     transform = glue.get_ml_transform(TransformId=transform_id)
-    assert transform["LabelCount"] == 100
     f1 = transform["EvaluationMetrics"]["FindMatchesMetrics"]["F1"]
-    assert "metric" in logged and "threshold" in logged
-    if passes:
-        assert (dag_run.state, task_states["evaluate"]) == ("success", "success")
-        assert f1 >= min_f1
-    else:
-        assert (dag_run.state, task_states["evaluate"]) == ("failed", "failed")
-        (evaluate,) = [ti for ti in dag_run.get_task_instances() if ti.task_id == "evaluate"]
-        assert evaluate.try_number == 1, "a failed gate is not retried (the DAG has retries=2)"
-        assert f"is below its quality gate: F1 {f1} < {min_f1}" in logged
+    assert transform["LabelCount"] == 100 and f1 >= 0.5
+    assert f"Asking nobody for labels (good_enough): good enough: F1 {f1:.4f} >= 0.5000" in logged
+    history = s3.list_objects_v2(Bucket=BUCKET, Prefix="quality-history/")["Contents"]
+    assert len(history) == 1  # one evaluation, one round
 
 
 @pytest.mark.parametrize("deferrable", [False, True], ids=["worker", "deferrable"])

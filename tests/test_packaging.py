@@ -27,8 +27,21 @@ def uv() -> str:
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("dist")
+    # Built from a copy of the tracked files: setuptools leaves an .egg-info in the tree it builds,
+    # and one in the checkout would be a second copy of the distribution (and of its entry points).
+    source = tmp_path_factory.mktemp("source")
+    tracked = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    for name in tracked.stdout.splitlines():
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, source / name)
     subprocess.run(
-        [uv(), "build", "--wheel", "--out-dir", str(out), str(ROOT)], check=True, capture_output=True
+        [uv(), "build", "--wheel", "--out-dir", str(out), str(source)], check=True, capture_output=True
     )
     (built,) = out.glob("*.whl")
     return built

@@ -11,6 +11,7 @@ from airflow.providers.common.compat.sdk import DAG, task
 from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS
 
 from airflow_provider_glue_labeling.operators import (
+    DECISION_KEY,
     GlueMLEvaluationOperator,
     GlueMLImportLabelsOperator,
     GlueMLLabelingOperator,
@@ -306,4 +307,19 @@ with DAG("labeling_deadline", schedule=None, params=PARAMS) as dag:
         retries=2,
         **TEMPLATED,
     )
+DAGS[dag.dag_id] = dag
+
+# each evaluation records a round of the quality history and decides whether labels still help
+with DAG("evaluate_rounds", schedule=None, params={**PARAMS, "history": "s3://bucket/history/"}) as dag:
+    evaluate = GlueMLEvaluationOperator(
+        task_id="evaluate",
+        history_s3_path="{{ params.history }}",
+        min_gain=0.01,
+        over_rounds=2,
+        min_f1=0.999,
+        **WAIT_IN_WORKER,
+        **TEMPLATED,
+    )
+    decision = type(evaluate.output)(evaluate, key=DECISION_KEY)  # the XCom "teaching_decision"
+    evaluate >> record("{{ params.result_file }}", decision=decision, metrics=evaluate.output)
 DAGS[dag.dag_id] = dag
