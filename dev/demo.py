@@ -31,12 +31,13 @@ DAG_ID = "glue_findmatches_retraining"
 BUCKET = "findmatches-demo"
 LABELER = "bea"
 TASKS = [
+    "evaluate",
+    "ask_for_labels",
     "generate_labeling_set",
     "wait_for_labeling_set",
     "label",
     "import_labels",
     "wait_for_import",
-    "evaluate",
 ]
 
 
@@ -155,7 +156,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--home", type=Path, default=Path(".airflow/demo"), help="AIRFLOW_HOME for the demo")
     parser.add_argument("--dags-folder", type=Path, default=ROOT / "example_dags")
     parser.add_argument("--deferrable", action=argparse.BooleanOptionalAction, default=True)
-    parser.add_argument("--min-f1", type=float, default=0.7, help="the evaluation's quality gate")
+    parser.add_argument("--min-f1", type=float, default=0.99, help="F1 that is good enough")
+    parser.add_argument("--min-gain", type=float, default=0.01, help="the plateau rule's least F1 gain")
+    parser.add_argument("--over-rounds", type=int, default=2, help="... over this many rounds")
+    parser.add_argument("--max-rounds", type=int, default=12, help="stop after this many DAG runs anyway")
     parser.add_argument("--people", type=int, default=400, help="how many people to make up")
     parser.add_argument("--label-yourself", action="store_true", help="no demo labeler: label in the page")
     args = parser.parse_args(argv)
@@ -170,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     import boto3
 
     from airflow_provider_glue_labeling.emulator.seed import create_findmatches_transform, people
+    from airflow_provider_glue_labeling.history import KEEP_LABELING, chart_svg, read_history, table
     from airflow_provider_glue_labeling.plugins import HAS_UI_PLUGINS
     from dev.deployment import USERS, deployment, wait_until
 
@@ -190,28 +195,47 @@ def main(argv: list[str] | None = None) -> int:
         dags = {"examples": args.dags_folder}
         with deployment(home / "deployment", dags, home / airflow_env.PRISTINE_DB, env) as airflow:
             say(f"Airflow on {airflow.url}: api-server, scheduler, dag-processor and triggerer")
-            conf = {"transform_id": transform_id, "bucket": BUCKET, "min_f1": args.min_f1}
-            run_id = airflow.trigger(DAG_ID, conf)
-            mode = "waits in the triggerer" if args.deferrable else "waits in the worker"
-            say(f"triggered DAG {DAG_ID} through the REST API: run {run_id} ({mode})")
             page = airflow if HAS_UI_PLUGINS else None
             labeler = Labeler(glue, s3, transform_id, truth, page=None if args.label_yourself else page)
             if args.label_yourself:
                 say(f"label it yourself: {airflow.url}/glue-labeling/ (user bea, password {USERS['bea'][1]})")
             else:
                 labeler.start()
+            conf = {
+                "transform_id": transform_id,
+                "bucket": BUCKET,
+                "min_f1": args.min_f1,
+                "min_gain": args.min_gain,
+                "over_rounds": args.over_rounds,
+            }
+            mode = "waits in the triggerer" if args.deferrable else "waits in the worker"
+            # One DAG run a round (weekly, in production): evaluate, then a labeling round or a stop.
+            for number in range(1, args.max_rounds + 1):
+                run_id = airflow.trigger(DAG_ID, conf)
+                say(f"round {number}: triggered DAG {DAG_ID} through the REST API: run {run_id} ({mode})")
 
-            def finished() -> str | None:
-                state = airflow.run_state(DAG_ID, run_id)
-                return state if state in ("success", "failed") else None
+                def finished(run_id: str = run_id) -> str | None:
+                    state = airflow.run_state(DAG_ID, run_id)
+                    return state if state in ("success", "failed") else None
 
-            days = 7 * 24 * 3600
-            ended = wait_until(finished, days if args.label_yourself else 900, "the DAG run", airflow.logs)
+                days = 7 * 24 * 3600
+                ended = wait_until(
+                    finished, days if args.label_yourself else 900, "the DAG run", airflow.logs
+                )
+                decision = airflow.xcom(DAG_ID, run_id, "evaluate", "teaching_decision") or {}
+                say(f"round {number}: DAG run {ended}; {decision.get('decision')}: {decision.get('reason')}")
+                if ended != "success" or decision.get("decision") != KEEP_LABELING:
+                    break
             labeler.stopped.set()
             print(f"\nDAG run {run_id}: {ended}")
             for task_id, state in airflow.states(DAG_ID, run_id, TASKS).items():
                 print(f"  {task_id:<24}{state}")
         print_metrics(glue.get_ml_transform(TransformId=transform_id))
+        rounds = read_history(f"s3://{BUCKET}/quality-history/")
+        print(f"\nQuality history, s3://{BUCKET}/quality-history/ ({len(rounds)} rounds)\n{table(rounds)}")
+        chart = home / "quality-rounds.svg"
+        chart.write_text(chart_svg(rounds))
+        print(f"\nChart of the rounds: {chart}")
     say(f"finished in {time.monotonic() - started:.1f}s")
     return 0 if ended == "success" else 1
 

@@ -233,6 +233,21 @@ class Deployment:
         )
         return out.strip().splitlines()[-1]
 
+    def xcom(self, dag_id: str, run_id: str, task_id: str, key: str) -> Any:
+        """A task's XCom value (None when there is none)."""
+        if AIRFLOW_3:
+            answer = self.client().get(
+                f"{self.url}/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}",
+                params={"deserialize": "true", "stringify": "false"},
+                timeout=10,
+            )
+            return answer.json().get("value") if answer.ok else None
+        out = self._python(
+            "import json\nfrom airflow.models.xcom import XCom\n"
+            f"print(json.dumps(XCom.get_one(dag_id={dag_id!r}, run_id={run_id!r}, task_id={task_id!r}, key={key!r})))"
+        )
+        return json.loads(out.strip().splitlines()[-1])
+
     def mark(self, dag_id: str, run_id: str, task_id: str, state: str) -> None:
         """Mark a task instance ``state`` as a user does in the UI."""
         if AIRFLOW_3:

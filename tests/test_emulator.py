@@ -114,6 +114,17 @@ def test_run_goes_starting_running_succeeded_with_timestamps(dblp):
     assert done["LogGroupName"] == "/aws-glue/ml-transforms"
 
 
+def test_each_labeling_set_generated_has_set_ids_of_its_own(dblp):
+    """Labels mean something only within their set: a later round's sets must not merge with earlier ones."""
+    glue, s3, transform_id, _ = dblp
+    ids = []
+    for prefix in ("round-1/", "round-2/"):
+        _, body = generate(glue, s3, transform_id, prefix=prefix)
+        ids.append({row["labeling_set_id"] for row in csv.DictReader(io.StringIO(body.decode()))})
+    assert len(ids[0]) >= 8 and len(ids[1]) >= 8
+    assert not ids[0] & ids[1]
+
+
 def test_labeling_set_has_aws_format_on_dblp_acm(dblp):
     glue, s3, transform_id, truth = dblp
     run, body = generate(glue, s3, transform_id)

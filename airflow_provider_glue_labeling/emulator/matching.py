@@ -22,8 +22,13 @@ def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
 def labeling_set(
     rows: list[dict[str, str]], columns: list[str], key: str | None, seed: str, sets: int = 10, size: int = 10
 ) -> list[dict[str, str]]:
-    """About ``sets`` x ``size`` records: each set a seed record and the records most like it."""
-    rng = random.Random(hashlib.sha256(seed.encode()).hexdigest())
+    """About ``sets`` x ``size`` records: each set a seed record and the records most like it.
+
+    Set ids are unique to each labeling set generated (``<12 hex>-<number>``): labels mean
+    something only within their set, and a later round's sets must not merge with earlier ones.
+    """
+    digest = hashlib.sha256(seed.encode()).hexdigest()
+    rng = random.Random(digest)
     compared = [c for c in columns if c != key]
     bags = [tokens(" ".join(row.get(c) or "" for c in compared)) for row in rows]
     out: list[dict[str, str]] = []
@@ -39,7 +44,7 @@ def labeling_set(
         others = [i for i in free if i not in nearest]
         members = nearest + rng.sample(others, min(2, len(others)))
         used.update(members)
-        set_id = f"set-{number:03d}"
+        set_id = f"{digest[:12]}-{number:03d}"
         out.extend({"labeling_set_id": set_id, "label": "", **rows[i]} for i in members)
     return out
 
