@@ -1,8 +1,9 @@
 """The labeling page's work, apart from the web: a labeling set's records, drafts and the labels file.
 
-A waiting :class:`~airflow_provider_glue_labeling.operators.GlueMLLabelingOperator` announces
-itself in an XCom (:data:`ANNOUNCEMENT`): its transform, labeling set, labels path and AWS
-connection. :class:`LabelingTask` reads that labeling set, keeps people's drafts and writes the
+The page finds a waiting :class:`~airflow_provider_glue_labeling.operators.GlueMLLabelingOperator`
+by its rendered template fields (:data:`FIELDS`: transform, labeling set, labels path, quality
+history, AWS connection), which Airflow's task runner stores and users cannot edit.
+:class:`LabelingTask` reads that labeling set, keeps people's drafts and writes the
 labels file in Glue's labeling file format (Glue developer guide, "Labeling file format"): UTF-8
 without a byte-order mark, ``labeling_set_id,label`` and then the source columns exactly as the
 labeling set has them; records of one entity share a label within their set.
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from airflow_provider_glue_labeling.exceptions import NOTHING
 from airflow_provider_glue_labeling.history import METRIC_NAMES, chart_svg, read_rounds
 from airflow_provider_glue_labeling.validation import (
     LABEL_COLUMNS,
@@ -32,20 +34,25 @@ from airflow_provider_glue_labeling.validation import (
     unlabeled_sets_problem,
 )
 
-ANNOUNCEMENT = "glue_labeling_task"  # the XCom key of a waiting labeling task's announcement
-ANNOUNCED = (
+# What the page reads of a labeling task's rendered template fields; the first three make one.
+FIELDS = (
     "transform_id",
     "labeling_set_s3_path",
     "labels_s3_path",
     "history_s3_path",
     "aws_conn_id",
     "region_name",
+    "verify",
 )
 log = logging.getLogger(__name__)
 
 
 class LabelingError(ValueError):
     """A draft or a submission that cannot be taken as it is; the message says what to change."""
+
+
+class AlreadySubmitted(LabelingError):
+    """The labels file is there already: the waiting task takes it, and it is not rewritten."""
 
 
 @dataclass
@@ -81,8 +88,8 @@ class LabelingSet:
 
     def check_draft(self, set_id: Any, groups: Any, done: Any) -> list[int]:
         """A set's draft as the page sends it: a group number per record, and whether it is done."""
-        if set_id not in self.sets:
-            raise LabelingError(f"labeling set {set_id!r} is not in this labeling set")
+        if not isinstance(set_id, str) or set_id not in self.sets:
+            raise LabelingError(f"set_id {set_id!r} is not a set of this labeling set")
         size = len(self.sets[set_id])
         if (
             not isinstance(groups, list)
@@ -99,6 +106,8 @@ class LabelingSet:
 
     def labels_file(self, drafts: dict[str, dict[str, Any]]) -> bytes:
         """The labels file from every set's draft; :class:`LabelingError` naming the sets not done."""
+        if not self.sets:
+            raise LabelingError("the labeling set has no records to label")
         missing = [s for s in self.sets if not drafts.get(s, {}).get("done")]
         if missing:
             raise LabelingError(
@@ -129,14 +138,14 @@ def label_name(number: int) -> str:
 # A boto3 client costs about 0.3 s to make (it loads its service model): the page's requests share
 # one per connection and region for a while, and then take a new one (the connection may change).
 HOOK_SECONDS = 300.0
-_hooks: dict[tuple[type, str | None, str | None], tuple[float, Any]] = {}
+_hooks: dict[tuple[type, Any, Any, Any], tuple[float, Any]] = {}
 
 
-def _hook(kind: type, aws_conn_id: str | None, region_name: str | None) -> Any:
-    key = (kind, aws_conn_id, region_name)
+def _hook(kind: type, aws_conn_id: Any, region_name: Any, verify: Any) -> Any:
+    key = (kind, aws_conn_id, region_name, verify)
     made, hook = _hooks.get(key, (0.0, None))
     if hook is None or time.monotonic() - made > HOOK_SECONDS:
-        hook = kind(aws_conn_id=aws_conn_id, region_name=region_name)
+        hook = kind(aws_conn_id=aws_conn_id, region_name=region_name, verify=verify)
         hook.conn  # noqa: B018 (make the client now, outside any other request's time)
         _hooks[key] = (time.monotonic(), hook)
     return hook
@@ -145,29 +154,40 @@ def _hook(kind: type, aws_conn_id: str | None, region_name: str | None) -> Any:
 class LabelingTask:
     """A waiting labeling task's S3 side: its labeling set, drafts, labels file and transform.
 
-    :param announcement: the task's :data:`ANNOUNCEMENT` XCom value.
+    :param fields: the task's rendered template fields (:data:`FIELDS`).
     """
 
-    def __init__(self, announcement: dict[str, Any]) -> None:
-        self.announcement = {name: announcement.get(name) for name in ANNOUNCED}
-        self.transform_id = str(announcement["transform_id"])
-        self.labeling_set_s3_path = str(announcement["labeling_set_s3_path"])
-        self.labels_s3_path = str(announcement["labels_s3_path"])
+    def __init__(self, fields: dict[str, Any]) -> None:
+        # Rendered fields keep a None as the text "None".
+        self.fields = {name: None if fields.get(name) in NOTHING else fields.get(name) for name in FIELDS}
+        self.transform_id = str(self.fields["transform_id"])
+        self.labeling_set_s3_path = str(self.fields["labeling_set_s3_path"])
+        self.labels_s3_path = str(self.fields["labels_s3_path"])
+        self.history_s3_path = self.fields["history_s3_path"]
         self.bucket, self.key = check_s3_uri("labels_s3_path", self.labels_s3_path)
         folder, _, name = self.key.rpartition("/")
         self.draft_prefix = f"{folder}/_{name}.draft." if folder else f"_{name}.draft."
 
+    def _connection(self) -> tuple[Any, Any, Any]:
+        verify = self.fields["verify"]
+        verify = {"True": True, "False": False}.get(verify, verify) if isinstance(verify, str) else verify
+        return self.fields["aws_conn_id"], self.fields["region_name"], verify
+
     @property
     def s3(self) -> Any:
+        """An ``S3Hook``; only its (thread-safe) boto3 client is used, never a resource."""
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-        return _hook(S3Hook, self.announcement["aws_conn_id"], self.announcement["region_name"])
+        return _hook(S3Hook, *self._connection())
 
     @property
     def glue(self) -> Any:
         from airflow_provider_glue_labeling.hooks import GlueMLHook
 
-        return _hook(GlueMLHook, self.announcement["aws_conn_id"], self.announcement["region_name"])
+        return _hook(GlueMLHook, *self._connection())
+
+    def _read(self, bucket: str, key: str) -> bytes:
+        return bytes(self.s3.conn.get_object(Bucket=bucket, Key=key)["Body"].read())
 
     def labeling_set(self) -> LabelingSet:
         return LabelingSet.parse(self._files())
@@ -176,17 +196,18 @@ class LabelingTask:
         """The labeling set's files, as Glue wrote them."""
         from airflow_provider_glue_labeling.operators import files_at
 
-        s3 = self.s3
         bucket, key = check_s3_uri("labeling_set_s3_path", self.labeling_set_s3_path)
-        return [s3.get_key(k, bucket).get()["Body"].read() for k in files_at(s3, bucket, key)]
+        return [self._read(bucket, k) for k in files_at(self.s3, bucket, key)]
 
     def drafts(self) -> dict[str, dict[str, Any]]:
         """Each set's saved draft: ``{"groups", "done", "by", "at"}``."""
-        s3 = self.s3
         found = {}
-        for key in s3.list_keys(self.bucket, prefix=self.draft_prefix) or []:
-            draft = json.loads(s3.get_key(key, self.bucket).get()["Body"].read())
-            found[draft["set_id"]] = draft
+        for key in self.s3.list_keys(self.bucket, prefix=self.draft_prefix) or []:
+            try:
+                draft = json.loads(self._read(self.bucket, key))
+                found[str(draft["set_id"])] = draft
+            except (ValueError, KeyError, TypeError) as error:
+                log.warning("Skipping s3://%s/%s: not a draft of this page (%r)", self.bucket, key, error)
         return found
 
     def save_draft(
@@ -211,8 +232,13 @@ class LabelingTask:
         )
         return draft
 
-    def submit(self, user: str) -> bytes:
-        """Write the labels file from the drafts, after Glue's labels-file checks; log who did."""
+    def submit(self, user: str) -> LabelingSet:
+        """Write the labels file from the drafts, after Glue's labels-file checks; log who did.
+
+        A labels file already there is never rewritten: the waiting task may be reading it.
+        """
+        if self.s3.check_for_key(self.key, self.bucket):
+            raise AlreadySubmitted(f"labels are at {self.labels_s3_path} already; they are not rewritten")
         files = self._files()
         labeling = LabelingSet.parse(files)
         data = labeling.labels_file(self.drafts())
@@ -228,7 +254,7 @@ class LabelingTask:
             labeling.records(),
             self.labels_s3_path,
         )
-        return data
+        return labeling
 
     def quality(self) -> dict[str, Any]:
         """The transform's label count and its last evaluation's metrics (``GetMLTransform``), and
@@ -240,8 +266,7 @@ class LabelingTask:
             "status": transform.get("Status"),
             "metrics": {name: metrics.get(name) for name in METRIC_NAMES},
         }
-        history = self.announcement.get("history_s3_path")
-        if history:
-            rounds = read_rounds(self.s3, history)
+        if self.history_s3_path:
+            rounds = read_rounds(self.s3, str(self.history_s3_path), self.transform_id)
             quality.update(rounds=rounds, chart_svg=chart_svg(rounds) if rounds else None)
         return quality

@@ -41,7 +41,6 @@ from airflow_provider_glue_labeling.hooks import (
     summarize,
     task_run_from_event,
 )
-from airflow_provider_glue_labeling.labeling import ANNOUNCED, ANNOUNCEMENT
 from airflow_provider_glue_labeling.links import GlueMLTransformLink
 from airflow_provider_glue_labeling.validation import (
     check_bool,
@@ -636,6 +635,8 @@ class GlueMLEvaluationOperator(GlueMLTaskRunOperator):
         if self.history_s3_path is not None:
             check_s3_uri("history_s3_path", self.history_s3_path)
         self.min_gain = check_fraction("min_gain", self.min_gain)
+        if isinstance(self.over_rounds, str) and self.over_rounds.strip().isdigit():
+            self.over_rounds = int(self.over_rounds)  # rendered as text by a template
         check_positive("over_rounds", self.over_rounds, int)
         if self.min_gain is not None and self.history_s3_path is None:
             raise GlueMLInputError(
@@ -671,7 +672,7 @@ class GlueMLEvaluationOperator(GlueMLTaskRunOperator):
         rows, failed = quality_gate(metrics, thresholds)
         self.log.info("Evaluation of %s (run %s):\n%s", self.transform_id, run["TaskRunId"], rows)
         if self.history_s3_path is not None:
-            rounds = self._record_round(context, transform, self.history_s3_path)
+            rounds = self._record_round(context, transform, run["TaskRunId"], self.history_s3_path)
             if self.min_gain is not None:
                 self._decide(context, decide(rounds, self.min_gain, self.over_rounds, thresholds))
                 return metrics
@@ -693,14 +694,16 @@ class GlueMLEvaluationOperator(GlueMLTaskRunOperator):
                 return None
         return super().execute(context)
 
-    def _record_round(self, context: Context, transform: dict[str, Any], path: str) -> list[dict[str, Any]]:
+    def _record_round(
+        self, context: Context, transform: dict[str, Any], task_run_id: str, path: str
+    ) -> list[dict[str, Any]]:
         """Record this evaluation as a round of the history at ``path``; log and return every round."""
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
         s3 = S3Hook(aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify)
         ti = context["ti"]
-        key = record_round(s3, path, make_round(transform, ti.dag_id, ti.run_id))
-        rounds = read_rounds(s3, path)
+        key = record_round(s3, path, make_round(transform, task_run_id, ti.dag_id, ti.run_id))
+        rounds = read_rounds(s3, path, self.transform_id)
         self.log.info("Recorded round %d at %s; the rounds so far:\n%s", len(rounds), key, table(rounds))
         return rounds
 
@@ -787,8 +790,6 @@ class GlueMLLabelingOperator(AwsBaseOperator[GlueMLHook]):
         s3 = self._s3()
         if s3.check_for_key(key, bucket):
             return self._accept()
-        # The labeling page (plugins.py) finds the waiting tasks and their labeling sets by this.
-        context["ti"].xcom_push(key=ANNOUNCEMENT, value={name: getattr(self, name) for name in ANNOUNCED})
         self.log.info(
             "Waiting for the labels of the labeling set %s at %s",
             self.labeling_set_s3_path,

@@ -14,6 +14,8 @@ are the pages; the JSON API they use is ``GET /api/tasks``, ``GET /api/tasks/{..
 ``POST /api/tasks/{...}/submit``.
 """
 
+import json
+import logging
 from functools import cache
 from importlib.metadata import version
 from importlib.resources import files
@@ -26,53 +28,73 @@ HAS_UI_PLUGINS = tuple(int(part) for part in version("apache-airflow").split("."
 # A labeling task waits in one of these states: deferred, rescheduled between looks, or in a worker.
 WAITING_STATES = ("deferred", "up_for_reschedule", "running")
 TASK_PATH = "/{dag_id}/{run_id}/{task_id}/{map_index}"
+log = logging.getLogger(__name__)
 
 
 def create_app() -> Any:
     """The plugin's FastAPI app (Airflow 3.1+: it imports the api-server's auth dependencies)."""
     from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
     from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_dag
+    from airflow.models.renderedtifields import RenderedTaskInstanceFields
     from airflow.models.taskinstance import TaskInstance
-    from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
+    from botocore.exceptions import BotoCoreError, ClientError
     from fastapi import Body, Depends, FastAPI, HTTPException, Request
     from fastapi.responses import HTMLResponse
     from sqlalchemy import and_, select
 
-    from airflow_provider_glue_labeling.labeling import ANNOUNCEMENT, LabelingError, LabelingTask
+    from airflow_provider_glue_labeling.labeling import FIELDS, AlreadySubmitted, LabelingError, LabelingTask
 
     app = FastAPI(title="Glue FindMatches labeling", docs_url=None, redoc_url=None, openapi_url=None)
     may_edit = Depends(requires_access_dag(method="PUT", access_entity=DagAccessEntity.TASK_INSTANCE))
 
-    def announced(**where: Any) -> list[tuple[Any, dict[str, Any]]]:
-        """Task instances that announced a labeling task, with their announcement."""
+    def labeling_tasks(**where: Any) -> list[tuple[Any, LabelingTask]]:
+        """Task instances of labeling tasks, found by their rendered template fields.
+
+        Airflow's task runner stores those fields as it starts the task; no user can edit them, so
+        the connection and the S3 paths the page uses are the task's own.
+        """
+        rtif = RenderedTaskInstanceFields
         join = and_(
-            XComModel.dag_id == TaskInstance.dag_id,
-            XComModel.run_id == TaskInstance.run_id,
-            XComModel.task_id == TaskInstance.task_id,
-            XComModel.map_index == TaskInstance.map_index,
-            XComModel.key == ANNOUNCEMENT,
+            rtif.dag_id == TaskInstance.dag_id,
+            rtif.run_id == TaskInstance.run_id,
+            rtif.task_id == TaskInstance.task_id,
+            rtif.map_index == TaskInstance.map_index,
         )
-        query = select(TaskInstance, XComModel).join(XComModel, join)
+        query = select(TaskInstance, rtif.rendered_fields).join(rtif, join)
         for name, value in where.items():
             column = getattr(TaskInstance, name)
             query = query.where(column.in_(value) if isinstance(value, tuple) else column == value)
         with create_session() as session:
             rows = session.execute(query.order_by(TaskInstance.start_date)).all()
-            return [(ti, XComModel.deserialize_value(xcom)) for ti, xcom in rows]
+        found = []
+        for ti, fields in rows:
+            if isinstance(fields, dict) and all(fields.get(name) for name in FIELDS[:3]):
+                try:
+                    found.append((ti, LabelingTask(fields)))
+                except ValueError as error:  # a labels_s3_path that is not an S3 URI
+                    log.warning("Not a labeling task: %s %s %s: %s", ti.dag_id, ti.run_id, ti.task_id, error)
+        return found
 
     def one_task(dag_id: str, run_id: str, task_id: str, map_index: str) -> tuple[Any, LabelingTask]:
         # The UI leaves {MAP_INDEX} as it is in a task-instance tab's link for a task that is not mapped.
-        index = int(map_index) if map_index.lstrip("-").isdigit() else -1
-        found = announced(dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=index)
+        try:
+            index = int(map_index)
+        except ValueError:
+            index = -1
+        found = labeling_tasks(dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=index)
         if not found:
             raise HTTPException(404, f"{dag_id} / {run_id} / {task_id}[{index}] is not a labeling task")
-        ti, announcement = found[0]
-        return ti, LabelingTask(announcement)
+        return found[0]
 
     def waiting(ti: Any) -> None:
         if ti.state not in WAITING_STATES:
             raise HTTPException(409, f"the labeling task is {ti.state}, not waiting for labels")
+
+    def aws(task: LabelingTask, error: Exception) -> HTTPException:
+        return HTTPException(
+            502, f"AWS refused the labeling task's call ({error}); labels at {task.labels_s3_path}"
+        )
 
     def summary(ti: Any, task: LabelingTask) -> dict[str, Any]:
         return {
@@ -89,7 +111,7 @@ def create_app() -> Any:
 
     def page(request: Request) -> HTMLResponse:
         html = files("airflow_provider_glue_labeling").joinpath("static/labeling.html").read_text("utf-8")
-        return HTMLResponse(html.replace("__ROOT__", request.scope.get("root_path", "")))
+        return HTMLResponse(html.replace('"__ROOT__"', json.dumps(request.scope.get("root_path", ""))))
 
     @app.get("/", response_class=HTMLResponse)
     def list_page(request: Request, user: GetUserDep) -> HTMLResponse:
@@ -105,7 +127,7 @@ def create_app() -> Any:
 
         auth, allowed = get_auth_manager(), {}
         listed = []
-        for ti, announcement in announced(state=WAITING_STATES):
+        for ti, task in labeling_tasks(state=WAITING_STATES):
             if ti.dag_id not in allowed:
                 allowed[ti.dag_id] = auth.is_authorized_dag(
                     method="PUT",
@@ -113,25 +135,32 @@ def create_app() -> Any:
                     details=DagDetails(id=ti.dag_id),
                     user=user,
                 )
-            if allowed[ti.dag_id]:
-                task = LabelingTask(announcement)
+            if not allowed[ti.dag_id]:
+                continue
+            try:
                 labeling = task.labeling_set()
-                listed.append(
-                    {**summary(ti, task), "sets": len(labeling.sets), "records": labeling.records()}
-                )
+                counts: dict[str, Any] = {"sets": len(labeling.sets), "records": labeling.records()}
+            except (BotoCoreError, ClientError, LabelingError) as error:  # one task's trouble, not the list's
+                counts = {"sets": None, "records": None, "problem": str(error)}
+            listed.append({**summary(ti, task), **counts})
         return listed
 
     @app.get("/api/tasks" + TASK_PATH, dependencies=[may_edit])
     def get_task(dag_id: str, run_id: str, task_id: str, map_index: str) -> dict[str, Any]:
         ti, task = one_task(dag_id, run_id, task_id, map_index)
-        labeling = task.labeling_set()
-        return {
-            **summary(ti, task),
-            "columns": labeling.columns,
-            "sets": [{"set_id": set_id, "records": rows} for set_id, rows in labeling.sets.items()],
-            "drafts": task.drafts(),
-            "quality": task.quality(),
-        }
+        try:
+            labeling = task.labeling_set()
+            return {
+                **summary(ti, task),
+                "columns": labeling.columns,
+                "sets": [{"set_id": set_id, "records": rows} for set_id, rows in labeling.sets.items()],
+                "drafts": task.drafts(),
+                "quality": task.quality(),
+            }
+        except LabelingError as error:
+            raise HTTPException(422, f"{task.labeling_set_s3_path}: {error}") from error
+        except (BotoCoreError, ClientError) as error:
+            raise aws(task, error) from error
 
     @app.put("/api/tasks" + TASK_PATH + "/drafts", dependencies=[may_edit])
     def save_draft(
@@ -154,16 +183,22 @@ def create_app() -> Any:
             )
         except LabelingError as error:
             raise HTTPException(422, str(error)) from error
+        except (BotoCoreError, ClientError) as error:
+            raise aws(task, error) from error
 
     @app.post("/api/tasks" + TASK_PATH + "/submit", dependencies=[may_edit])
     def submit(dag_id: str, run_id: str, task_id: str, map_index: str, user: GetUserDep) -> dict[str, Any]:
         ti, task = one_task(dag_id, run_id, task_id, map_index)
         waiting(ti)
         try:
-            data = task.submit(user.get_name())
+            labeling = task.submit(user.get_name())
+        except AlreadySubmitted as error:
+            raise HTTPException(409, f"Not submitted: {error}") from error
         except LabelingError as error:
             raise HTTPException(422, f"Not submitted: {error}") from error
-        return {"labels_s3_path": task.labels_s3_path, "rows": data.count(b"\n") - 1, "by": user.get_name()}
+        except (BotoCoreError, ClientError) as error:
+            raise aws(task, error) from error
+        return {"labels_s3_path": task.labels_s3_path, "rows": labeling.records(), "by": user.get_name()}
 
     return app
 

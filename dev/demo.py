@@ -231,8 +231,9 @@ def main(argv: list[str] | None = None) -> int:
             for task_id, state in airflow.states(DAG_ID, run_id, TASKS).items():
                 print(f"  {task_id:<24}{state}")
         print_metrics(glue.get_ml_transform(TransformId=transform_id))
-        rounds = read_history(f"s3://{BUCKET}/quality-history/")
-        print(f"\nQuality history, s3://{BUCKET}/quality-history/ ({len(rounds)} rounds)\n{table(rounds)}")
+        history = f"s3://{BUCKET}/quality-history/{transform_id}/"
+        rounds = read_history(history)
+        print(f"\nQuality history, {history} ({len(rounds)} rounds)\n{table(rounds)}")
         chart = home / "quality-rounds.svg"
         chart.write_text(chart_svg(rounds))
         print(f"\nChart of the rounds: {chart}")

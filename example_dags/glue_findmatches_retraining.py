@@ -1,6 +1,6 @@
 """Weekly FindMatches teaching: evaluate, and ask people for labels only while they help.
 
-1. evaluate the transform and record the round under ``s3://<bucket>/quality-history/``; decide
+1. evaluate the transform and record the round under ``s3://<bucket>/quality-history/<transform>/``; decide
    by the plateau rule: "good enough" when every threshold is met, "plateau" when F1 rose by less
    than ``min_gain`` over the last ``over_rounds`` rounds, else keep labeling (a transform with no
    labels yet is not evaluated: keep labeling);
@@ -43,7 +43,7 @@ TRANSFORM = "{{ params.transform_id }}"
 RUN_TIME = "{{ (dag_run.logical_date or dag_run.run_after) | ts_nodash }}"
 LABELING_SET = "s3://{{ params.bucket }}/labeling-sets/" + RUN_TIME + "/"
 LABELS = "s3://{{ params.bucket }}/labels/" + RUN_TIME + "/labels.csv"
-HISTORY = "s3://{{ params.bucket }}/quality-history/"
+HISTORY = "s3://{{ params.bucket }}/quality-history/{{ params.transform_id }}/"
 threshold = Param(None, type=["null", "number"], minimum=0, maximum=1)
 
 with DAG(

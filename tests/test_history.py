@@ -83,14 +83,31 @@ def test_two_writers_at_once_lose_no_round(aws):
         (
             (0.5,),
             KEEP_LABELING,
-            "1 round(s) so far; the plateau rule compares F1 over 2 round(s), so it needs 3",
+            "1 round(s) with new labels so far; the plateau rule compares F1 over 2 round(s), so it needs 3",
         ),
-        ((0.5, 0.5), KEEP_LABELING, "2 round(s) so far"),
+        ((0.5, 0.5), KEEP_LABELING, "2 round(s) with new labels so far"),
     ],
 )
 def test_the_plateau_rule_at_its_edges(f1s, decision, reason):
     got = decide(rounds_of(*f1s), min_gain=0.01, over_rounds=2, thresholds={"F1": None})
     assert got["decision"] == decision and reason in got["reason"], got
+
+
+def test_an_evaluation_without_new_labels_is_no_new_round():
+    rounds = rounds_of(0.80, 0.90)
+    rounds.append({**rounds[-1], "time": "2026-11-30", "F1": 0.89})  # a week nobody labeled
+    got = decide(rounds, min_gain=0.01, over_rounds=2, thresholds={})
+    assert got["decision"] == KEEP_LABELING and got["reason"].startswith("2 round(s) with new labels so far")
+
+
+def test_a_retry_that_records_its_evaluation_again_keeps_one_round(aws):
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    client("s3").create_bucket(Bucket="labels-bkt")
+    s3 = S3Hook(aws_conn_id=None)
+    for attempt in ("2026-11-29T10:00:00+00:00", "2026-11-29T10:05:00+00:00"):
+        record_round(s3, HISTORY, {"time": attempt, "task_run_id": "tsk-1", "F1": 0.5})
+    assert [r["time"] for r in read_history(HISTORY, aws_conn_id=None)] == ["2026-11-29T10:05:00+00:00"]
 
 
 def test_exactly_min_gain_is_a_gain():
@@ -157,26 +174,27 @@ def test_each_evaluation_records_a_round_and_decides_whether_labels_still_help(
     assert read_history(HISTORY) == []
 
     add_labels(endpoint, transform, "round-1")
-    assert "1 round(s) so far" in evaluate_round()["reason"]
+    assert "1 round(s) with new labels so far" in evaluate_round()["reason"]
+    # evaluated again with no new labels: recorded, but it is no new round for the rule
+    assert "1 round(s) with new labels so far" in evaluate_round()["reason"]
     add_labels(endpoint, transform, "round-2")
-    assert "2 round(s) so far" in evaluate_round()["reason"]
-    # no new labels since: the third round still gains on the first, the fourth not on the second
-    assert "(+" in evaluate_round()["reason"]
-    fourth = evaluate_round()
-    assert (
-        fourth["decision"] == PLATEAU
-        and "(+0.0000) over the last 2 round(s), less than 0.01" in fourth["reason"]
-    )
-
+    assert "2 round(s) with new labels so far" in evaluate_round()["reason"]
+    add_labels(endpoint, transform, "round-3")
+    third = evaluate_round()
     rounds = read_history(HISTORY)
     counts = [r["label_count"] for r in rounds]
-    assert counts[0] < counts[1] == counts[2] == counts[3]
+    assert counts[0] == counts[1] < counts[2] < counts[3]
+    f1s = [rounds[1]["F1"], rounds[3]["F1"]]  # the rule compares the round before the last two
+    expected = PLATEAU if round(f1s[1] - f1s[0], 9) < 0.01 else KEEP_LABELING
+    assert third["decision"] == expected
+    assert f"F1 went from {f1s[0]:.4f} to {f1s[1]:.4f}" in third["reason"]
+    assert len({r["task_run_id"] for r in rounds}) == 4
     assert {r["transform_id"] for r in rounds} == {transform} and {r["dag_id"] for r in rounds} == {
         "evaluate_rounds"
     }
     assert len({r["run_id"] for r in rounds}) == 4
     assert all(set(r["ConfusionMatrix"]) >= {"NumTruePositives", "NumFalsePositives"} for r in rounds)
     logged = task_log()
-    assert "Teaching decision: plateau (more labels no longer help" in logged
+    assert f"Teaching decision: {expected} (" in logged
     assert "Recorded round 4 at quality-history/round-" in logged
     assert re.search(r"^\s*4 \d{4}-\d\d-\d\dT\S+\s+\d+\s+0\.\d{4}", logged, re.MULTILINE), logged

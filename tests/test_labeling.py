@@ -141,7 +141,8 @@ def test_a_labels_file_is_refused_while_a_set_is_not_done_naming_it():
 @pytest.mark.parametrize(
     ("set_id", "groups", "done", "message"),
     [
-        ("s9", [0, 1], True, "labeling set 's9' is not in this labeling set"),
+        ("s9", [0, 1], True, "set_id 's9' is not a set of this labeling set"),
+        (["s2"], [0, 1], True, r"set_id \['s2'\] is not a set of this labeling set"),
         ("s2", [0], True, "must be 2 group numbers from 0 to 1"),
         ("s2", [0, 2], True, "must be 2 group numbers from 0 to 1"),
         ("s2", [0, True], True, "must be 2 group numbers from 0 to 1"),
@@ -153,6 +154,13 @@ def test_a_draft_that_does_not_fit_its_set_is_refused(set_id, groups, done, mess
 
     with pytest.raises(LabelingError, match=message):
         LabelingSet.parse([SET_FILE]).check_draft(set_id, groups, done)
+
+
+def test_a_labeling_set_with_no_records_is_not_submitted():
+    from airflow_provider_glue_labeling.labeling import LabelingError, LabelingSet
+
+    with pytest.raises(LabelingError, match="the labeling set has no records to label"):
+        LabelingSet.parse([b"labeling_set_id,label,id,name\n"]).labels_file({})
 
 
 def test_labels_run_a_to_z_then_aa():

@@ -27,7 +27,6 @@ pytestmark = pytest.mark.skipif(not HAS_UI_PLUGINS, reason="UI plugins (the labe
 
 DAG_ID = "glue_findmatches_retraining"
 BUCKET = "labels-bkt"
-HISTORY = f"s3://{BUCKET}/quality-history/"
 POLL_SECONDS = 1
 
 
@@ -83,8 +82,9 @@ def earlier_rounds(endpoint, transform_id):
         evaluation = glue.start_ml_evaluation_task_run(TransformId=transform_id)["TaskRunId"]
         assert wait(glue, transform_id, evaluation)["Status"] == "SUCCEEDED"
         transform = glue.get_ml_transform(TransformId=transform_id)
+        history = f"s3://{BUCKET}/quality-history/{transform_id}/"  # as the example DAG keeps it
         record_round(
-            S3Hook(aws_conn_id="aws_default"), HISTORY, make_round(transform, DAG_ID, f"earlier-{number}")
+            S3Hook(aws_conn_id="aws_default"), history, make_round(transform, evaluation, DAG_ID, "earlier")
         )
 
 
@@ -104,7 +104,13 @@ def groups_from_truth(w, records: list[list[str]], columns: list[str]) -> list[i
 def test_unauthorized_requests_get_401_or_403_and_nothing_is_written(waiting):
     w = waiting
     viewer = {"Authorization": f"Bearer {w.deployment.token('victor')}"}
-    draft = {"set_id": "any-set", "groups": list(range(10)), "done": True}
+    # A draft and a submission that would be taken from someone allowed: a real set, whole.
+    labeling_set = w.deployment.client("alice").get(w.api, timeout=30).json()["sets"][0]
+    draft = {
+        "set_id": labeling_set["set_id"],
+        "groups": list(range(len(labeling_set["records"]))),
+        "done": True,
+    }
     requests_to_make = [
         ("GET", w.page, None),
         ("GET", w.api, None),
@@ -116,7 +122,8 @@ def test_unauthorized_requests_get_401_or_403_and_nothing_is_written(waiting):
         assert anonymous.status_code == 401, (method, url, anonymous.text)
         not_allowed = requests.request(method, url, json=body, headers=viewer, timeout=30)
         assert not_allowed.status_code == 403, (method, url, not_allowed.text)
-    assert requests.get(f"{w.deployment.url}/glue-labeling/api/tasks", timeout=30).status_code == 401
+    for listing in (f"{w.deployment.url}/glue-labeling/", f"{w.deployment.url}/glue-labeling/api/tasks"):
+        assert requests.get(listing, timeout=30).status_code == 401, listing
     # The viewer may not label this DAG: the list of waiting tasks does not show it to them.
     assert (
         requests.get(f"{w.deployment.url}/glue-labeling/api/tasks", headers=viewer, timeout=30).json() == []
@@ -176,7 +183,7 @@ def test_people_label_in_the_browser_and_the_dag_runs_to_success(waiting, tmp_pa
         page.fill("input[name=username]", "alice")
         page.fill("input[name=password]", USERS["alice"][1])
         page.click("button:has-text('Sign in')")
-        page.click("nav a:has-text('Labeling'), a:has-text('Labeling')")
+        page.get_by_role("link", name="Labeling", exact=True).click()  # the navigation's entry
         listing = page.frame_locator("iframe")
         row = listing.locator("#tasks tbody tr")
         assert row.locator("td").nth(0).inner_text() == w.transform_id
@@ -265,6 +272,8 @@ def test_people_label_in_the_browser_and_the_dag_runs_to_success(waiting, tmp_pa
         lambda: w.deployment.run_state(DAG_ID, w.run_id) == "success", 180, "the import", w.deployment.logs
     )
     assert set(states().values()) == {"success"}
+    again = second_person.post(f"{w.api}/submit", timeout=30)
+    assert again.status_code == 409, again.text  # the labels file is never rewritten
 
     # The file the page wrote: Glue's format, the groups people made, imported by the emulator.
     from airflow_provider_glue_labeling.validation import labels_file_problems
