@@ -130,8 +130,11 @@ def emulator_endpoint(endpoint: str | None) -> Iterator[str]:
     if endpoint:
         yield endpoint
         return
-    from airflow_provider_glue_labeling.emulator import serve
+    from airflow_provider_glue_labeling.emulator import configure, serve
 
+    # Runs last longer than the up to 5 s Airflow 3.3's supervisor takes to notice that a deferred
+    # task's process ended; a wait resumed sooner races with that late event (real runs take minutes).
+    configure(run_seconds=6)
     with serve() as url:
         yield url
 

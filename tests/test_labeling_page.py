@@ -20,6 +20,7 @@ from urllib.parse import quote
 import pytest
 import requests
 
+import airflow_provider_glue_labeling.emulator as emulator
 from airflow_provider_glue_labeling.plugins import HAS_UI_PLUGINS
 from tests.conftest import ROOT, client
 
@@ -28,6 +29,15 @@ pytestmark = pytest.mark.skipif(not HAS_UI_PLUGINS, reason="UI plugins (the labe
 DAG_ID = "glue_findmatches_retraining"
 BUCKET = "labels-bkt"
 POLL_SECONDS = 1
+# Glue runs here last longer than the 5 s Airflow 3.3's supervisor may take to notice that a
+# deferred task's process ended: a trigger that fires sooner races with that late "success" event,
+# and the scheduler fails the resumed try. Real Glue runs take minutes.
+RUN_SECONDS = 7
+
+
+@pytest.fixture(autouse=True)
+def _runs_outlast_a_deferral():
+    emulator.configure(run_seconds=RUN_SECONDS)
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +53,7 @@ def waiting(server, airflow_db, tmp_path_factory):
         client("glue", server), client("s3", server), bucket=BUCKET, source_csv=source, primary_key="id"
     )
     earlier_rounds(server, transform_id)
+    emulator.configure(run_seconds=RUN_SECONDS)
     env = {"GLUE_LABELING_POLL_SECONDS": str(POLL_SECONDS), "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": "True"}
     home = tmp_path_factory.mktemp("labeling-page")
     with deployment(home, {"examples": ROOT / "example_dags"}, airflow_db / PRISTINE_DB, env) as running:
@@ -238,8 +249,10 @@ def test_people_label_in_the_browser_and_the_dag_runs_to_success(waiting, tmp_pa
             body = {"set_id": set_id, "groups": truth[set_id], "done": True}
             second_person.put(f"{w.api}/drafts", json=body, timeout=30).raise_for_status()
 
-        # A reload loses nothing, and shows the other person's work.
-        page.reload()
+        # A new page loses nothing and shows the other person's work: opened this time from the task
+        # instance's own "Labeling" tab, whose link keeps {MAP_INDEX} for a task that is not mapped.
+        page.goto(f"{w.deployment.url}/dags/{DAG_ID}/runs/{quote(w.run_id, safe='')}/tasks/label")
+        page.locator("a[href$='/plugin/glue-labeling-task']").click()
         frame = page.frame_locator("iframe")
         frame.locator("body[data-loaded]").wait_for(timeout=60_000)
         assert frame.locator("#progress").inner_text().startswith("10 of 10 sets done · 100 of 100 records")
