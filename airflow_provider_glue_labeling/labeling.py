@@ -194,10 +194,10 @@ class LabelingTask:
 
     def _files(self) -> list[bytes]:
         """The labeling set's files, as Glue wrote them."""
-        from airflow_provider_glue_labeling.operators import files_at
+        from airflow_provider_glue_labeling.operators import read_files
 
         bucket, key = check_s3_uri("labeling_set_s3_path", self.labeling_set_s3_path)
-        return [self._read(bucket, k) for k in files_at(self.s3, bucket, key)]
+        return read_files(self.s3, bucket, key)
 
     def drafts(self) -> dict[str, dict[str, Any]]:
         """Each set's saved draft: ``{"groups", "done", "by", "at"}``."""

@@ -19,7 +19,6 @@ from airflow.providers.common.compat.sdk import AirflowSensorTimeout, ResumableJ
 
 from airflow_provider_glue_labeling.exceptions import (
     ACTIVE_STATUSES,
-    NOTHING,
     GlueMLError,
     GlueMLFinalError,
     GlueMLInputError,
@@ -45,6 +44,7 @@ from airflow_provider_glue_labeling.links import GlueMLTransformLink
 from airflow_provider_glue_labeling.validation import (
     check_bool,
     check_fraction,
+    check_optional_s3_uri,
     check_positive,
     check_s3_uri,
     check_transform_id,
@@ -630,10 +630,7 @@ class GlueMLEvaluationOperator(GlueMLTaskRunOperator):
         super().validate()
         for _, parameter in METRICS:
             setattr(self, parameter, check_fraction(parameter, getattr(self, parameter)))
-        if self.history_s3_path in NOTHING:
-            self.history_s3_path = None
-        if self.history_s3_path is not None:
-            check_s3_uri("history_s3_path", self.history_s3_path)
+        self.history_s3_path = check_optional_s3_uri("history_s3_path", self.history_s3_path)
         self.min_gain = check_fraction("min_gain", self.min_gain)
         if isinstance(self.over_rounds, str) and self.over_rounds.strip().isdigit():
             self.over_rounds = int(self.over_rounds)  # rendered as text by a template
@@ -765,10 +762,7 @@ class GlueMLLabelingOperator(AwsBaseOperator[GlueMLHook]):
     def _validate(self) -> tuple[str, str]:
         check_transform_id(self.transform_id)
         check_s3_uri("labeling_set_s3_path", self.labeling_set_s3_path)
-        if self.history_s3_path in NOTHING:
-            self.history_s3_path = None
-        if self.history_s3_path is not None:
-            check_s3_uri("history_s3_path", self.history_s3_path)
+        self.history_s3_path = check_optional_s3_uri("history_s3_path", self.history_s3_path)
         check_bool("deferrable", self.deferrable)
         check_positive("poke_interval", self.poke_interval, float)
         check_positive("timeout", self.timeout, float)
@@ -827,7 +821,7 @@ class GlueMLLabelingOperator(AwsBaseOperator[GlueMLHook]):
             self.log, s3, bucket, key, schema_columns(self.hook, self.transform_id)
         )
         set_bucket, set_key = check_s3_uri("labeling_set_s3_path", self.labeling_set_s3_path)
-        sets = [s3.get_key(k, set_bucket).get()["Body"].read() for k in files_at(s3, set_bucket, set_key)]
+        sets = read_files(s3, set_bucket, set_key)
         problem = problem or unlabeled_sets_problem(sets, data)
         if problem:
             raise GlueMLError(f"Labels file {self.labels_s3_path} {problem}", transform_id=self.transform_id)
@@ -855,6 +849,11 @@ def read_labels_file(log: Any, s3: Any, bucket: str, key: str, schema: list[str]
     for warning in warnings:
         log.warning("Labels file s3://%s/%s: %s", bucket, key, warning)
     return data, problem
+
+
+def read_files(s3: Any, bucket: str, key: str) -> list[bytes]:
+    """The bytes of each file :func:`files_at` finds (through the hook's client, which threads share)."""
+    return [s3.conn.get_object(Bucket=bucket, Key=k)["Body"].read() for k in files_at(s3, bucket, key)]
 
 
 def files_at(s3: Any, bucket: str, key: str) -> list[str]:

@@ -67,6 +67,14 @@ def check_s3_uri(parameter: str, value: Any) -> tuple[str, str]:
     return bucket, key
 
 
+def check_optional_s3_uri(parameter: str, value: Any) -> str | None:
+    """An ``s3://`` URI, or None for nothing (a template that rendered to ``None`` or empty)."""
+    if value is None or value in _NOTHING:
+        return None
+    check_s3_uri(parameter, value)
+    return str(value)
+
+
 def check_bool(parameter: str, value: Any) -> bool:
     if not isinstance(value, bool):
         raise GlueMLInputError(parameter, value, "expected True or False")
