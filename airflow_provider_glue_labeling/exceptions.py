@@ -1,30 +1,14 @@
-"""The provider's errors and the task-run status names, shared by every module."""
+"""The provider's errors; ``TaskRunStatus`` (Glue's status names) is importable from here too."""
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Any
 
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
 
+from airflow_provider_glue_labeling.glue.statuses import TaskRunStatus as TaskRunStatus
+
 NOTHING = ("None", "null", "")  # what an empty XCom or template renders to
-
-
-class TaskRunStatus(StrEnum):
-    """Glue's ``TaskStatusType`` (botocore glue 2017-03-31)."""
-
-    STARTING = "STARTING"
-    RUNNING = "RUNNING"
-    STOPPING = "STOPPING"
-    STOPPED = "STOPPED"
-    SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"
-    TIMEOUT = "TIMEOUT"
-
-
-# STOPPING is not an end: the run still holds one of the transform's concurrent-run slots.
-ACTIVE_STATUSES = (TaskRunStatus.STARTING, TaskRunStatus.RUNNING, TaskRunStatus.STOPPING)
-FAILURE_STATUSES = frozenset({TaskRunStatus.FAILED, TaskRunStatus.STOPPED, TaskRunStatus.TIMEOUT})
 
 
 class GlueMLError(AirflowException):
@@ -51,12 +35,8 @@ class GlueMLError(AirflowException):
         transient: bool = False,
     ) -> None:
         super().__init__(message)
-        self.transform_id = transform_id
-        self.task_run_id = task_run_id
-        self.status = status
-        self.error_string = error_string
-        self.code = code
-        self.transient = transient
+        self.transform_id, self.task_run_id, self.status = transform_id, task_run_id, status
+        self.error_string, self.code, self.transient = error_string, code, transient
 
 
 class GlueMLInputError(ValueError, AirflowFailException):

@@ -11,15 +11,11 @@ from airflow.providers.amazon.aws.sensors.base_aws import AwsBaseSensor
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.providers.common.compat.sdk import AirflowSensorTimeout, AirflowSkipException, PokeReturnValue
 
-from airflow_provider_glue_labeling.exceptions import FAILURE_STATUSES, GlueMLError, GlueMLFinalError
-from airflow_provider_glue_labeling.hooks import (
-    POLL_LIMIT,
-    GlueMLHook,
-    default_deferrable,
-    summarize,
-    task_run_done,
-    task_run_from_event,
-)
+from airflow_provider_glue_labeling.exceptions import GlueMLError, GlueMLFinalError
+from airflow_provider_glue_labeling.glue.errors import POLL_LIMIT
+from airflow_provider_glue_labeling.glue.polling import summarize, task_run_done, task_run_from_event
+from airflow_provider_glue_labeling.glue.statuses import FAILURE_STATUSES
+from airflow_provider_glue_labeling.hooks import GlueMLHook, default_deferrable
 from airflow_provider_glue_labeling.validation import check_positive, check_task_run_id, check_transform_id
 
 if TYPE_CHECKING:

@@ -13,14 +13,10 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from botocore.exceptions import NoRegionError
 
 from airflow_provider_glue_labeling.exceptions import GlueMLError, GlueMLInputError
-from airflow_provider_glue_labeling.hooks import (
-    GlueMLHook,
-    TaskRunPoll,
-    connection_arguments,
-    no_region,
-    summarize,
-    translate_errors,
-)
+from airflow_provider_glue_labeling.glue.errors import no_region, translate_errors
+from airflow_provider_glue_labeling.glue.polling import TaskRunPoll, error_event, summarize
+from airflow_provider_glue_labeling.hooks import GlueMLHook, connection_arguments
+from airflow_provider_glue_labeling.versions import HAS_TASK_SDK, TRIGGER_HAS_ON_KILL
 
 # Connections each shared client keeps open: 10,000 waits polling every 60 s make about
 # 170 calls a second, which 50 connections carry without queueing at up to ~250 ms a call.
@@ -39,17 +35,12 @@ class SharedClients:
 
     def __init__(self) -> None:
         self._entries: dict[tuple[Any, ...], _Entry] = {}
-        self.created = 0  # clients made so far, for monitoring and tests
 
     @staticmethod
     def key(trigger: GlueMLTaskRunTrigger) -> tuple[Any, ...]:
         config = json.dumps(trigger.botocore_config, sort_keys=True, default=str)
         loop = id(asyncio.get_running_loop())
         return (loop, trigger.aws_conn_id, trigger.region_name, str(trigger.verify), config)
-
-    def users(self) -> dict[tuple[Any, ...], int]:
-        """How many waits use each open client, by key."""
-        return {key: entry.users for key, entry in self._entries.items()}
 
     @contextlib.asynccontextmanager
     async def use(self, trigger: GlueMLTaskRunTrigger) -> AsyncIterator[Any]:
@@ -80,7 +71,6 @@ class SharedClients:
                         raise GlueMLInputError("region_name", None, no_region(trigger.aws_conn_id)) from None
                     raise
                 entry.client.set_result(client)
-                self.created += 1
                 return entry
             try:
                 await asyncio.shield(entry.client)
@@ -100,8 +90,6 @@ class _Entry:
 
 
 CLIENTS = SharedClients()
-# Airflow 3.3+ calls BaseTrigger.on_kill when, and only when, a user kills the deferred task.
-TRIGGER_HAS_ON_KILL = "on_kill" in vars(BaseTrigger)
 _CHECKS: set[asyncio.Future[None]] = set()  # cancelled waits' checks still going (see run)
 # A deferred task's states after a user's action: marked failed, success or skipped, or cleared.
 # A deferral's timeout (SCHEDULED, to fail) is no kill, as on Airflow 3.3, where on_kill skips it.
@@ -129,7 +117,7 @@ class GlueMLTaskRunTrigger(BaseTrigger):
         state and cancels only for a user's action (:data:`KILLED_STATES`).
     """
 
-    FIELDS = (
+    SERIALIZED_FIELDS = (
         "transform_id",
         "task_run_id",
         "waiter_delay",
@@ -155,15 +143,10 @@ class GlueMLTaskRunTrigger(BaseTrigger):
         cancel_on_kill: bool = False,
     ) -> None:
         super().__init__()
-        self.transform_id = transform_id
-        self.task_run_id = task_run_id
-        self.waiter_delay = waiter_delay
-        self.waiter_max_attempts = waiter_max_attempts
-        self.aws_conn_id = aws_conn_id
-        self.region_name = region_name
-        self.verify = verify
-        self.botocore_config = botocore_config
-        self.cancel_on_kill = cancel_on_kill
+        self.transform_id, self.task_run_id = transform_id, task_run_id
+        self.waiter_delay, self.waiter_max_attempts = waiter_delay, waiter_max_attempts
+        self.aws_conn_id, self.region_name, self.verify = aws_conn_id, region_name, verify
+        self.botocore_config, self.cancel_on_kill = botocore_config, cancel_on_kill
 
     @classmethod
     def for_task(
@@ -181,7 +164,7 @@ class GlueMLTaskRunTrigger(BaseTrigger):
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return f"{type(self).__module__}.{type(self).__qualname__}", {
-            f: getattr(self, f) for f in self.FIELDS
+            f: getattr(self, f) for f in self.SERIALIZED_FIELDS
         }
 
     def hook(self) -> GlueMLHook:
@@ -227,17 +210,7 @@ class GlueMLTaskRunTrigger(BaseTrigger):
                 await asyncio.shield(check)
             raise
         except (GlueMLError, GlueMLInputError) as error:
-            yield TriggerEvent(
-                {
-                    "status": "error",
-                    "message": str(error),
-                    "transform_id": self.transform_id,
-                    "task_run_id": self.task_run_id,
-                    "run_status": getattr(error, "status", None),
-                    "error_string": getattr(error, "error_string", None),
-                    "code": getattr(error, "code", None),
-                }
-            )
+            yield TriggerEvent(error_event(error, self.transform_id, self.task_run_id))
 
     async def on_kill(self) -> None:
         """Cancel the run (``cancel_on_kill``); a failed cancel is logged, never raised."""
@@ -272,11 +245,11 @@ class GlueMLTaskRunTrigger(BaseTrigger):
 
 async def _task_state(ti: Any) -> str | None:
     """The task instance's current state: from the triggerer's supervisor on Airflow 3, the DB on 2."""
-    try:
-        from airflow.sdk.execution_time import task_runner
-        from airflow.sdk.execution_time.comms import GetTaskStates
-    except ImportError:  # Airflow 2: the triggerer reads the metadata DB
+    if not HAS_TASK_SDK:  # Airflow 2: the triggerer reads the metadata DB
         return await asyncio.to_thread(_task_state_in_db, ti)
+    from airflow.sdk.execution_time import task_runner
+    from airflow.sdk.execution_time.comms import GetTaskStates
+
     # Awaited on the trigger's own loop: Airflow 3.1's bridge for sync calls from a thread
     # (RuntimeTaskInstance.get_task_states) can interleave with the runner's own messages.
     comms: Any = task_runner.SUPERVISOR_COMMS

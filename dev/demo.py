@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from airflow_provider_glue_labeling.emulator.seed import create_findmatches_transform, people
     from airflow_provider_glue_labeling.history import KEEP_LABELING, chart_svg, read_history, table
-    from airflow_provider_glue_labeling.plugins import HAS_UI_PLUGINS
+    from airflow_provider_glue_labeling.versions import HAS_UI_PLUGINS
     from dev.deployment import USERS, deployment, wait_until
 
     with emulator_endpoint(args.endpoint) as endpoint:

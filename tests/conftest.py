@@ -5,8 +5,8 @@ import tempfile
 from pathlib import Path
 
 from dev import airflow_env
+from tests.helpers import BUCKET, ROOT, client
 
-ROOT = Path(__file__).resolve().parent.parent
 # A committed sample of the DBLP-ACM benchmark; DBLP_ACM_DIR points the tests at the full files.
 DBLP_ACM = Path(os.environ.get("DBLP_ACM_DIR") or ROOT / "tests" / "data" / "dblp-acm")
 AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="glue-labeling-airflow-"))
@@ -16,7 +16,6 @@ AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="glue-labeling-airflow-"))
 os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "INFO"
 airflow_env.prepare(AIRFLOW_HOME, {"tests": ROOT / "tests" / "dags", "examples": ROOT / "example_dags"})
 
-import boto3  # noqa: E402
 import pytest  # noqa: E402
 import requests  # noqa: E402
 from moto import mock_aws  # noqa: E402
@@ -66,20 +65,6 @@ def airflow_db(server):
     return AIRFLOW_HOME
 
 
-def client(service: str, endpoint_url: str | None = None):
-    return boto3.client(service, region_name="us-east-1", endpoint_url=endpoint_url)
-
-
-def bare_transform(glue) -> str:
-    """A FindMatches transform over a table that is not there, for tests that need only its runs."""
-    return glue.create_ml_transform(
-        Name="t",
-        InputRecordTables=[{"DatabaseName": "db", "TableName": "missing"}],
-        Parameters={"TransformType": "FIND_MATCHES"},
-        Role="r",
-    )["TransformId"]
-
-
 @pytest.fixture
 def transform(endpoint, airflow_db):
     """A transform over made-up people on the server, with the bucket ``labels-bkt``."""
@@ -89,7 +74,7 @@ def transform(endpoint, airflow_db):
     return create_findmatches_transform(
         client("glue", endpoint),
         client("s3", endpoint),
-        bucket="labels-bkt",
+        bucket=BUCKET,
         source_csv=source,
         primary_key="id",
     )

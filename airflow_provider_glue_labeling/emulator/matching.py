@@ -7,7 +7,8 @@ import random
 import re
 from typing import Any
 
-LABEL_COLUMNS = ("labeling_set_id", "label")
+from airflow_provider_glue_labeling.labels.format import LABEL_COLUMNS
+
 _TOKEN = re.compile(r"[a-z0-9]+")
 
 

@@ -14,18 +14,17 @@ from typing import Any
 from moto.core.exceptions import JsonRESTError
 from moto.s3.models import s3_backends
 
-from airflow_provider_glue_labeling.emulator.matching import LABEL_COLUMNS, evaluate, labeling_set
+from airflow_provider_glue_labeling.emulator.matching import evaluate, labeling_set
 from airflow_provider_glue_labeling.emulator.settings import SETTINGS, take_forced_outcome
+from airflow_provider_glue_labeling.glue.statuses import ACTIVE_STATUSES, QUOTA_TASK_TYPES, ErrorCode
+from airflow_provider_glue_labeling.labels.format import LABEL_COLUMNS, MAX_LABELS_FILE_BYTES
 
-ACTIVE_STATUSES = frozenset({"STARTING", "RUNNING", "STOPPING"})
-QUOTA_TASKS = frozenset({"LABELING_SET_GENERATION", "EVALUATION"})
-ONE_TABLE_TASKS = QUOTA_TASKS  # both read the transform's source table
-MAX_LABELS_FILE_BYTES = 10 * 1024 * 1024
+ONE_TABLE_TASKS = QUOTA_TASK_TYPES  # both read the transform's source table
 _S3_URI = re.compile(r"^s3://([a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])(?:/(.*))?$")
 
 
-class GlueMLError(JsonRESTError):
-    """An error in AWS's JSON shape: ``__type`` is the Glue error code, ``Message`` the text."""
+class GlueErrorResponse(JsonRESTError):
+    """Glue's answer to a refused call, in AWS's JSON shape: ``__type`` is the Glue error code, ``Message`` the text."""
 
     def __init__(self, code: str, message: str, status: int = 400) -> None:
         super().__init__(code, message)
@@ -44,8 +43,8 @@ def parse_s3_uri(parameter: str, uri: Any) -> tuple[str, str]:
     """Split ``s3://bucket/prefix``; anything else is Glue's ``InvalidInputException``."""
     match = _S3_URI.match(uri) if isinstance(uri, str) else None
     if not match:
-        raise GlueMLError(
-            "InvalidInputException", f"{parameter} '{uri}' is not a valid S3 path s3://bucket/key"
+        raise GlueErrorResponse(
+            ErrorCode.INVALID_INPUT, f"{parameter} '{uri}' is not a valid S3 path s3://bucket/key"
         )
     return match.group(1), match.group(2) or ""
 
@@ -106,7 +105,7 @@ class MLState:
     # -- lookup ---------------------------------------------------------------------------------
     def transform(self, transform_id: str) -> tuple[Any, TransformState]:
         if not isinstance(transform_id, str) or transform_id not in self.backend.ml_transforms:
-            raise GlueMLError("EntityNotFoundException", f"Transform with id {transform_id} not found")
+            raise GlueErrorResponse(ErrorCode.ENTITY_NOT_FOUND, f"Transform with id {transform_id} not found")
         return self.backend.ml_transforms[transform_id], self.transforms.setdefault(
             transform_id, TransformState()
         )
@@ -115,8 +114,8 @@ class MLState:
         _, state = self.transform(transform_id)
         run = state.runs.get(task_run_id)
         if run is None:
-            raise GlueMLError(
-                "EntityNotFoundException",
+            raise GlueErrorResponse(
+                ErrorCode.ENTITY_NOT_FOUND,
                 f"Task run {task_run_id} not found for transform {transform_id}",
             )
         self.advance(run)
@@ -143,23 +142,25 @@ class MLState:
         with self.lock:
             transform, state = self.transform(transform_id)
             if task_type in ONE_TABLE_TASKS and len(transform.input_record_tables) != 1:
-                raise GlueMLError("InvalidInputException", "Exactly one input record table must be provided.")
+                raise GlueErrorResponse(
+                    ErrorCode.INVALID_INPUT, "Exactly one input record table must be provided."
+                )
             if task_type == "EVALUATION" and self.transform_status(transform) != "READY":
-                raise GlueMLError(
-                    "MLTransformNotReadyException",
+                raise GlueErrorResponse(
+                    ErrorCode.TRANSFORM_NOT_READY,
                     f"Transform {transform_id} is not ready: it has no labels yet",
                 )
             if task_type == "EXPORT_LABELS" and not state.labels:
-                raise GlueMLError(
-                    "EntityNotFoundException", f"No labelset exists for transformId [{transform_id}]"
+                raise GlueErrorResponse(
+                    ErrorCode.ENTITY_NOT_FOUND, f"No labelset exists for transformId [{transform_id}]"
                 )
             if task_type == "IMPORT_LABELS":
                 self._check_labels_path(properties["ImportLabelsTaskRunProperties"]["InputS3Path"])
             active = [r for r in self.all_runs(transform_id) if r.status in ACTIVE_STATUSES]
             # The service model lists ConcurrentRunsExceededException for these two starts only.
-            if task_type in QUOTA_TASKS and len(active) >= SETTINGS.max_concurrent_runs:
-                raise GlueMLError(
-                    "ConcurrentRunsExceededException",
+            if task_type in QUOTA_TASK_TYPES and len(active) >= SETTINGS.max_concurrent_runs:
+                raise GlueErrorResponse(
+                    ErrorCode.CONCURRENT_RUNS_EXCEEDED,
                     f"Transform {transform_id} already has {len(active)} active task runs "
                     f"(limit {SETTINGS.max_concurrent_runs})",
                 )
@@ -171,24 +172,24 @@ class MLState:
         """StartImportLabelsTaskRun's own checks of the labels file, as Glue answers them."""
         match = _S3_URI.match(uri) if isinstance(uri, str) else None
         if not match:
-            raise GlueMLError("InvalidInputException", f"Invalid label file path: {uri}")
+            raise GlueErrorResponse(ErrorCode.INVALID_INPUT, f"Invalid label file path: {uri}")
         bucket = self._s3().buckets.get(match.group(1))
         if bucket is None:
-            raise GlueMLError("InvalidInputException", f"Cannot access the label file: {uri}")
+            raise GlueErrorResponse(ErrorCode.INVALID_INPUT, f"Cannot access the label file: {uri}")
         if bucket.region_name != self.backend.region_name:
-            raise GlueMLError(
-                "InvalidInputException",
+            raise GlueErrorResponse(
+                ErrorCode.INVALID_INPUT,
                 f"The label file {uri} is in region {bucket.region_name}, the transform in {self.backend.region_name}",
             )
         files = self._objects(uri)
         if not files:
-            raise GlueMLError("InvalidInputException", f"Cannot access the label file: {uri}")
+            raise GlueErrorResponse(ErrorCode.INVALID_INPUT, f"Cannot access the label file: {uri}")
         size = sum(len(data) for _, data in files)
         if size == 0:
-            raise GlueMLError("InvalidInputException", "Invalid label file of size 0")
+            raise GlueErrorResponse(ErrorCode.INVALID_INPUT, "Invalid label file of size 0")
         if size > MAX_LABELS_FILE_BYTES:
-            raise GlueMLError(
-                "ResourceNumberLimitExceededException",
+            raise GlueErrorResponse(
+                ErrorCode.RESOURCE_NUMBER_LIMIT_EXCEEDED,
                 f"The label file {uri} has {size} bytes, more than the limit of {MAX_LABELS_FILE_BYTES}",
             )
 
@@ -196,8 +197,8 @@ class MLState:
         with self.lock:
             run = self.run(transform_id, task_run_id)
             if run.status not in ACTIVE_STATUSES:
-                raise GlueMLError(
-                    "InvalidInputException",
+                raise GlueErrorResponse(
+                    ErrorCode.INVALID_INPUT,
                     f"Task run {task_run_id} is {run.status} and cannot be cancelled",
                 )
             if run.stop_requested_on is None:

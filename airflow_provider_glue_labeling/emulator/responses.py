@@ -16,7 +16,8 @@ from moto.glue.models import FakeMLTransform, GlueBackend
 from moto.glue.responses import GlueResponse
 
 from airflow_provider_glue_labeling.emulator import settings
-from airflow_provider_glue_labeling.emulator.models import GlueMLError, MLState, TaskRun, parse_s3_uri
+from airflow_provider_glue_labeling.emulator.models import GlueErrorResponse, MLState, TaskRun, parse_s3_uri
+from airflow_provider_glue_labeling.glue.statuses import ErrorCode
 
 SORT_KEYS: dict[str, Callable[[TaskRun], Any]] = {
     "TASK_RUN_TYPE": lambda r: r.task_type,
@@ -50,11 +51,11 @@ def _apply_faults(response: GlueResponse, operation: str) -> float:
         elif fault.kind == "latency":
             time.sleep(fault.seconds)
         elif fault.kind == "throttle":
-            raise GlueMLError("ThrottlingException", "Rate exceeded")
+            raise GlueErrorResponse(ErrorCode.THROTTLING, "Rate exceeded")
         elif fault.kind == "server_error":
-            raise GlueMLError("InternalServiceException", "Internal service error", 500)
+            raise GlueErrorResponse(ErrorCode.INTERNAL_SERVICE, "Internal service error", 500)
         elif fault.kind == "timeout":
-            raise GlueMLError("OperationTimeoutException", "Operation timed out")
+            raise GlueErrorResponse(ErrorCode.OPERATION_TIMEOUT, "Operation timed out")
         elif fault.kind == "reset":
             _drop_connection(response)
     return hold
@@ -118,16 +119,18 @@ def get_ml_task_runs(self: GlueResponse, state: MLState) -> dict[str, Any]:
     ]
     sort = self._get_param("Sort") or {"Column": "STARTED", "SortDirection": "DESCENDING"}
     if sort.get("Column") not in SORT_KEYS:
-        raise GlueMLError("InvalidInputException", f"Sort column {sort.get('Column')} is not valid")
+        raise GlueErrorResponse(ErrorCode.INVALID_INPUT, f"Sort column {sort.get('Column')} is not valid")
     runs.sort(key=SORT_KEYS[sort["Column"]], reverse=sort.get("SortDirection") != "ASCENDING")
     max_results = int(self._get_param("MaxResults") or 100)
     if not 1 <= max_results <= 1000:
-        raise GlueMLError("InvalidInputException", f"MaxResults {max_results} is not between 1 and 1000")
+        raise GlueErrorResponse(
+            ErrorCode.INVALID_INPUT, f"MaxResults {max_results} is not between 1 and 1000"
+        )
     token = self._get_param("NextToken")
     try:
         offset = int(token or 0)
     except ValueError:
-        raise GlueMLError("InvalidInputException", f"NextToken {token} is not valid") from None
+        raise GlueErrorResponse(ErrorCode.INVALID_INPUT, f"NextToken {token} is not valid") from None
     page = runs[offset : offset + max_results]
     body: dict[str, Any] = {"TaskRuns": [r.as_dict() for r in page]}
     if offset + max_results < len(runs):

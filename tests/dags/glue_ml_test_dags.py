@@ -310,12 +310,14 @@ with DAG("labeling_deadline", schedule=None, params=PARAMS) as dag:
 DAGS[dag.dag_id] = dag
 
 # each evaluation records a round of the quality history and decides whether labels still help
-with DAG("evaluate_rounds", schedule=None, params={**PARAMS, "history": "s3://bucket/history/"}) as dag:
+with DAG(
+    "evaluate_rounds", schedule=None, params={**PARAMS, "history": "s3://bucket/history/", "over_rounds": "2"}
+) as dag:
     evaluate = GlueMLEvaluationOperator(
         task_id="evaluate",
         history_s3_path="{{ params.history }}",
         min_gain=0.01,
-        over_rounds=2,
+        over_rounds="{{ params.over_rounds }}",
         min_f1=0.999,
         **WAIT_IN_WORKER,
         **TEMPLATED,

@@ -15,7 +15,7 @@ import pytest
 
 import airflow_provider_glue_labeling
 from airflow_provider_glue_labeling import get_provider_info
-from airflow_provider_glue_labeling.plugins import HAS_UI_PLUGINS
+from airflow_provider_glue_labeling.versions import HAS_UI_PLUGINS
 
 
 def test_entry_point_points_at_get_provider_info():

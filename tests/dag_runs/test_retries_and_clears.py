@@ -11,33 +11,10 @@ from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_3_PLUS
 
 import airflow_provider_glue_labeling.emulator as emulator
 from airflow_provider_glue_labeling.emulator.seed import label_from_truth, people
-from tests.conftest import client
-from tests.test_dag_runs import TRIES, run
-from tests.test_durability import DAG_FILE, LOGICAL_DATE, wait_for
-from tests.test_import_labels import GOOD_LABELS
+from tests.helpers import DAG_FILE, LOGICAL_DATE, TRIES, client, load_test_dags, put_labels, runs_of, wait_for
+from tests.helpers import run_dag as run
 
-from glue_ml_test_dags import DAGS, clear_and_run  # isort: skip  (tests/dags is on sys.path)
-
-
-def runs_of(endpoint, transform_id, task_type):
-    """``(TaskRunId, Status, Properties of the type)`` of each run of one type, oldest first."""
-    runs = client("glue", endpoint).get_ml_task_runs(
-        TransformId=transform_id, Filter={"TaskRunType": task_type}
-    )["TaskRuns"]
-    properties = {
-        "IMPORT_LABELS": "ImportLabelsTaskRunProperties",
-        "EXPORT_LABELS": "ExportLabelsTaskRunProperties",
-        "LABELING_SET_GENERATION": "LabelingSetGenerationTaskRunProperties",
-    }
-    return [
-        (r["TaskRunId"], r["Status"], r["Properties"].get(properties.get(task_type, ""), {}))
-        for r in sorted(runs, key=lambda r: r["StartedOn"])
-    ]
-
-
-def put_labels(endpoint, key, body=GOOD_LABELS):
-    client("s3", endpoint).put_object(Bucket="labels-bkt", Key=key, Body=body)
-    return f"s3://labels-bkt/{key}"
+DAGS = load_test_dags().DAGS
 
 
 # -- a retry adopts only the task's own run --------------------------------------------------------
@@ -128,7 +105,9 @@ def test_clear_runs_generation_and_evaluation_again(transform, endpoint, tmp_pat
     first = json.loads(result.read_text())["metrics"]
     label_one_set(endpoint, transform, "second")  # more labels since: the last metrics are stale
 
-    states = clear_and_run("generate_and_evaluate", dag_run.run_id, ["generate", "evaluate", "record"])
+    states = load_test_dags().clear_and_run(
+        "generate_and_evaluate", dag_run.run_id, ["generate", "evaluate", "record"]
+    )
 
     assert states == {"generate": "success", "evaluate": "success", "record": "success"}
     log = task_log()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import airflow_provider_glue_labeling.emulator as emulator
-from airflow_provider_glue_labeling.hooks import GlueMLError
+from airflow_provider_glue_labeling.exceptions import GlueMLError, GlueMLInputError
 from airflow_provider_glue_labeling.operators import (
     GlueMLEvaluationOperator,
     GlueMLExportLabelsOperator,
@@ -13,8 +13,7 @@ from airflow_provider_glue_labeling.operators import (
     GlueMLLabelingSetGenerationOperator,
 )
 from airflow_provider_glue_labeling.sensors import GlueMLTaskRunSensor
-from airflow_provider_glue_labeling.validation import GlueMLInputError
-from tests.conftest import bare_transform, client
+from tests.helpers import bare_transform, client
 
 GOOD = {"transform_id": "tfm-0123", "aws_conn_id": None, "region_name": "us-east-1"}
 GENERATE = (GlueMLLabelingSetGenerationOperator, {**GOOD, "output_s3_path": "s3://my-bucket/out/"})
@@ -167,7 +166,8 @@ def test_replace_without_backup_does_not_blame_a_template(aws):
 def test_thresholds_rendered_as_text_are_read_as_numbers(aws, text):
     task = EVALUATE[0](task_id="t", **{**EVALUATE[1], "min_f1": text, "min_recall": text})
     task.validate()
-    assert task.min_f1 == task.min_recall == float(text)
+    thresholds = task.gate()[0]
+    assert thresholds["F1"] == thresholds["Recall"] == float(text)
 
 
 @pytest.mark.parametrize("target", [GENERATE, IMPORT, EVALUATE, SENSOR], ids=lambda t: t[0].__name__)

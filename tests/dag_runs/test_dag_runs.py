@@ -2,37 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from airflow.providers.common.compat.sdk import AirflowSensorTimeout, AirflowSkipException, TaskDeferred
 
 import airflow_provider_glue_labeling.emulator as emulator
 from airflow_provider_glue_labeling.sensors import GlueMLTaskRunSensor
-from tests.conftest import ROOT, client
-
-sys.path.insert(0, str(ROOT / "tests" / "dags"))
-from glue_ml_test_dags import DAGS
-
-TRIES: dict[str, int] = {}  # the tries of each task in the last run()
-
-
-def run(dag_id: str, transform_id: str, tmp_path: Path, **params):
-    result_file = tmp_path / "result.json"
-    conf = {
-        "transform_id": transform_id,
-        "output_s3_path": "s3://labels-bkt/labeling/",
-        "result_file": str(result_file),
-    }
-    dag_run = DAGS[dag_id].test(run_conf={**conf, **params})
-    states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
-    TRIES.clear()
-    TRIES.update({ti.task_id: ti.try_number for ti in dag_run.get_task_instances()})
-    result = json.loads(result_file.read_text()) if result_file.exists() else None
-    return dag_run.state, states, result
+from tests.helpers import TRIES, client
+from tests.helpers import run_dag as run
 
 
 @pytest.mark.parametrize("mode", ["poke", "deferrable"])

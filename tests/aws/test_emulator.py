@@ -16,7 +16,8 @@ from moto import mock_aws
 
 import airflow_provider_glue_labeling.emulator as emulator
 from airflow_provider_glue_labeling.emulator.seed import create_findmatches_transform, label_from_truth
-from tests.conftest import DBLP_ACM, client
+from tests.conftest import DBLP_ACM
+from tests.helpers import client, wait_for_run
 
 NO_RETRIES = Config(retries={"total_max_attempts": 1, "mode": "standard"})
 
@@ -59,20 +60,11 @@ def dblp(clients):
     return glue, s3, transform_id, truth
 
 
-def wait(glue, transform_id, run_id, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        run = glue.get_ml_task_run(TransformId=transform_id, TaskRunId=run_id)
-        if run["Status"] not in ("STARTING", "RUNNING", "STOPPING") or time.monotonic() > deadline:
-            return run
-        time.sleep(0.05)
-
-
 def generate(glue, s3, transform_id, prefix="labeling/"):
     run_id = glue.start_ml_labeling_set_generation_task_run(
         TransformId=transform_id, OutputS3Path=f"s3://dblp-acm/{prefix}"
     )["TaskRunId"]
-    run = wait(glue, transform_id, run_id)
+    run = wait_for_run(glue, transform_id, run_id)
     body = s3.get_object(Bucket="dblp-acm", Key=f"{prefix}{run_id}.csv")["Body"].read()
     return run, body
 
@@ -81,11 +73,13 @@ def import_labels(glue, transform_id, path, replace=False):
     run_id = glue.start_import_labels_task_run(
         TransformId=transform_id, InputS3Path=path, ReplaceAllLabels=replace
     )["TaskRunId"]
-    return wait(glue, transform_id, run_id)
+    return wait_for_run(glue, transform_id, run_id)
 
 
 def evaluate(glue, transform_id):
-    run = wait(glue, transform_id, glue.start_ml_evaluation_task_run(TransformId=transform_id)["TaskRunId"])
+    run = wait_for_run(
+        glue, transform_id, glue.start_ml_evaluation_task_run(TransformId=transform_id)["TaskRunId"]
+    )
     assert run["Status"] == "SUCCEEDED", run
     return glue.get_ml_transform(TransformId=transform_id)["EvaluationMetrics"]["FindMatchesMetrics"]
 
@@ -104,7 +98,7 @@ def test_run_goes_starting_running_succeeded_with_timestamps(dblp):
     assert first["Status"] == "STARTING" and "CompletedOn" not in first
     time.sleep(0.4)
     assert glue.get_ml_task_run(TransformId=transform_id, TaskRunId=run_id)["Status"] == "RUNNING"
-    done = wait(glue, transform_id, run_id)
+    done = wait_for_run(glue, transform_id, run_id)
     assert done["Status"] == "SUCCEEDED"
     assert done["Properties"] == {
         "TaskType": "LABELING_SET_GENERATION",
@@ -168,7 +162,7 @@ def test_labels_import_add_replace_export_and_evaluation(dblp):
     export_id = glue.start_export_labels_task_run(
         TransformId=transform_id, OutputS3Path="s3://dblp-acm/export/"
     )["TaskRunId"]
-    assert wait(glue, transform_id, export_id)["Status"] == "SUCCEEDED"
+    assert wait_for_run(glue, transform_id, export_id)["Status"] == "SUCCEEDED"
     exported = s3.get_object(Bucket="dblp-acm", Key=f"export/{export_id}.csv")["Body"].read().decode()
     assert len(list(csv.DictReader(io.StringIO(exported)))) == 100
 
@@ -322,7 +316,7 @@ def test_missing_source_ends_generation_failed(clients):
     run_id = glue.start_ml_labeling_set_generation_task_run(
         TransformId=transform_id, OutputS3Path="s3://empty-src/o/"
     )["TaskRunId"]
-    run = wait(glue, transform_id, run_id)
+    run = wait_for_run(glue, transform_id, run_id)
     assert run["Status"] == "FAILED"
     assert "source data is missing or empty" in run["ErrorString"]
 
@@ -332,7 +326,7 @@ def test_output_to_missing_bucket_fails_the_run(dblp):
     run_id = glue.start_ml_labeling_set_generation_task_run(
         TransformId=transform_id, OutputS3Path="s3://no-such-bucket/x/"
     )["TaskRunId"]
-    run = wait(glue, transform_id, run_id)
+    run = wait_for_run(glue, transform_id, run_id)
     assert run["Status"] == "FAILED" and "no-such-bucket does not exist" in run["ErrorString"]
 
 
@@ -371,7 +365,7 @@ def test_cancel_goes_stopping_then_stopped(dblp):
     )["TaskRunId"]
     answer = glue.cancel_ml_task_run(TransformId=transform_id, TaskRunId=run_id)
     assert (answer["TaskRunId"], answer["Status"]) == (run_id, "STOPPING")
-    run = wait(glue, transform_id, run_id)
+    run = wait_for_run(glue, transform_id, run_id)
     assert run["Status"] == "STOPPED" and "CompletedOn" in run
     with pytest.raises(ClientError) as excinfo:
         glue.cancel_ml_task_run(TransformId=transform_id, TaskRunId=run_id)
@@ -523,7 +517,7 @@ def test_a_running_server_process_is_controlled_over_http(tmp_path):
             run_id = glue.start_ml_labeling_set_generation_task_run(
                 TransformId=transform_id, OutputS3Path="s3://ctl/ls/"
             )["TaskRunId"]
-            return wait(glue, transform_id, run_id)
+            return wait_for_run(glue, transform_id, run_id)
 
         first = generation()  # the --force-outcome given at start
         assert (first["Status"], first["ErrorString"]) == ("FAILED", "out of memory")

@@ -9,7 +9,7 @@ from botocore.stub import Stubber
 
 import airflow_provider_glue_labeling.emulator as emulator
 from airflow_provider_glue_labeling.hooks import GlueMLError, GlueMLHook
-from tests.conftest import bare_transform, client
+from tests.helpers import bare_transform, client
 
 
 @pytest.fixture

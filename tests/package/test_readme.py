@@ -11,7 +11,7 @@ import pytest
 from packaging.requirements import Requirement
 
 from airflow_provider_glue_labeling import __version__
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 README = (ROOT / "README.md").read_text()
 BLOCKS = [

@@ -15,14 +15,10 @@ import pytest
 from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_3_PLUS
 
 import airflow_provider_glue_labeling.emulator as emulator
-from airflow_provider_glue_labeling.hooks import GlueMLError
+from airflow_provider_glue_labeling.exceptions import GlueMLError
 from airflow_provider_glue_labeling.operators import GlueMLLabelingSetGenerationOperator
 from airflow_provider_glue_labeling.triggers import GlueMLTaskRunTrigger
-from tests.conftest import ROOT, bare_transform, client
-from tests.test_dag_runs import run as run_dag
-
-DAG_FILE = ROOT / "tests" / "dags" / "glue_ml_test_dags.py"
-LOGICAL_DATE = "2026-11-01T00:00:00+00:00"
+from tests.helpers import DAG_FILE, LOGICAL_DATE, bare_transform, client, run_dag, wait_for
 
 
 def generation_runs(endpoint, transform_id):
@@ -53,19 +49,6 @@ def retry_task_process():
         text=True,
         timeout=180,
     )
-
-
-def wait_for(condition, timeout=60.0, process=None):
-    """Wait for ``condition``; on a time-out, show what ``process`` (a task's process) printed."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            output = ""
-            if process is not None:
-                process.kill()
-                output = process.communicate()[0][-4000:]
-            raise AssertionError(f"timed out; the task process printed:\n{output}")
-        time.sleep(0.05)
 
 
 def test_sigkill_mid_wait_then_retry_reconnects_to_the_same_run(endpoint, transform):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import airflow_provider_glue_labeling.emulator as emulator
-from tests.conftest import ROOT, client
+from tests.helpers import ROOT, client
 
 
 @pytest.fixture

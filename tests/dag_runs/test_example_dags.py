@@ -17,7 +17,7 @@ from airflow_provider_glue_labeling.emulator.seed import (
     people,
 )
 from dev.demo import BUCKET, Labeler
-from tests.conftest import ROOT, client
+from tests.helpers import ROOT, client
 
 EXAMPLES = ROOT / "example_dags"
 _connects: list[object] = []

@@ -14,20 +14,12 @@ from airflow_provider_glue_labeling.emulator.seed import (
     label_from_truth,
     people,
 )
-from airflow_provider_glue_labeling.hooks import GlueMLError
+from airflow_provider_glue_labeling.exceptions import GlueMLError, GlueMLInputError
 from airflow_provider_glue_labeling.operators import (
     GlueMLImportLabelsOperator,
     GlueMLLabelingSetGenerationOperator,
 )
-from airflow_provider_glue_labeling.validation import GlueMLInputError
-from tests.conftest import client
-
-HEADER = b"labeling_set_id,label,id,first_name,last_name,email,city,birth_year\n"
-GOOD_LABELS = (
-    HEADER
-    + b"s1,a,1,Ann,Lee,a@x.org,Oslo,1970\ns1,a,2,Anne,Lee,a@x.org,Oslo,1970\ns1,b,3,Bob,Ray,b@x.org,Cork,1980\n"
-)
-ROW = b"s1,a,1,Ann,Lee,a@x.org,Oslo,1970\n"
+from tests.helpers import GOOD_LABELS, HEADER, ROW, client
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ import pytest
 from airflow_provider_glue_labeling.emulator.seed import label_from_truth, people
 from airflow_provider_glue_labeling.operators import GlueMLLabelingOperator
 from airflow_provider_glue_labeling.validation import GlueMLInputError, unlabeled_sets_problem
-from tests.conftest import client
-from tests.test_dag_runs import TRIES, run
+from tests.helpers import TRIES, client
+from tests.helpers import run_dag as run
 
 LABELS = "s3://labels-bkt/people-labels/round-1.csv"
 
@@ -114,7 +114,7 @@ SET_FILE = b"labeling_set_id,label,id,name\ns1,,1,Ada\ns1,,2,Ada L.\ns1,,3,Alan\
 
 
 def test_a_labels_file_from_the_groups_keeps_the_columns_and_gives_one_label_per_group():
-    from airflow_provider_glue_labeling.labeling import LabelingSet
+    from airflow_provider_glue_labeling.labels.format import LabelingSet
     from airflow_provider_glue_labeling.validation import labels_file_problems
 
     labeling = LabelingSet.parse([SET_FILE])
@@ -129,7 +129,7 @@ def test_a_labels_file_from_the_groups_keeps_the_columns_and_gives_one_label_per
 
 
 def test_a_labels_file_is_refused_while_a_set_is_not_done_naming_it():
-    from airflow_provider_glue_labeling.labeling import LabelingError, LabelingSet
+    from airflow_provider_glue_labeling.labels.format import LabelingError, LabelingSet
 
     labeling = LabelingSet.parse([SET_FILE])
     with pytest.raises(LabelingError, match=r"labeling set\(s\) s2 not labeled yet"):
@@ -150,20 +150,20 @@ def test_a_labels_file_is_refused_while_a_set_is_not_done_naming_it():
     ],
 )
 def test_a_draft_that_does_not_fit_its_set_is_refused(set_id, groups, done, message):
-    from airflow_provider_glue_labeling.labeling import LabelingError, LabelingSet
+    from airflow_provider_glue_labeling.labels.format import LabelingError, LabelingSet
 
     with pytest.raises(LabelingError, match=message):
         LabelingSet.parse([SET_FILE]).check_draft(set_id, groups, done)
 
 
 def test_a_labeling_set_with_no_records_is_not_submitted():
-    from airflow_provider_glue_labeling.labeling import LabelingError, LabelingSet
+    from airflow_provider_glue_labeling.labels.format import LabelingError, LabelingSet
 
     with pytest.raises(LabelingError, match="the labeling set has no records to label"):
         LabelingSet.parse([b"labeling_set_id,label,id,name\n"]).labels_file({})
 
 
 def test_labels_run_a_to_z_then_aa():
-    from airflow_provider_glue_labeling.labeling import label_name
+    from airflow_provider_glue_labeling.labels.format import label_name
 
     assert [label_name(n) for n in (0, 1, 25, 26, 27, 51, 52)] == ["A", "B", "Z", "AA", "AB", "AZ", "BA"]

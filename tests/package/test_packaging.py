@@ -15,7 +15,7 @@ import pytest
 
 from airflow_provider_glue_labeling import __version__
 from airflow_provider_glue_labeling.emulator.seed import create_findmatches_transform, people
-from tests.conftest import ROOT, client
+from tests.helpers import ROOT, client
 
 
 def uv() -> str:

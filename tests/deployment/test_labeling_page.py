@@ -21,8 +21,8 @@ import pytest
 import requests
 
 import airflow_provider_glue_labeling.emulator as emulator
-from airflow_provider_glue_labeling.plugins import HAS_UI_PLUGINS
-from tests.conftest import ROOT, client
+from airflow_provider_glue_labeling.versions import HAS_UI_PLUGINS
+from tests.helpers import ROOT, client
 
 pytestmark = pytest.mark.skipif(not HAS_UI_PLUGINS, reason="UI plugins (the labeling page) need Airflow 3.1+")
 
@@ -81,22 +81,18 @@ def waiting(server, airflow_db, tmp_path_factory):
 
 def earlier_rounds(endpoint, transform_id):
     """Two rounds of labels and evaluations before this one, in the transform's quality history."""
-    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
-    from airflow_provider_glue_labeling.history import make_round, record_round
-    from tests.test_emulator import wait
-    from tests.test_history import add_labels
+    from airflow_provider_glue_labeling.labels.files import S3Files
+    from airflow_provider_glue_labeling.quality.rounds import make_round, record_round
+    from tests.helpers import add_labels, wait_for_run
 
     glue = client("glue", endpoint)
     for number in (1, 2):
         add_labels(endpoint, transform_id, f"earlier-{number}")
         evaluation = glue.start_ml_evaluation_task_run(TransformId=transform_id)["TaskRunId"]
-        assert wait(glue, transform_id, evaluation)["Status"] == "SUCCEEDED"
+        assert wait_for_run(glue, transform_id, evaluation)["Status"] == "SUCCEEDED"
         transform = glue.get_ml_transform(TransformId=transform_id)
         history = f"s3://{BUCKET}/quality-history/{transform_id}/"  # as the example DAG keeps it
-        record_round(
-            S3Hook(aws_conn_id="aws_default"), history, make_round(transform, evaluation, DAG_ID, "earlier")
-        )
+        record_round(S3Files("aws_default"), history, make_round(transform, evaluation, DAG_ID, "earlier"))
 
 
 def written(w) -> list[str]:

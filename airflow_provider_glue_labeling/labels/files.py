@@ -1,0 +1,112 @@
+"""Labeling sets and labels files in S3: one way to reach S3, list a path's files and check them.
+
+Every S3 access of the provider goes through :class:`S3Files`: the operators' checks, the
+quality history and the labeling page.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_glue_labeling.labels.format import labels_file_problems, unlabeled_sets_problem
+from airflow_provider_glue_labeling.validation import check_s3_uri
+
+
+def as_prefix(key: str) -> str:
+    """``key`` as a folder prefix: empty (the whole bucket) or ending in ``/``."""
+    return key if not key or key.endswith("/") else key + "/"
+
+
+def hidden_file(key: str) -> bool:
+    """A marker or hidden file under a prefix (``_SUCCESS``, ``.crc``), which Spark's file listing skips."""
+    return key.rsplit("/", 1)[-1].startswith(("_", "."))
+
+
+class S3Files:
+    """The S3 objects one AWS connection reaches, through the Amazon provider's ``S3Hook``.
+
+    Only the hook's boto3 client is used (threads may share it), never a boto3 resource.
+
+    :param aws_conn_id: the Airflow AWS connection.
+    :param region_name: the AWS region.
+    :param verify: verify SSL certificates (or a CA bundle path).
+    :param botocore_config: botocore client configuration, as a dict.
+    """
+
+    def __init__(
+        self,
+        aws_conn_id: str | None = "aws_default",
+        region_name: str | None = None,
+        verify: bool | str | None = None,
+        botocore_config: dict[str, Any] | None = None,
+    ) -> None:
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        self.hook = S3Hook(
+            aws_conn_id=aws_conn_id, region_name=region_name, verify=verify, config=botocore_config
+        )
+
+    @classmethod
+    def of(cls, task: Any) -> S3Files:
+        """The S3 a task reaches with its own connection fields.
+
+        :param task: an operator of this provider (``AwsBaseOperator``).
+        """
+        return cls(task.aws_conn_id, task.region_name, task.verify, task.botocore_config)
+
+    def exists(self, bucket: str, key: str) -> bool:
+        return bool(self.hook.check_for_key(key, bucket))
+
+    def read(self, bucket: str, key: str) -> bytes:
+        client: Any = self.hook.conn
+        return bytes(client.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+    def write(self, bucket: str, key: str, data: bytes) -> None:
+        client: Any = self.hook.conn
+        client.put_object(Bucket=bucket, Key=key, Body=data)
+
+    def keys(self, bucket: str, prefix: str) -> list[str]:
+        """Every key under ``prefix``, all pages."""
+        return list(self.hook.list_keys(bucket, prefix=prefix) or [])
+
+    def files_at(self, bucket: str, key: str) -> list[str]:
+        """The object at ``key``, or every object under it as a prefix but marker files."""
+        if key and not key.endswith("/") and self.exists(bucket, key):
+            return [key]
+        return [k for k in self.keys(bucket, as_prefix(key)) if not k.endswith("/") and not hidden_file(k)]
+
+    def read_files(self, uri: str, parameter: str) -> list[bytes]:
+        """The bytes of each file at ``uri`` (see :meth:`files_at`).
+
+        :param uri: ``s3://bucket/key``, one file or a prefix of files.
+        :param parameter: the parameter ``uri`` came from, named if it is not an S3 URI.
+        """
+        bucket, key = check_s3_uri(parameter, uri)
+        return [self.read(bucket, k) for k in self.files_at(bucket, key)]
+
+
+def schema_columns(glue: Any, transform_id: str) -> list[str]:
+    """The transform's source columns (``GetMLTransform`` ``Schema``; empty when it has none).
+
+    :param glue: a :class:`~airflow_provider_glue_labeling.hooks.GlueMLHook`.
+    """
+    return [c["Name"] for c in glue.get_transform(transform_id).get("Schema") or []]
+
+
+def labels_file_problem(
+    data: bytes, schema: list[str], where: str, log: Any, labeling_sets: list[bytes] | None = None
+) -> str | None:
+    """What makes Glue refuse a labels file, or a labeling set it leaves unlabeled; warnings are logged.
+
+    :param data: the labels file.
+    :param schema: the transform's source columns.
+    :param where: the file's name in messages.
+    :param log: where warnings go.
+    :param labeling_sets: the labeling set's files, when every set of it must be labeled.
+    """
+    problem, warnings = labels_file_problems(data, schema)
+    for warning in warnings:
+        log.warning("Labels file %s: %s", where, warning)
+    if problem is None and labeling_sets is not None:
+        problem = unlabeled_sets_problem(labeling_sets, data)
+    return problem

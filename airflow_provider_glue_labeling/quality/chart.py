@@ -1,0 +1,60 @@
+"""The quality history as a chart: F1, precision and recall against the label count."""
+
+from __future__ import annotations
+
+from typing import Any
+from xml.sax.saxutils import escape
+
+from airflow_provider_glue_labeling.quality.rounds import label_count
+
+
+def chart_svg(rounds: list[dict[str, Any]], width: int = 560, height: int = 300) -> str:
+    """F1, precision and recall against the label count, round by round, as an SVG image."""
+    margin = {"left": 48, "right": 110, "top": 16, "bottom": 40}
+    plot_w, plot_h = width - margin["left"] - margin["right"], height - margin["top"] - margin["bottom"]
+    counts = [(label_count(r) or 0) for r in rounds] or [0]
+    low, high = min(counts), max(counts)
+    span = (high - low) or 1
+
+    def x(count: float) -> float:
+        return margin["left"] + (count - low) / span * plot_w if high != low else margin["left"] + plot_w / 2
+
+    def y(value: float) -> float:
+        return margin["top"] + (1 - value) * plot_h
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11">',
+        '<rect width="100%" height="100%" fill="#fff"/>',
+    ]
+    for tick in (0, 0.25, 0.5, 0.75, 1):
+        parts.append(
+            f'<line x1="{margin["left"]}" x2="{margin["left"] + plot_w}" y1="{y(tick):.1f}" '
+            f'y2="{y(tick):.1f}" stroke="#e3e6ee"/><text x="{margin["left"] - 6}" y="{y(tick) + 4:.1f}" '
+            f'text-anchor="end" fill="#5b6478">{tick:g}</text>'
+        )
+    for count in dict.fromkeys(counts):
+        parts.append(
+            f'<text x="{x(count):.1f}" y="{margin["top"] + plot_h + 16}" text-anchor="middle" '
+            f'fill="#5b6478">{escape(str(count))}</text>'
+        )
+    parts.append(
+        f'<text x="{margin["left"] + plot_w / 2:.1f}" y="{height - 6}" text-anchor="middle" '
+        'fill="#1d2433">labels (LabelCount)</text>'
+    )
+    series = (("F1", "#5b3fd1"), ("Precision", "#00798c"), ("Recall", "#d1495b"))
+    for number, (name, color) in enumerate(series):
+        points = [
+            (x(label_count(r) or 0), y(r[name])) for r in rounds if isinstance(r.get(name), int | float)
+        ]
+        if points:
+            path = " ".join(f"{px:.1f},{py:.1f}" for px, py in points)
+            parts.append(f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="2"/>')
+            parts.extend(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="3" fill="{color}"/>' for px, py in points)
+        legend_y = margin["top"] + 14 + 18 * number
+        parts.append(
+            f'<rect x="{width - margin["right"] + 14}" y="{legend_y - 9}" width="12" height="3" fill="{color}"/>'
+            f'<text x="{width - margin["right"] + 32}" y="{legend_y - 4}" fill="#1d2433">{escape(name)}</text>'
+        )
+    parts.append("</svg>")
+    return "\n".join(parts)

@@ -1,0 +1,100 @@
+"""A transform's quality round by round, kept in S3: one JSON object per evaluation.
+
+AWS's advice for FindMatches is to label, import, evaluate and repeat until the quality estimate
+plateaus. Each evaluation with a ``history_s3_path`` records a round there, named by its
+evaluation's TaskRunId: S3 has no append, so two writers at once write two objects and no round
+is lost, and a retry that records the same evaluation again rewrites its own object. The history
+outlives Airflow's metadata clean-up.
+
+A round: ``time``, ``task_run_id``, ``transform_id``, ``LabelCount`` and Glue's metrics
+(``Precision``, ``Recall``, ``F1``, ``AreaUnderPRCurve``, ``ConfusionMatrix``), with the DAG and
+run that evaluated. Rounds recorded before the label count was named ``LabelCount`` carry it as
+``label_count``; :func:`label_count` reads both.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from airflow_provider_glue_labeling.labels.files import S3Files, as_prefix
+from airflow_provider_glue_labeling.validation import check_s3_uri
+
+METRIC_NAMES = ("Precision", "Recall", "F1", "AreaUnderPRCurve")
+log = logging.getLogger(__name__)
+
+
+def label_count(round_: dict[str, Any]) -> int | None:
+    """A round's ``LabelCount`` (``label_count`` in rounds recorded by version 0.1)."""
+    count = round_.get("LabelCount", round_.get("label_count"))
+    return count if isinstance(count, int) else None
+
+
+def _prefix(history_s3_path: str) -> tuple[str, str]:
+    bucket, key = check_s3_uri("history_s3_path", history_s3_path)
+    return bucket, as_prefix(key)
+
+
+def make_round(
+    transform: dict[str, Any], task_run_id: str, dag_id: str | None, run_id: str | None
+) -> dict[str, Any]:
+    """A round from ``GetMLTransform`` after an evaluation: when, label count, metrics, which run."""
+    metrics = (transform.get("EvaluationMetrics") or {}).get("FindMatchesMetrics") or {}
+    return {
+        "time": datetime.now(UTC).isoformat(timespec="microseconds"),
+        "task_run_id": task_run_id,
+        "transform_id": transform.get("TransformId"),
+        "LabelCount": transform.get("LabelCount"),
+        **{name: metrics.get(name) for name in METRIC_NAMES},
+        "ConfusionMatrix": metrics.get("ConfusionMatrix"),
+        "dag_id": dag_id,
+        "run_id": run_id,
+    }
+
+
+def record_round(s3: S3Files, history_s3_path: str, round_: dict[str, Any]) -> str:
+    """Write one round as its own object under ``history_s3_path``, named by its run; return its key."""
+    bucket, prefix = _prefix(history_s3_path)
+    key = f"{prefix}round-{round_['task_run_id']}.json"
+    s3.write(bucket, key, json.dumps(round_).encode())
+    return key
+
+
+def read_rounds(s3: S3Files, history_s3_path: str, transform_id: str | None = None) -> list[dict[str, Any]]:
+    """The rounds recorded under ``history_s3_path``, oldest first; an object that is not a round is skipped.
+
+    :param transform_id: only this transform's rounds (when transforms share a prefix).
+    """
+    bucket, prefix = _prefix(history_s3_path)
+    rounds = []
+    for key in s3.keys(bucket, prefix):
+        if not key.endswith(".json"):
+            continue
+        try:
+            found = json.loads(s3.read(bucket, key))
+            if isinstance(found, dict) and isinstance(found.get("time"), str):
+                rounds.append(found)
+                continue
+        except ValueError:
+            pass
+        log.warning("Skipping s3://%s/%s: not a round of the quality history", bucket, key)
+    rounds = [r for r in rounds if transform_id is None or r.get("transform_id") == transform_id]
+    return sorted(rounds, key=lambda r: str(r["time"]))
+
+
+def table(rounds: list[dict[str, Any]]) -> str:
+    """The rounds as a text table, for the log."""
+    lines = [f"{'round':>5} {'time':<20} {'labels':>7} {'F1':>7} {'precision':>9} {'recall':>7} {'AUPRC':>7}"]
+    for number, r in enumerate(rounds, start=1):
+        values = [_number(r.get(name)) for name in ("F1", "Precision", "Recall", "AreaUnderPRCurve")]
+        lines.append(
+            f"{number:>5} {str(r.get('time'))[:19]:<20} {label_count(r)!s:>7} "
+            f"{values[0]:>7} {values[1]:>9} {values[2]:>7} {values[3]:>7}"
+        )
+    return "\n".join(lines)
+
+
+def _number(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, int | float) else "-"

@@ -1,0 +1,1 @@
+"""A task's Glue run from start to end: the decisions (``lifecycle``) and the operators' shared flow (``flow``)."""

@@ -1,0 +1,258 @@
+"""The labeling page's work, apart from HTTP: the labeling tasks that wait, their sets, drafts and labels.
+
+The page finds a waiting :class:`~airflow_provider_glue_labeling.labeling.GlueMLLabelingOperator`
+by its rendered template fields (:data:`RENDERED_FIELDS`: transform, labeling set, labels path,
+quality history, AWS connection), which Airflow's task runner stores and users cannot edit, so
+the connection and the S3 paths the page uses are the task's own.
+
+Drafts are S3 objects beside the labels file, one per set (two people on two sets never
+overwrite each other), named with a leading ``_`` (``_labels.csv.draft.<set>.json``), which
+Glue's and Spark's file listings skip, as the import does.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from airflow_provider_glue_labeling.exceptions import NOTHING, GlueMLError
+from airflow_provider_glue_labeling.labels.files import S3Files, labels_file_problem
+from airflow_provider_glue_labeling.labels.format import AlreadySubmitted, LabelingError, LabelingSet
+from airflow_provider_glue_labeling.quality.chart import chart_svg
+from airflow_provider_glue_labeling.quality.rounds import METRIC_NAMES, read_rounds
+from airflow_provider_glue_labeling.validation import check_s3_uri
+
+# What the page reads of a labeling task's rendered template fields; the first three make one.
+RENDERED_FIELDS = (
+    "transform_id",
+    "labeling_set_s3_path",
+    "labels_s3_path",
+    "history_s3_path",
+    "aws_conn_id",
+    "region_name",
+    "verify",
+)
+# A labeling task waits in one of these states: deferred, rescheduled between looks, or in a worker.
+WAITING_STATES = ("deferred", "up_for_reschedule", "running")
+log = logging.getLogger(__name__)
+
+
+class NotALabelingTask(LookupError):
+    """No waiting-or-not labeling task instance has these ids."""
+
+
+class NotWaiting(LabelingError):
+    """The labeling task no longer waits for labels: nothing more is written for it."""
+
+
+# What the service refuses with: a labeling error, or S3 (botocore) and Glue refusing a call.
+REFUSALS: tuple[type[Exception], ...] = (LabelingError, BotoCoreError, ClientError, GlueMLError)
+
+# A boto3 client costs about 0.3 s to make (it loads its service model): the page's requests share
+# one per connection and region for a while, and then take a new one (the connection may change).
+CLIENT_SECONDS = 300.0
+_clients: dict[tuple[type, Any, Any, Any], tuple[float, Any]] = {}
+
+
+def _client(kind: type, aws_conn_id: Any, region_name: Any, verify: Any) -> Any:
+    key = (kind, aws_conn_id, region_name, verify)
+    made, made_client = _clients.get(key, (0.0, None))
+    if made_client is None or time.monotonic() - made > CLIENT_SECONDS:
+        made_client = kind(aws_conn_id=aws_conn_id, region_name=region_name, verify=verify)
+        _clients[key] = (time.monotonic(), made_client)
+    return made_client
+
+
+class LabelingTask:
+    """A labeling task's S3 side: its labeling set, drafts, labels file and transform.
+
+    :param ti: the task instance.
+    :param fields: its rendered template fields (:data:`RENDERED_FIELDS`).
+    """
+
+    def __init__(self, ti: Any, fields: dict[str, Any]) -> None:
+        self.ti = ti
+        # Rendered fields keep a None as the text "None".
+        self.fields = {n: None if fields.get(n) in NOTHING else fields.get(n) for n in RENDERED_FIELDS}
+        self.transform_id = str(self.fields["transform_id"])
+        self.labeling_set_s3_path = str(self.fields["labeling_set_s3_path"])
+        self.labels_s3_path = str(self.fields["labels_s3_path"])
+        self.history_s3_path = self.fields["history_s3_path"]
+        self.bucket, self.key = check_s3_uri("labels_s3_path", self.labels_s3_path)
+        folder, _, name = self.key.rpartition("/")
+        self.draft_prefix = f"{folder}/_{name}.draft." if folder else f"_{name}.draft."
+
+    def _connection(self) -> tuple[Any, Any, Any]:
+        verify = self.fields["verify"]
+        verify = {"True": True, "False": False}.get(verify, verify) if isinstance(verify, str) else verify
+        return self.fields["aws_conn_id"], self.fields["region_name"], verify
+
+    @property
+    def s3(self) -> S3Files:
+        return _client(S3Files, *self._connection())
+
+    @property
+    def glue(self) -> Any:
+        from airflow_provider_glue_labeling.hooks import GlueMLHook
+
+        return _client(GlueMLHook, *self._connection())
+
+    def summary(self) -> dict[str, Any]:
+        """The task as the list shows it."""
+        ti = self.ti
+        return {
+            "dag_id": ti.dag_id,
+            "run_id": ti.run_id,
+            "task_id": ti.task_id,
+            "map_index": ti.map_index,
+            "state": ti.state,
+            "waiting_since": ti.start_date.isoformat() if ti.start_date else None,
+            "transform_id": self.transform_id,
+            "labeling_set_s3_path": self.labeling_set_s3_path,
+            "labels_s3_path": self.labels_s3_path,
+        }
+
+    def _must_wait(self) -> None:
+        if self.ti.state not in WAITING_STATES:
+            raise NotWaiting(f"the labeling task is {self.ti.state}, not waiting for labels")
+
+    def labeling_set(self) -> LabelingSet:
+        return LabelingSet.parse(self.s3.read_files(self.labeling_set_s3_path, "labeling_set_s3_path"))
+
+    def drafts(self) -> dict[str, dict[str, Any]]:
+        """Each set's saved draft: ``{"groups", "done", "by", "at"}``."""
+        found = {}
+        for key in self.s3.keys(self.bucket, self.draft_prefix):
+            try:
+                draft = json.loads(self.s3.read(self.bucket, key))
+                found[str(draft["set_id"])] = draft
+            except (ValueError, KeyError, TypeError) as error:
+                log.warning("Skipping s3://%s/%s: not a draft of this page (%r)", self.bucket, key, error)
+        return found
+
+    def view(self) -> dict[str, Any]:
+        """The task as its page shows it: columns, sets and records, drafts, quality."""
+        labeling = self.labeling_set()
+        return {
+            **self.summary(),
+            "columns": labeling.columns,
+            "sets": [{"set_id": set_id, "records": rows} for set_id, rows in labeling.sets.items()],
+            "drafts": self.drafts(),
+            "quality": self.quality(),
+        }
+
+    def save_draft(self, set_id: str, groups: list[int], done: bool, user: str) -> dict[str, Any]:
+        """Keep one set's draft (checked against its set first); log who saved it."""
+        self._must_wait()
+        draft = {
+            "set_id": set_id,
+            "groups": self.labeling_set().check_draft(set_id, groups, done),
+            "done": done,
+            "by": user,
+            "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        key = self.draft_prefix + json.dumps(set_id)[1:-1].replace("/", "%2F") + ".json"
+        self.s3.write(self.bucket, key, json.dumps(draft).encode())
+        state = "done" if done else "in progress"
+        log.info(
+            "User %s saved the draft of labeling set %s (%s) for %s", user, set_id, state, self.labels_s3_path
+        )
+        return draft
+
+    def submit(self, user: str) -> LabelingSet:
+        """Write the labels file from the drafts, after Glue's labels-file checks; log who did.
+
+        A labels file already there is never rewritten: the waiting task may be reading it.
+        """
+        self._must_wait()
+        if self.s3.exists(self.bucket, self.key):
+            raise AlreadySubmitted(f"labels are at {self.labels_s3_path} already; they are not rewritten")
+        files = self.s3.read_files(self.labeling_set_s3_path, "labeling_set_s3_path")
+        labeling = LabelingSet.parse(files)
+        data = labeling.labels_file(self.drafts())
+        problem = labels_file_problem(data, labeling.columns, self.labels_s3_path, log, files)
+        if problem:
+            raise LabelingError(f"the labels file {problem}")
+        self.s3.write(self.bucket, self.key, data)
+        log.info(
+            "User %s submitted the labels of %d set(s), %d record(s) to %s",
+            user,
+            len(labeling.sets),
+            labeling.records(),
+            self.labels_s3_path,
+        )
+        return labeling
+
+    def quality(self) -> dict[str, Any]:
+        """The transform's ``LabelCount`` and last metrics (``GetMLTransform``), and with a quality
+        history its rounds and their chart."""
+        transform = self.glue.get_transform(self.transform_id)
+        metrics = (transform.get("EvaluationMetrics") or {}).get("FindMatchesMetrics") or {}
+        quality: dict[str, Any] = {
+            "LabelCount": transform.get("LabelCount"),
+            "status": transform.get("Status"),
+            "metrics": {name: metrics.get(name) for name in METRIC_NAMES},
+        }
+        if self.history_s3_path:
+            rounds = read_rounds(self.s3, str(self.history_s3_path), self.transform_id)
+            quality.update(rounds=rounds, chart_svg=chart_svg(rounds) if rounds else None)
+        return quality
+
+
+def labeling_tasks(session: Any, **where: Any) -> list[LabelingTask]:
+    """The task instances of labeling tasks, found by their rendered template fields.
+
+    :param session: a metadata DB session.
+    :param where: ``TaskInstance`` columns to match (a tuple: any of its values).
+    """
+    from airflow.models.renderedtifields import RenderedTaskInstanceFields as Rendered
+    from airflow.models.taskinstance import TaskInstance
+    from sqlalchemy import and_, select
+
+    join = and_(
+        Rendered.dag_id == TaskInstance.dag_id,
+        Rendered.run_id == TaskInstance.run_id,
+        Rendered.task_id == TaskInstance.task_id,
+        Rendered.map_index == TaskInstance.map_index,
+    )
+    query = select(TaskInstance, Rendered.rendered_fields).join(Rendered, join)
+    for name, value in where.items():
+        column = getattr(TaskInstance, name)
+        query = query.where(column.in_(value) if isinstance(value, tuple) else column == value)
+    found = []
+    for ti, fields in session.execute(query.order_by(TaskInstance.start_date)).all():
+        if isinstance(fields, dict) and all(fields.get(name) for name in RENDERED_FIELDS[:3]):
+            try:
+                found.append(LabelingTask(ti, fields))
+            except ValueError as error:  # a labels_s3_path that is not an S3 URI
+                log.warning("Not a labeling task: %s %s %s: %s", ti.dag_id, ti.run_id, ti.task_id, error)
+    return found
+
+
+def one_task(session: Any, dag_id: str, run_id: str, task_id: str, map_index: str) -> LabelingTask:
+    """The labeling task with these ids; :class:`NotALabelingTask` when there is none.
+
+    The UI leaves ``{MAP_INDEX}`` as it is in a task-instance tab's link for a task that is not mapped.
+    """
+    try:
+        index = int(map_index)
+    except ValueError:
+        index = -1
+    found = labeling_tasks(session, dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=index)
+    if not found:
+        raise NotALabelingTask(f"{dag_id} / {run_id} / {task_id}[{index}] is not a labeling task")
+    return found[0]
+
+
+def counts(task: LabelingTask) -> dict[str, Any]:
+    """How many sets and records a task's labeling set has; a problem with one task is not the list's."""
+    try:
+        labeling = task.labeling_set()
+    except REFUSALS as error:
+        return {"sets": None, "records": None, "problem": str(error)}
+    return {"sets": len(labeling.sets), "records": labeling.records()}

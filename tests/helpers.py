@@ -1,0 +1,133 @@
+"""What several test modules share: clients, DAG runs, waits and people who label from the truth.
+
+Test modules import helpers from here, never from each other.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+import time
+from pathlib import Path
+
+import boto3
+
+from airflow_provider_glue_labeling.emulator.seed import label_from_truth, people
+
+ROOT = Path(__file__).resolve().parent.parent
+DAG_FILE = ROOT / "tests" / "dags" / "glue_ml_test_dags.py"
+LOGICAL_DATE = "2026-11-01T00:00:00+00:00"
+BUCKET = "labels-bkt"  # the bucket of the ``transform`` fixture
+HEADER = b"labeling_set_id,label,id,first_name,last_name,email,city,birth_year\n"
+ROW = b"s1,a,1,Ann,Lee,a@x.org,Oslo,1970\n"
+GOOD_LABELS = (
+    HEADER
+    + b"s1,a,1,Ann,Lee,a@x.org,Oslo,1970\ns1,a,2,Anne,Lee,a@x.org,Oslo,1970\ns1,b,3,Bob,Ray,b@x.org,Cork,1980\n"
+)
+ECHO_KEYS = {
+    "IMPORT_LABELS": "ImportLabelsTaskRunProperties",
+    "EXPORT_LABELS": "ExportLabelsTaskRunProperties",
+    "LABELING_SET_GENERATION": "LabelingSetGenerationTaskRunProperties",
+}
+TRIES: dict[str, int] = {}  # the tries of each task in the last run_dag()
+
+
+def client(service: str, endpoint_url: str | None = None):
+    return boto3.client(service, region_name="us-east-1", endpoint_url=endpoint_url)
+
+
+def bare_transform(glue) -> str:
+    """A FindMatches transform over a table that is not there, for tests that need only its runs."""
+    return glue.create_ml_transform(
+        Name="t",
+        InputRecordTables=[{"DatabaseName": "db", "TableName": "missing"}],
+        Parameters={"TransformType": "FIND_MATCHES"},
+        Role="r",
+    )["TransformId"]
+
+
+def load_test_dags():
+    """The test DAGs (``tests/dags``, which ``dag.test()`` needs inside the dags folder)."""
+    sys.path.insert(0, str(ROOT / "tests" / "dags"))
+    import glue_ml_test_dags
+
+    return glue_ml_test_dags
+
+
+def run_dag(dag_id: str, transform_id: str, tmp_path: Path, **params):
+    """One ``dag.test()`` run of a test DAG: its state, its tasks' states and what ``record`` wrote."""
+    result_file = tmp_path / "result.json"
+    conf = {
+        "transform_id": transform_id,
+        "output_s3_path": f"s3://{BUCKET}/labeling/",
+        "result_file": str(result_file),
+    }
+    dag_run = load_test_dags().DAGS[dag_id].test(run_conf={**conf, **params})
+    states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
+    TRIES.clear()
+    TRIES.update({ti.task_id: ti.try_number for ti in dag_run.get_task_instances()})
+    result = json.loads(result_file.read_text()) if result_file.exists() else None
+    return dag_run.state, states, result
+
+
+def wait_for(condition, timeout=60.0, process=None):
+    """Wait for ``condition``; on a time-out, show what ``process`` (a task's process) printed."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            output = ""
+            if process is not None:
+                process.kill()
+                output = process.communicate()[0][-4000:]
+            raise AssertionError(f"timed out; the task process printed:\n{output}")
+        time.sleep(0.05)
+
+
+def wait_for_run(glue, transform_id, run_id, timeout=10.0):
+    """The run once it ended (or as it is after ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        run = glue.get_ml_task_run(TransformId=transform_id, TaskRunId=run_id)
+        if run["Status"] not in ("STARTING", "RUNNING", "STOPPING") or time.monotonic() > deadline:
+            return run
+        time.sleep(0.05)
+
+
+def runs_of(endpoint, transform_id, task_type):
+    """``(TaskRunId, Status, Properties of the type)`` of each run of one type, oldest first."""
+    runs = client("glue", endpoint).get_ml_task_runs(
+        TransformId=transform_id, Filter={"TaskRunType": task_type}
+    )["TaskRuns"]
+    return [
+        (r["TaskRunId"], r["Status"], r["Properties"].get(ECHO_KEYS.get(task_type, ""), {}))
+        for r in sorted(runs, key=lambda r: r["StartedOn"])
+    ]
+
+
+def put_labels(endpoint, key, body=GOOD_LABELS):
+    client("s3", endpoint).put_object(Bucket=BUCKET, Key=key, Body=body)
+    return f"s3://{BUCKET}/{key}"
+
+
+def labels_from_truth(labeling_set: bytes, drop_first_set: bool = False) -> bytes:
+    """What careful people answer for a labeling set of the ``transform`` fixture's people."""
+    labels = label_from_truth(labeling_set, people(120)[1], "id")
+    if drop_first_set:
+        rows = list(csv.reader(io.StringIO(labels.decode())))
+        labels = "".join(",".join(r) + "\n" for r in rows if r[0] != rows[1][0]).encode()
+    return labels
+
+
+def add_labels(endpoint, transform_id, name):
+    """People label a fresh labeling set from the truth, and it is imported (outside Airflow)."""
+    glue, s3 = client("glue", endpoint), client("s3", endpoint)
+    run_id = glue.start_ml_labeling_set_generation_task_run(
+        TransformId=transform_id, OutputS3Path=f"s3://{BUCKET}/{name}/"
+    )["TaskRunId"]
+    assert wait_for_run(glue, transform_id, run_id)["Status"] == "SUCCEEDED"
+    labeling_set = s3.get_object(Bucket=BUCKET, Key=f"{name}/{run_id}.csv")["Body"].read()
+    path = put_labels(endpoint, f"{name}-labels.csv", labels_from_truth(labeling_set))
+    run_id = glue.start_import_labels_task_run(TransformId=transform_id, InputS3Path=path)["TaskRunId"]
+    assert wait_for_run(glue, transform_id, run_id)["Status"] == "SUCCEEDED"
