@@ -30,6 +30,22 @@ def get_provider_info() -> dict[str, Any]:
         "hooks": [{"integration-name": integration, "python-modules": [f"{_MODULE}.hooks"]}],
         "triggers": [{"integration-name": integration, "python-modules": [f"{_MODULE}.triggers"]}],
         "extra-links": [f"{_MODULE}.links.GlueMLTransformLink"],
+        "config": {
+            "glue_labeling": {
+                "description": "Settings of the AWS Glue FindMatches labeling provider.",
+                "options": {
+                    "poll_seconds": {
+                        "description": "Seconds between looks at a Glue ML task run or a labels file, for "
+                        "the operators' waiter_delay and the sensors' and labeling task's poke_interval "
+                        "when a task gives none. Glue runs take minutes and people days: 60 suits both.",
+                        "version_added": "0.2.0",
+                        "type": "float",
+                        "example": "30",
+                        "default": "60",
+                    }
+                },
+            }
+        },
         # The labeling page in the Airflow UI (Airflow 3.1+).
         "plugins": [{"name": "glue_labeling", "plugin-class": f"{_MODULE}.plugins.GlueLabelingPlugin"}],
     }

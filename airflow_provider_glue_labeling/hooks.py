@@ -36,6 +36,11 @@ def default_deferrable() -> bool:
     return conf.getboolean("operators", "default_deferrable", fallback=False)
 
 
+def default_poll_seconds() -> float:
+    """``[glue_labeling] poll_seconds`` (default 60): seconds between looks when a task gives none."""
+    return conf.getfloat("glue_labeling", "poll_seconds", fallback=60.0)
+
+
 class GlueMLHook(AwsBaseHook):
     """Interact with AWS Glue ML transforms and their task runs (FindMatches teaching).
 

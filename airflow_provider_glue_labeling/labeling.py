@@ -16,7 +16,12 @@ from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.providers.common.compat.sdk import AirflowSensorTimeout
 
 from airflow_provider_glue_labeling.exceptions import GlueMLError, GlueMLInputError
-from airflow_provider_glue_labeling.hooks import GlueMLHook, connection_arguments, default_deferrable
+from airflow_provider_glue_labeling.hooks import (
+    GlueMLHook,
+    connection_arguments,
+    default_deferrable,
+    default_poll_seconds,
+)
 from airflow_provider_glue_labeling.labels.files import S3Files, labels_file_problem, schema_columns
 from airflow_provider_glue_labeling.validation import (
     check_bool,
@@ -45,7 +50,8 @@ class GlueMLLabelingOperator(AwsBaseOperator[GlueMLHook]):
     :param history_s3_path: the evaluations' quality history (``GlueMLEvaluationOperator``'s
         ``history_s3_path``), if any: the labeling page charts it. (templated)
     :param deferrable: wait in the triggerer (default from ``[operators] default_deferrable``).
-    :param poke_interval: seconds between looks for the labels file.
+    :param poke_interval: seconds between looks for the labels file (default: ``[glue_labeling]
+        poll_seconds``, 60).
     :param timeout: seconds to wait for it (default 7 days); then ``AirflowSensorTimeout``.
     :param aws_conn_id: the Airflow AWS connection. (templated)
     :param region_name: the AWS region. (templated)
@@ -67,7 +73,7 @@ class GlueMLLabelingOperator(AwsBaseOperator[GlueMLHook]):
         labels_s3_path: str,
         history_s3_path: str | None = None,
         deferrable: bool | None = None,
-        poke_interval: float = 60,
+        poke_interval: float | None = None,
         timeout: float = 7 * 24 * 3600,
         **kwargs: Any,
     ) -> None:
@@ -77,7 +83,7 @@ class GlueMLLabelingOperator(AwsBaseOperator[GlueMLHook]):
         self.labels_s3_path = labels_s3_path
         self.history_s3_path = history_s3_path
         self.deferrable = default_deferrable() if deferrable is None else deferrable
-        self.poke_interval = poke_interval
+        self.poke_interval = default_poll_seconds() if poke_interval is None else poke_interval
         self.timeout = timeout
 
     def _labels_file(self) -> tuple[str, str]:

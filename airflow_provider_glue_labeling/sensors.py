@@ -15,7 +15,7 @@ from airflow_provider_glue_labeling.exceptions import GlueMLError, GlueMLFinalEr
 from airflow_provider_glue_labeling.glue.errors import POLL_LIMIT
 from airflow_provider_glue_labeling.glue.polling import summarize, task_run_done, task_run_from_event
 from airflow_provider_glue_labeling.glue.statuses import FAILURE_STATUSES
-from airflow_provider_glue_labeling.hooks import GlueMLHook, default_deferrable
+from airflow_provider_glue_labeling.hooks import GlueMLHook, default_deferrable, default_poll_seconds
 from airflow_provider_glue_labeling.validation import check_positive, check_task_run_id, check_transform_id
 
 if TYPE_CHECKING:
@@ -34,6 +34,7 @@ class GlueMLTaskRunSensor(AwsBaseSensor[GlueMLHook]):
 
     :param transform_id: the Glue ML transform. (templated)
     :param task_run_id: the task run, e.g. ``generate.output`` of an operator. (templated)
+    :param poke_interval: seconds between looks (default: ``[glue_labeling] poll_seconds``, 60).
     :param deferrable: wait in the triggerer (default from ``[operators] default_deferrable``);
         ``poke_interval`` is then the delay between polls, and ``timeout`` a wall-clock deadline
         that ends in ``AirflowSensorTimeout`` as in poke mode (not retried).
@@ -53,9 +54,10 @@ class GlueMLTaskRunSensor(AwsBaseSensor[GlueMLHook]):
         transform_id: str,
         task_run_id: str,
         deferrable: bool | None = None,
-        poke_interval: float = 60,
+        poke_interval: float | None = None,
         **kwargs: Any,
     ) -> None:
+        poke_interval = default_poll_seconds() if poke_interval is None else poke_interval
         super().__init__(poke_interval=poke_interval, **kwargs)
         self.transform_id = transform_id
         self.task_run_id = task_run_id

@@ -19,7 +19,6 @@ Waits run in the triggerer when ``[operators] default_deferrable`` is true.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import pendulum
@@ -35,8 +34,6 @@ from airflow_provider_glue_labeling.operators import (
 )
 from airflow_provider_glue_labeling.sensors import GlueMLTaskRunSensor
 
-# Seconds between status checks; labelers take days, Glue runs take minutes.
-POLL_SECONDS = float(os.environ.get("GLUE_LABELING_POLL_SECONDS", "60"))
 LABELS_TIMEOUT = 6 * 24 * 60 * 60
 TRANSFORM = "{{ params.transform_id }}"
 # When the run was asked for: a run triggered without a logical date (Airflow 3) has none.
@@ -76,7 +73,6 @@ with DAG(
         min_precision="{{ params.min_precision }}",
         min_recall="{{ params.min_recall }}",
         min_area_under_pr_curve="{{ params.min_area_under_pr_curve }}",
-        waiter_delay=POLL_SECONDS,
     )
 
     @task.branch(task_id="ask_for_labels")
@@ -99,7 +95,6 @@ with DAG(
         task_id="wait_for_labeling_set",
         transform_id=TRANSFORM,
         task_run_id=generate.output,
-        poke_interval=POLL_SECONDS,
         timeout=6 * 60 * 60,
     )
     labeled = GlueMLLabelingOperator(
@@ -108,7 +103,6 @@ with DAG(
         labeling_set_s3_path=LABELING_SET,
         labels_s3_path=LABELS,
         history_s3_path=HISTORY,
-        poke_interval=POLL_SECONDS,
         timeout=LABELS_TIMEOUT,
     )
     import_labels = GlueMLImportLabelsOperator(
@@ -121,7 +115,6 @@ with DAG(
         task_id="wait_for_import",
         transform_id=TRANSFORM,
         task_run_id=import_labels.output,
-        poke_interval=POLL_SECONDS,
         timeout=6 * 60 * 60,
     )
     (

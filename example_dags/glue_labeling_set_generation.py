@@ -7,8 +7,6 @@ transform's labels. Trigger it with your own transform and paths as DAG params.
 
 from __future__ import annotations
 
-import os
-
 import pendulum
 from airflow.providers.common.compat.sdk import DAG, Param
 
@@ -17,9 +15,6 @@ from airflow_provider_glue_labeling.operators import (
     GlueMLLabelingSetGenerationOperator,
 )
 from airflow_provider_glue_labeling.sensors import GlueMLTaskRunSensor
-
-# Seconds between status checks of the Glue runs.
-POLL_SECONDS = float(os.environ.get("GLUE_LABELING_POLL_SECONDS", "30"))
 
 with DAG(
     dag_id="glue_labeling_set_generation",
@@ -43,13 +38,11 @@ with DAG(
         task_id="wait_for_labeling_set",
         transform_id="{{ params.transform_id }}",
         task_run_id=generate.output,
-        poke_interval=POLL_SECONDS,
         timeout=6 * 60 * 60,
     )
     import_labels = GlueMLImportLabelsOperator(
         task_id="import_labels",
         transform_id="{{ params.transform_id }}",
         input_s3_path="{{ params.labels_s3_path }}",
-        waiter_delay=POLL_SECONDS,
     )
     generate >> wait >> import_labels

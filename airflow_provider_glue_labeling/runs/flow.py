@@ -25,7 +25,7 @@ from airflow_provider_glue_labeling.glue.statuses import (
     RUNNING_STATUSES,
     TaskRunStatus,
 )
-from airflow_provider_glue_labeling.hooks import GlueMLHook, default_deferrable
+from airflow_provider_glue_labeling.hooks import GlueMLHook, default_deferrable, default_poll_seconds
 from airflow_provider_glue_labeling.links import GlueMLTransformLink
 from airflow_provider_glue_labeling.runs import lifecycle
 from airflow_provider_glue_labeling.validation import check_bool, check_positive, check_transform_id
@@ -45,7 +45,7 @@ class GlueMLTaskRunOperator(ResumableJobMixin, AwsBaseOperator[GlueMLHook]):
         when ``deferrable`` is set.
     :param deferrable: do the wait in the triggerer instead of the worker (default: ``[operators]
         default_deferrable``, read when the task is created).
-    :param waiter_delay: seconds between status polls.
+    :param waiter_delay: seconds between status polls (default: ``[glue_labeling] poll_seconds``, 60).
     :param waiter_max_attempts: status polls before the wait gives up (default: enough for 48
         hours, Glue's default task-run timeout).
     :param cancel_on_kill: cancel the run when a user kills the task, waiting in the worker or
@@ -71,7 +71,7 @@ class GlueMLTaskRunOperator(ResumableJobMixin, AwsBaseOperator[GlueMLHook]):
         transform_id: str,
         wait_for_completion: bool = True,
         deferrable: bool | None = None,
-        waiter_delay: int = 60,
+        waiter_delay: float | None = None,
         waiter_max_attempts: int | None = None,
         cancel_on_kill: bool = True,
         **kwargs: Any,
@@ -80,7 +80,7 @@ class GlueMLTaskRunOperator(ResumableJobMixin, AwsBaseOperator[GlueMLHook]):
         self.transform_id = transform_id
         self.wait_for_completion = wait_for_completion
         self.deferrable = default_deferrable() if deferrable is None else deferrable
-        self.waiter_delay = waiter_delay
+        self.waiter_delay = default_poll_seconds() if waiter_delay is None else waiter_delay
         self.waiter_max_attempts = waiter_max_attempts
         self.cancel_on_kill = cancel_on_kill
         self.task_run_id: str | None = None

@@ -53,7 +53,7 @@ def test_dagbag_loads_examples_without_errors_or_aws_calls():
 def load(name: str, deferrable: bool, monkeypatch):
     """A fresh copy of an example DAG, built with ``[operators] default_deferrable`` set."""
     monkeypatch.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", str(deferrable))
-    monkeypatch.setenv("GLUE_LABELING_POLL_SECONDS", "0.3")
+    monkeypatch.setenv("AIRFLOW__GLUE_LABELING__POLL_SECONDS", "0.3")
     spec = importlib.util.spec_from_file_location(
         f"example_{name}_{uuid.uuid4().hex}", EXAMPLES / f"{name}.py"
     )

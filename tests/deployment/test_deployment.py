@@ -1,21 +1,264 @@
-"""On a real deployment (scheduler and triggerer as processes, and Airflow 3's api-server): a user's kill."""
+"""On one real deployment (api-server, scheduler, dag-processor and triggerer as processes): people
+label in the browser, and a user's kill of deferred tasks.
+
+The retraining example DAG is triggered through the REST API against the emulator and waits in
+its labeling task (deferred). People label it through the page: a browser (Debian's chromium,
+driven by Playwright) clicks through one set, a second person saves the others through the page's
+HTTP API, the browser submits, and the DAG imports the labels. Then a user marks deferred tasks
+failed, after a triggerer restart: a run is cancelled only for the user's kill. The page's routes
+one by one (auth, refusals) are tested in process in ``tests/dag_runs/test_labeling_page_routes.py``.
+"""
 
 from __future__ import annotations
 
+import csv
+import io
+import os
+import shutil
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from urllib.parse import quote
+
 import pytest
+import requests
 
 import airflow_provider_glue_labeling.emulator as emulator
+from airflow_provider_glue_labeling.versions import HAS_UI_PLUGINS
 from tests.helpers import ROOT, client
 
+needs_ui_plugins = pytest.mark.skipif(
+    not HAS_UI_PLUGINS, reason="UI plugins (the labeling page) need Airflow 3.1+"
+)
 
-@pytest.fixture
-def airflow_deployment(airflow_db, tmp_path):
+DAG_ID = "glue_findmatches_retraining"
+BUCKET = "labels-bkt"
+POLL_SECONDS = 1
+# Glue runs here last longer than the 5 s Airflow 3.3's supervisor may take to notice that a
+# deferred task's process ended: a trigger that fires sooner races with that late "success" event,
+# and the scheduler fails the resumed try. Real Glue runs take minutes.
+RUN_SECONDS = 7
+
+
+@pytest.fixture(scope="module")
+def running_airflow(server, airflow_db, tmp_path_factory):
+    """One deployment for the module, with the example DAGs and the test DAGs."""
     from dev.airflow_env import PRISTINE_DB
     from dev.deployment import deployment
 
-    dags = {"tests": ROOT / "tests" / "dags"}
-    with deployment(tmp_path / "home", dags, airflow_db / PRISTINE_DB) as running:
+    env = {
+        "AIRFLOW__GLUE_LABELING__POLL_SECONDS": str(POLL_SECONDS),
+        "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": "True",
+    }
+    dags = {"examples": ROOT / "example_dags", "tests": ROOT / "tests" / "dags"}
+    with deployment(tmp_path_factory.mktemp("deployment"), dags, airflow_db / PRISTINE_DB, env) as running:
         yield running
+
+
+@pytest.fixture
+def waiting(server, running_airflow):
+    """The retraining DAG, run on the deployment, waiting in its labeling task for people."""
+    from airflow_provider_glue_labeling.emulator.seed import create_findmatches_transform, people
+    from dev.deployment import wait_until
+
+    requests.post(f"{server}/moto-api/reset", timeout=10).raise_for_status()
+    source, truth = people(count=120)
+    transform_id = create_findmatches_transform(
+        client("glue", server), client("s3", server), bucket=BUCKET, source_csv=source, primary_key="id"
+    )
+    earlier_rounds(server, transform_id)
+    emulator.configure(run_seconds=RUN_SECONDS)
+    running = running_airflow
+    # No threshold, and a plateau rule that needs more rounds than there are: people are asked.
+    conf = {"transform_id": transform_id, "bucket": BUCKET, "min_f1": None, "over_rounds": 10}
+    run_id = running.trigger(DAG_ID, conf)
+    wait_until(
+        lambda: running.states(DAG_ID, run_id, ["label"])["label"] == "deferred",
+        240,
+        "the labeling task to wait for people",
+        running.logs,
+    )
+    task_path = f"{DAG_ID}/{quote(run_id, safe='')}/label/-1"
+    yield SimpleNamespace(
+        deployment=running,
+        run_id=run_id,
+        transform_id=transform_id,
+        truth=truth,
+        api=f"{running.url}/glue-labeling/api/tasks/{task_path}",
+        page=f"{running.url}/glue-labeling/tasks/{task_path}",
+        s3=client("s3", server),
+        glue=client("glue", server),
+    )
+
+
+def earlier_rounds(endpoint, transform_id):
+    """Two rounds of labels and evaluations before this one, in the transform's quality history."""
+    from airflow_provider_glue_labeling.labels.files import S3Files
+    from airflow_provider_glue_labeling.quality.rounds import make_round, record_round
+    from tests.helpers import add_labels, wait_for_run
+
+    glue = client("glue", endpoint)
+    for number in (1, 2):
+        add_labels(endpoint, transform_id, f"earlier-{number}")
+        evaluation = glue.start_ml_evaluation_task_run(TransformId=transform_id)["TaskRunId"]
+        assert wait_for_run(glue, transform_id, evaluation)["Status"] == "SUCCEEDED"
+        transform = glue.get_ml_transform(TransformId=transform_id)
+        history = f"s3://{BUCKET}/quality-history/{transform_id}/"  # as the example DAG keeps it
+        record_round(S3Files("aws_default"), history, make_round(transform, evaluation, DAG_ID, "earlier"))
+
+
+def written(w) -> list[str]:
+    """What the page wrote to S3: drafts and labels files."""
+    listed = w.s3.list_objects_v2(Bucket=BUCKET, Prefix="labels/").get("Contents", [])
+    return [obj["Key"] for obj in listed]
+
+
+def groups_from_truth(w, records: list[list[str]], columns: list[str]) -> list[int]:
+    """What a careful person answers: records of one true entity in one group."""
+    first: dict[str, int] = {}
+    key = columns.index("id")
+    return [first.setdefault(w.truth[row[key]], i) for i, row in enumerate(records)]
+
+
+@needs_ui_plugins
+def test_people_label_in_the_browser_and_the_dag_runs_to_success(waiting, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    from dev.deployment import USERS, wait_until
+
+    w = waiting
+    second_person = w.deployment.client("bea")
+    task = second_person.get(w.api, timeout=30).json()
+    records = {s["set_id"]: s["records"] for s in task["sets"]}
+    truth = {set_id: groups_from_truth(w, rows, task["columns"]) for set_id, rows in records.items()}
+    # bea has labeled the last set; the browser labels the first set that has duplicates to group.
+    last = task["sets"][-1]["set_id"]
+    body = {"set_id": last, "groups": truth[last], "done": True}
+    second_person.put(f"{w.api}/drafts", json=body, timeout=30).raise_for_status()
+    first = next(set_id for set_id, groups in truth.items() if len(set(groups)) < len(groups))
+    truth_groups = truth[first]
+    others = [set_id for set_id in records if set_id not in (first, last)]
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        # Sign in to Airflow, open "Labeling" in its navigation, and the waiting task from the list.
+        page.goto(f"{w.deployment.url}/")
+        page.fill("input[name=username]", "alice")
+        page.fill("input[name=password]", USERS["alice"][1])
+        page.click("button:has-text('Sign in')")
+        page.get_by_role("link", name="Labeling", exact=True).click()  # the navigation's entry
+        listing = page.frame_locator("iframe")
+        row = listing.locator("#tasks tbody tr")
+        assert row.locator("td").nth(0).inner_text() == w.transform_id
+        assert (
+            row.locator("td").nth(4).inner_text() == "10" and row.locator("td").nth(5).inner_text() == "100"
+        )
+        row.locator("a:has-text('Label')").click()
+        frame = page.frame_locator("iframe")
+        frame.locator("body[data-loaded]").wait_for(timeout=60_000)
+        assert frame.locator("#progress").inner_text().startswith("1 of 10 sets done")  # bea's last set
+        # The transform's quality beside it: label count, metrics, and the rounds so far as a chart.
+        assert frame.locator("#quality").inner_text().split()[:2] == ["Labels", "200"]
+        assert frame.locator("#chart svg polyline").count() == 3
+        assert frame.locator("#chart svg circle").count() == 9  # F1, precision, recall of 3 rounds
+
+        # Label the first set with the mouse and the keyboard: at first each record is its own group.
+        card = frame.locator(f"section[data-set='{first}']")
+        rows = card.locator("tr.record")
+        assert sorted(rows.nth(i).get_attribute("data-group") for i in range(10)) == list("ABCDEFGHIJ")
+        entities = [
+            [i for i, g in enumerate(truth_groups) if g == group] for group in dict.fromkeys(truth_groups)
+        ]
+        multi = [members for members in entities if len(members) > 1]
+        for number, members in enumerate(multi):
+            for i in members:
+                if number == 0:  # the keyboard: focus, Space selects, G groups
+                    rows.nth(i).focus()
+                    page.keyboard.press(" ")
+                else:
+                    rows.nth(i).click()
+            if number == 0:
+                page.keyboard.press("g")
+            else:
+                card.locator("button.group-selected").click()
+        rows.nth(0).focus()
+        page.keyboard.press("d")
+        frame.locator("body[data-saving='0']").wait_for()
+        expected = [rows.nth(i).get_attribute("data-group") for i in range(10)]
+        assert len(set(expected)) == len(entities)
+        # Grouped records that differ show where: a highlighted cell in the grouped rows.
+        assert card.locator("td.diff").count() > 0
+
+        # An incomplete submission is refused, naming the sets left to label.
+        frame.locator("#submit").click()
+        message = frame.locator("#message.error")
+        message.wait_for()
+        assert f"labeling set(s) {', '.join(others)} not labeled yet" in message.inner_text()
+        assert not any(key.endswith("labels.csv") for key in written(w))
+
+        # A second person labels the other sets through the page's HTTP API.
+        for set_id in others:
+            body = {"set_id": set_id, "groups": truth[set_id], "done": True}
+            second_person.put(f"{w.api}/drafts", json=body, timeout=30).raise_for_status()
+
+        # A new page loses nothing and shows the other person's work: opened this time from the task
+        # instance's own "Labeling" tab, whose link keeps {MAP_INDEX} for a task that is not mapped.
+        page.goto(f"{w.deployment.url}/dags/{DAG_ID}/runs/{quote(w.run_id, safe='')}/tasks/label")
+        page.locator("a[href$='/plugin/glue-labeling-task']").click()
+        frame = page.frame_locator("iframe")
+        frame.locator("body[data-loaded]").wait_for(timeout=60_000)
+        assert frame.locator("#progress").inner_text().startswith("10 of 10 sets done · 100 of 100 records")
+        rows = frame.locator(f"section[data-set='{first}'] tr.record")
+        assert [rows.nth(i).get_attribute("data-group") for i in range(10)] == expected
+        frame.locator("#submit").click()
+        frame.locator("#message.ok").wait_for()
+        submitted = time.monotonic()
+        shot = tmp_path / "labeling-page.png"
+        page.set_viewport_size({"width": 1400, "height": 1600})  # the chart and the first two sets
+        page.screenshot(path=str(shot))
+        if os.environ.get("GLUE_LABELING_SCREENSHOT"):
+            shutil.copy(shot, Path(os.environ["GLUE_LABELING_SCREENSHOT"]))
+
+        # Load time of the page of a 100-record labeling set, as the browser measured it.
+        page.goto(w.page)
+        page.locator("body[data-loaded]").wait_for(timeout=60_000)
+        load_ms = page.evaluate("window.labelingLoadedMs")
+        print(f"\nlabeling page load for a 100-record labeling set: {load_ms:.0f} ms")
+        browser.close()
+
+    def states():
+        return w.deployment.states(DAG_ID, w.run_id, ["label", "import_labels", "wait_for_import"])
+
+    wait_until(lambda: states()["label"] == "success", 60, "the labeling task to go on", w.deployment.logs)
+    print(
+        f"labeling task done {time.monotonic() - submitted:.1f}s after the submission (poll {POLL_SECONDS}s)"
+    )
+    wait_until(
+        lambda: w.deployment.run_state(DAG_ID, w.run_id) == "success", 180, "the import", w.deployment.logs
+    )
+    assert set(states().values()) == {"success"}
+    again = second_person.post(f"{w.api}/submit", timeout=30)
+    assert again.status_code == 409, again.text  # the labels file is never rewritten
+
+    # The file the page wrote: Glue's format, the groups people made, imported by the emulator.
+    from airflow_provider_glue_labeling.validation import labels_file_problems
+
+    key = next(key for key in written(w) if key.endswith("labels.csv"))
+    data = w.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+    assert not data.startswith(b"\xef\xbb\xbf")
+    assert labels_file_problems(data, task["columns"]) == (None, [])
+    rows_written = list(csv.reader(io.StringIO(data.decode())))
+    assert rows_written[0] == ["labeling_set_id", "label", *task["columns"]]
+    assert [row[2:] for row in rows_written[1:]] == [r for s in task["sets"] for r in s["records"]]
+    first_labels = [row[1] for row in rows_written[1:] if row[0] == first]
+    assert len(set(first_labels)) == len(entities)
+    for members in entities:
+        assert len({first_labels[i] for i in members}) == 1
+    assert w.glue.get_ml_transform(TransformId=w.transform_id)["LabelCount"] == 300
+    log = (w.deployment.home / "api-server.log").read_text()
+    assert f"User alice saved the draft of labeling set {first} (done)" in log
+    assert f"User alice submitted the labels of 10 set(s), 100 record(s) to s3://{BUCKET}/{key}" in log
 
 
 def generation_runs(endpoint, transform_id):
@@ -31,11 +274,11 @@ def generation_runs(endpoint, transform_id):
 
 
 def test_marking_a_deferred_task_failed_cancels_its_run_and_a_triggerer_restart_does_not(
-    transform, endpoint, airflow_deployment
+    transform, endpoint, running_airflow
 ):
     from dev.deployment import wait_until
 
-    deployment = airflow_deployment
+    deployment = running_airflow
     emulator.configure(run_seconds=600)
     run_id = deployment.trigger("deferred_kill", {"transform_id": transform})
 

@@ -1,0 +1,191 @@
+"""The labeling page's routes, in process: Airflow's api-server app (with its auth manager and the
+provider's plugin) under FastAPI's TestClient, while a real DAG run waits in its labeling task.
+
+People work the page's HTTP API from a thread while ``dag.test()`` runs the labeling task, which
+waits in the worker (``running``); the browser and a real deployment are in ``tests/deployment``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import threading
+import time
+from urllib.parse import quote
+
+import pytest
+
+from airflow_provider_glue_labeling.emulator.seed import people
+from airflow_provider_glue_labeling.labels.format import labels_file_problems
+from airflow_provider_glue_labeling.versions import HAS_UI_PLUGINS
+from tests.helpers import BUCKET, client, run_dag
+
+pytestmark = pytest.mark.skipif(not HAS_UI_PLUGINS, reason="UI plugins (the labeling page) need Airflow 3.1+")
+
+LABELS = f"s3://{BUCKET}/people-labels/round-1.csv"
+USERS = {"alice": "admin", "bea": "user", "victor": "viewer"}
+
+
+@pytest.fixture(scope="module")
+def api(airflow_db):
+    """Airflow's api-server app in this process, and a function giving a user's request headers."""
+    import os
+
+    os.environ["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"] = ",".join(f"{u}:{r}" for u, r in USERS.items())
+    from airflow.api_fastapi.app import create_app, get_auth_manager
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+    from fastapi.testclient import TestClient
+
+    app = create_app(apps="core")
+
+    def as_user(name: str) -> dict[str, str]:
+        token = get_auth_manager().generate_jwt(SimpleAuthManagerUser(username=name, role=USERS[name]))
+        return {"Authorization": f"Bearer {token}"}
+
+    with TestClient(app) as test_client:
+        yield test_client, as_user
+
+
+def groups_from_truth(records: list[list[str]], columns: list[str]) -> list[int]:
+    """What a careful person answers: records of one true entity in one group."""
+    truth, first = people(120)[1], {}
+    key = columns.index("id")
+    return [first.setdefault(truth[row[key]], i) for i, row in enumerate(records)]
+
+
+class People(threading.Thread):
+    """People at the page while the DAG runs: what they were answered, for the test to check."""
+
+    def __init__(self, api, endpoint: str) -> None:
+        super().__init__(daemon=True)
+        self.client, self.as_user = api
+        self.s3 = client("s3", endpoint)
+        self.seen: dict[str, object] = {}
+        self.error: BaseException | None = None
+
+    def written(self) -> list[str]:
+        """What the page wrote to S3: drafts and labels files."""
+        listed = self.s3.list_objects_v2(Bucket=BUCKET, Prefix="people-labels/")
+        return [obj["Key"] for obj in listed.get("Contents", [])]
+
+    def call(self, method: str, path: str, user: str | None, body=None):
+        headers = self.as_user(user) if user else {}
+        return self.client.request(method, f"/glue-labeling{path}", json=body, headers=headers)
+
+    def run(self) -> None:
+        try:
+            self.work()
+        except BaseException as error:  # shown by the test
+            self.error = error
+
+    def work(self) -> None:
+        deadline = time.monotonic() + 120
+        listed = []
+        while not listed:
+            assert time.monotonic() < deadline, "the labeling task never showed up as waiting"
+            listed = self.call("GET", "/api/tasks", "alice").json()
+            time.sleep(0.2)
+        (task,) = listed
+        path = "/".join(quote(str(task[k]), safe="") for k in ("dag_id", "run_id", "task_id", "map_index"))
+        api, page = f"/api/tasks/{path}", f"/tasks/{path}"
+        whole = self.call("GET", api, "alice").json()
+        self.seen.update(listed=task, task=whole)
+        first = whole["sets"][0]
+        valid_draft = {"set_id": first["set_id"], "groups": list(range(len(first["records"]))), "done": True}
+        requests_to_make = [("GET", page, None), ("GET", api, None), ("PUT", f"{api}/drafts", valid_draft)]
+        requests_to_make.append(("POST", f"{api}/submit", None))
+        self.seen["anonymous"] = [self.call(m, p, None, b).status_code for m, p, b in requests_to_make]
+        self.seen["viewer"] = [self.call(m, p, "victor", b).status_code for m, p, b in requests_to_make]
+        self.seen["anonymous_lists"] = [self.call("GET", p, None).status_code for p in ("/", "/api/tasks")]
+        self.seen["viewer_list"] = self.call("GET", "/api/tasks", "victor").json()
+        self.seen["written_before_bea"] = self.written()
+
+        last = whole["sets"][-1]
+        wrong = self.call(
+            "PUT", f"{api}/drafts", "bea", {"set_id": last["set_id"], "groups": [0, 1], "done": True}
+        )
+        self.seen["wrong_draft"] = (wrong.status_code, wrong.json()["detail"])
+        typed = self.call(
+            "PUT", f"{api}/drafts", "bea", {"set_id": last["set_id"], "groups": "all", "done": 1}
+        )
+        self.seen["mistyped_draft"] = typed.status_code
+        groups = groups_from_truth(last["records"], whole["columns"])
+        saved = self.call(
+            "PUT", f"{api}/drafts", "bea", {"set_id": last["set_id"], "groups": groups, "done": True}
+        )
+        self.seen["saved"] = (saved.status_code, saved.json().get("by"))
+        early = self.call("POST", f"{api}/submit", "bea")
+        self.seen["early_submit"] = (early.status_code, early.json()["detail"])
+        for labeling_set in whole["sets"][:-1]:
+            groups = groups_from_truth(labeling_set["records"], whole["columns"])
+            body = {"set_id": labeling_set["set_id"], "groups": groups, "done": True}
+            assert self.call("PUT", f"{api}/drafts", "bea", body).status_code == 200
+        self.seen["reloaded"] = self.call("GET", api, "alice").json()["drafts"]
+        submitted = self.call("POST", f"{api}/submit", "alice")
+        self.seen["submitted"] = (submitted.status_code, submitted.json())
+        again = self.call("POST", f"{api}/submit", "alice")
+        self.seen["again"] = (again.status_code, again.json()["detail"])
+
+
+def test_people_label_through_the_page_while_the_task_waits_and_the_dag_imports(
+    api, transform, endpoint, tmp_path, caplog
+):
+    caplog.set_level("INFO", logger="airflow_provider_glue_labeling.ui.service")
+    at_the_page = People(api, endpoint)
+    at_the_page.start()
+    state, states, result = run_dag("label_and_import_poke", transform, tmp_path, labels_a=LABELS)
+    at_the_page.join(timeout=60)
+    if at_the_page.error:
+        raise at_the_page.error
+    seen = at_the_page.seen
+    assert state == "success", states
+    assert result["labels"] == LABELS
+
+    # No credentials: 401 on every route; a viewer (no right to edit the DAG's tasks): 403, an empty
+    # list, and nothing written for either.
+    assert seen["anonymous"] == [401, 401, 401, 401]
+    assert seen["anonymous_lists"] == [401, 401]
+    assert seen["viewer"] == [403, 403, 403, 403]
+    assert seen["viewer_list"] == []
+    assert seen["written_before_bea"] == []
+
+    listed, task = seen["listed"], seen["task"]
+    assert (listed["transform_id"], listed["state"], listed["sets"], listed["records"]) == (
+        transform,
+        "running",
+        10,
+        100,
+    )
+    assert listed["labels_s3_path"] == LABELS
+    set_ids = [s["set_id"] for s in task["sets"]]
+    assert seen["wrong_draft"][0] == 422
+    assert f"groups of labeling set '{set_ids[-1]}' must be 10 group numbers" in seen["wrong_draft"][1]
+    assert seen["mistyped_draft"] == 422
+    assert seen["saved"] == (200, "bea")
+    assert seen["early_submit"][0] == 422
+    assert f"labeling set(s) {', '.join(set_ids[:-1])} not labeled yet" in seen["early_submit"][1]
+    assert set(seen["reloaded"]) == set(set_ids) and {d["by"] for d in seen["reloaded"].values()} == {"bea"}
+    assert seen["submitted"] == (200, {"labels_s3_path": LABELS, "rows": 100, "by": "alice"})
+    assert seen["again"][0] == 409 and "they are not rewritten" in seen["again"][1]
+
+    # The file the page wrote: Glue's format, the groups people made; the DAG imported it.
+    data = client("s3", endpoint).get_object(Bucket=BUCKET, Key="people-labels/round-1.csv")["Body"].read()
+    assert not data.startswith(b"\xef\xbb\xbf")
+    assert labels_file_problems(data, task["columns"]) == (None, [])
+    rows = list(csv.reader(io.StringIO(data.decode())))
+    assert rows[0] == ["labeling_set_id", "label", *task["columns"]]
+    assert [row[2:] for row in rows[1:]] == [r for s in task["sets"] for r in s["records"]]
+    for labeling_set in task["sets"]:
+        labels = [row[1] for row in rows[1:] if row[0] == labeling_set["set_id"]]
+        groups = groups_from_truth(labeling_set["records"], task["columns"])
+        assert len(set(labels)) == len(set(groups))
+        assert all((labels[i] == labels[j]) == (groups[i] == groups[j]) for i in range(10) for j in range(10))
+    imports = client("glue", endpoint).get_ml_task_runs(
+        TransformId=transform, Filter={"TaskRunType": "IMPORT_LABELS"}
+    )
+    assert [r["Properties"]["ImportLabelsTaskRunProperties"]["InputS3Path"] for r in imports["TaskRuns"]] == [
+        LABELS
+    ]
+    assert f"User bea saved the draft of labeling set {set_ids[-1]} (done)" in caplog.text
+    assert f"User alice submitted the labels of 10 set(s), 100 record(s) to {LABELS}" in caplog.text
+    assert "victor" not in caplog.text
