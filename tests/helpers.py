@@ -131,3 +131,28 @@ def add_labels(endpoint, transform_id, name):
     path = put_labels(endpoint, f"{name}-labels.csv", labels_from_truth(labeling_set))
     run_id = glue.start_import_labels_task_run(TransformId=transform_id, InputS3Path=path)["TaskRunId"]
     assert wait_for_run(glue, transform_id, run_id)["Status"] == "SUCCEEDED"
+
+
+class Store(dict):
+    """A task-state store as Airflow 3.3 hands it to a task (``get``, ``set``, ``delete``), for
+    running an operator's try in process in the state an earlier try left."""
+
+    def set(self, key, value):
+        self[key] = value
+
+    def delete(self, key):
+        self.pop(key, None)
+
+
+def retry_context(store: Store | None = None, *, try_number: int = 2, began=None) -> dict:
+    """The context of a task's retry in process: its try, its DAG run's start and its store."""
+    from datetime import UTC, datetime, timedelta
+    from types import SimpleNamespace
+
+    context = {
+        "ti": SimpleNamespace(try_number=try_number, max_tries=2, stats_tags={}),
+        "dag_run": SimpleNamespace(start_date=began or datetime.now(UTC) - timedelta(minutes=1)),
+    }
+    if store is not None:
+        context["task_state_store"] = store
+    return context

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import signal
-import time
 
 import pytest
 from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_3_PLUS
 
 import airflow_provider_glue_labeling.emulator as emulator
 from airflow_provider_glue_labeling.emulator.seed import label_from_truth, people
-from tests.helpers import DAG_FILE, LOGICAL_DATE, TRIES, client, load_test_dags, put_labels, runs_of, wait_for
+from tests.helpers import TRIES, client, load_test_dags, put_labels, runs_of, wait_for
 from tests.helpers import run_dag as run
 
 DAGS = load_test_dags().DAGS
@@ -137,39 +135,3 @@ def test_deferrable_import_defers_its_backup_export_too(transform, endpoint, tmp
     log = task_log()
     assert f"Deferring until Glue ML task run {backup_id} ends" in log
     assert f"Deferring until Glue ML task run {imports[-1][0]} ends" in log
-
-
-def test_retry_reconnects_to_the_backup_export_of_a_killed_worker(transform, endpoint):
-    import subprocess
-    import sys
-
-    label_one_set(endpoint, transform, "first")
-    labels = put_labels(endpoint, "replacement/labels.csv")
-    emulator.configure(polls_to_finish=6)  # the export ends at its 7th poll, however slow the retry
-    conf = {"transform_id": transform, "labels_a": labels}
-    task = subprocess.Popen(
-        [sys.executable, str(DAG_FILE), "run", "import_replace_durable", LOGICAL_DATE, json.dumps(conf)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    wait_for(lambda: runs_of(endpoint, transform, "EXPORT_LABELS"), process=task)
-    (backup_id, _, _), *_ = runs_of(endpoint, transform, "EXPORT_LABELS")
-    wait_for(
-        lambda: sum(c[2]["TaskRunId"] == backup_id for c in emulator.calls("GetMLTaskRun")) >= 2, process=task
-    )
-    task.send_signal(signal.SIGKILL)
-    task.wait(timeout=30)
-    time.sleep(0.1)
-
-    retry = subprocess.run(
-        [sys.executable, str(DAG_FILE), "retry", "import_replace_durable", LOGICAL_DATE, "import_labels"],
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    output = retry.stdout + retry.stderr
-    assert "TASK STATE success" in retry.stdout, output[-4000:]
-    assert f"Reconnecting to the backup export run {backup_id}" in output
-    assert [(i, s) for i, s, _ in runs_of(endpoint, transform, "EXPORT_LABELS")] == [(backup_id, "SUCCEEDED")]
-    assert runs_of(endpoint, transform, "IMPORT_LABELS")[-1][2] == {"InputS3Path": labels, "Replace": True}

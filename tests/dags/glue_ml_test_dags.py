@@ -159,21 +159,18 @@ with DAG("generate_mapped", schedule=None, params=PARAMS) as dag:
     ).expand(output_s3_path=[f"s3://labels-bkt/sets/{n}/" for n in range(4)])
 DAGS[dag.dag_id] = dag
 
-# The backup export before a replace: waited for like the import, deferred or in the worker.
-for name, mode in (
-    ("import_replace_deferrable", {"deferrable": True, "waiter_delay": 0.2}),
-    ("import_replace_durable", WAIT_IN_WORKER),
-):
-    with DAG(name, schedule=None, params=PARAMS) as dag:
-        GlueMLImportLabelsOperator(
-            task_id="import_labels",
-            input_s3_path="{{ params.labels_a }}",
-            replace_all_labels=True,
-            backup_s3_path="s3://labels-bkt/backup/",
-            **mode,
-            **TEMPLATED,
-        )
-    DAGS[dag.dag_id] = dag
+# The backup export before a replace: waited for like the import, deferred too.
+with DAG("import_replace_deferrable", schedule=None, params=PARAMS) as dag:
+    GlueMLImportLabelsOperator(
+        task_id="import_labels",
+        input_s3_path="{{ params.labels_a }}",
+        replace_all_labels=True,
+        backup_s3_path="s3://labels-bkt/backup/",
+        deferrable=True,
+        waiter_delay=0.2,
+        **TEMPLATED,
+    )
+DAGS[dag.dag_id] = dag
 
 # Deferred waits on a real deployment: a user marks two failed (one cancels its run, one keeps
 # it); a mapped one goes on through a triggerer restart like the others.

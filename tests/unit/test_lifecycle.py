@@ -19,19 +19,10 @@ from airflow_provider_glue_labeling.runs.lifecycle import (
     differences,
     done_record,
 )
+from tests.helpers import Store
 
 NOV_1 = datetime(2026, 11, 1, 10, 0, tzinfo=UTC)
 ECHO_KEY = "LabelingSetGenerationTaskRunProperties"
-
-
-class Store(dict):
-    """A task-state store as Airflow 3.3 hands it to a task: get, set, delete."""
-
-    def set(self, key, value):
-        self[key] = value
-
-    def delete(self, key):
-        self.pop(key, None)
 
 
 def run(run_id, path, minutes=0, **properties):
