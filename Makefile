@@ -27,8 +27,9 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy
 
+# Two workers, a test module each at a time (a module's fixtures, e.g. a deployment, stay on one).
 test: lint typecheck browser
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadfile
 
 # Every cell of the support matrix (dev/matrix.py): CELLS="a b" for some, CELLS=ci for CI's.
 test-matrix: install browser

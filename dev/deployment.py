@@ -148,11 +148,13 @@ class Deployment:
         if "api-server" in (components or COMPONENTS):
             wait_until(self._api_up, 120, "the api-server", self.logs)
 
-    def stop(self, name: str, sig: int = signal.SIGTERM, timeout: float = 60) -> None:
-        """Stop one component (and its children) with ``sig``, and wait for it."""
-        process = self.processes.pop(name)
-        if process.poll() is None:
-            os.killpg(process.pid, sig)
+    def stop(self, *names: str, sig: int = signal.SIGTERM, timeout: float = 60) -> None:
+        """Stop components (and their children) with ``sig``, all at once, and wait for them."""
+        stopping = [self.processes.pop(name) for name in names]
+        for process in stopping:
+            if process.poll() is None:
+                os.killpg(process.pid, sig)
+        for process in stopping:
             try:
                 process.wait(timeout)
             except subprocess.TimeoutExpired:
@@ -160,8 +162,7 @@ class Deployment:
                 process.wait(10)
 
     def close(self) -> None:
-        for name in list(self.processes):
-            self.stop(name)
+        self.stop(*self.processes)
 
     def logs(self, tail: int = 3000) -> str:
         return "".join(

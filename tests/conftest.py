@@ -23,10 +23,16 @@ from moto import mock_aws  # noqa: E402
 import airflow_provider_glue_labeling.emulator as emulator  # noqa: E402
 
 
+def pytest_collection_modifyitems(items):
+    """The real deployment's module first: the longest starts at once on one worker (``make test``
+    runs two), while the other worker runs the rest."""
+    items.sort(key=lambda item: not item.nodeid.startswith("tests/deployment/"))
+
+
 @pytest.fixture(autouse=True)
 def _emulator_defaults():
     emulator.reset()
-    emulator.configure(run_seconds=0.6, starting_seconds=0.1, stop_seconds=0.2)
+    emulator.configure(run_seconds=0.3, starting_seconds=0.05, stop_seconds=0.2)
     yield
     emulator.reset()
 

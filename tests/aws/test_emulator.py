@@ -39,15 +39,19 @@ def dblp_acm_source() -> tuple[bytes, dict[str, str]]:
     return out.getvalue().encode(), truth
 
 
-@pytest.fixture(params=["in-process", "server"])
+@pytest.fixture
 def clients(request):
-    """(glue, s3) boto3 clients: inside mock_aws, or against the moto server on 127.0.0.1."""
-    if request.param == "in-process":
+    """(glue, s3) boto3 clients: inside mock_aws, or (``BOTH_WAYS``) also against the moto server."""
+    if getattr(request, "param", "in-process") == "in-process":
         with mock_aws():
             yield client("glue"), client("s3")
     else:
         endpoint = request.getfixturevalue("endpoint")
         yield client("glue", endpoint), client("s3", endpoint)
+
+
+# The emulator's core behaviour, both in process and over HTTP; the rest in process only.
+BOTH_WAYS = pytest.mark.parametrize("clients", ["in-process", "server"], indirect=True)
 
 
 @pytest.fixture
@@ -88,6 +92,7 @@ def error_code(excinfo) -> str:
     return excinfo.value.response["Error"]["Code"]
 
 
+@BOTH_WAYS
 def test_run_goes_starting_running_succeeded_with_timestamps(dblp):
     glue, _, transform_id, _ = dblp
     emulator.configure(starting_seconds=0.3, run_seconds=3.0)
@@ -143,6 +148,7 @@ def test_labeling_set_has_aws_format_on_dblp_acm(dblp):
     assert pairs >= 3
 
 
+@BOTH_WAYS
 def test_labels_import_add_replace_export_and_evaluation(dblp):
     glue, s3, transform_id, truth = dblp
     assert glue.get_ml_transform(TransformId=transform_id)["Status"] == "NOT_READY"
@@ -330,6 +336,7 @@ def test_output_to_missing_bucket_fails_the_run(dblp):
     assert run["Status"] == "FAILED" and "no-such-bucket does not exist" in run["ErrorString"]
 
 
+@BOTH_WAYS
 def test_error_codes(dblp):
     glue, _, transform_id, _ = dblp
     with pytest.raises(ClientError) as excinfo:
@@ -357,6 +364,7 @@ def test_error_codes(dblp):
     assert error_code(excinfo) == "ConcurrentRunsExceededException"
 
 
+@BOTH_WAYS
 def test_cancel_goes_stopping_then_stopped(dblp):
     glue, _, transform_id, _ = dblp
     emulator.configure(run_seconds=30, stop_seconds=0.2)

@@ -89,7 +89,7 @@ def test_retry_reconnects_to_the_backup_export_of_a_killed_worker(transform, end
     add_labels(endpoint, transform, "first")
     labels = put_labels(endpoint, "replacement/labels.csv")
     glue = client("glue", endpoint)
-    emulator.configure(run_seconds=1.5)
+    emulator.configure(polls_to_finish=2)  # the export outlasts the retry's first look, however slow
     # The killed try had started the backup export and stored its id; its import never started.
     store = Store({STARTED_AT_KEY: a_mark()})
     time.sleep(0.01)
