@@ -193,7 +193,9 @@ def main(argv: list[str] | None = None) -> int:
         say(f"made {len(truth)} records of {len(set(truth.values()))} people; transform {transform_id}")
         env = {
             "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": str(args.deferrable),
-            "AIRFLOW__GLUE_LABELING__POLL_SECONDS": os.environ.get("AIRFLOW__GLUE_LABELING__POLL_SECONDS", "1"),
+            "AIRFLOW__GLUE_LABELING__POLL_SECONDS": os.environ.get(
+                "AIRFLOW__GLUE_LABELING__POLL_SECONDS", "1"
+            ),
         }
         dags = {"examples": args.dags_folder}
         with deployment(home / "deployment", dags, home / airflow_env.PRISTINE_DB, env) as airflow:

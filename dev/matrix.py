@@ -127,7 +127,19 @@ def run_cell(name: str, cell: Cell, pytest_args: list[str]) -> tuple[str, str, f
     installed = time.monotonic() - started
     print(f"== {name}: installed in {installed:.0f}s; running the tests", flush=True)
     result = subprocess.run(
-        [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2", "--dist", "loadfile", *pytest_args],
+        [
+            str(python),
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-n",
+            "2",
+            "--dist",
+            "loadfile",
+            *pytest_args,
+        ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

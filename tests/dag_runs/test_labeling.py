@@ -10,8 +10,8 @@ import pytest
 
 from airflow_provider_glue_labeling.emulator.seed import label_from_truth, people
 from airflow_provider_glue_labeling.operators import GlueMLLabelingOperator
-from airflow_provider_glue_labeling.versions import HAS_UI_PLUGINS
 from airflow_provider_glue_labeling.validation import GlueMLInputError, unlabeled_sets_problem
+from airflow_provider_glue_labeling.versions import HAS_UI_PLUGINS
 from tests.helpers import TRIES, client
 from tests.helpers import run_dag as run
 
