@@ -78,10 +78,8 @@ class GlueMLLabelingOperator(AwsBaseOperator[GlueMLHook]):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.transform_id = transform_id
-        self.labeling_set_s3_path = labeling_set_s3_path
-        self.labels_s3_path = labels_s3_path
-        self.history_s3_path = history_s3_path
+        self.transform_id, self.history_s3_path = transform_id, history_s3_path
+        self.labeling_set_s3_path, self.labels_s3_path = labeling_set_s3_path, labels_s3_path
         self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.poke_interval = default_poll_seconds() if poke_interval is None else poke_interval
         self.timeout = timeout

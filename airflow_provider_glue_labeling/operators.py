@@ -116,10 +116,8 @@ class GlueMLImportLabelsOperator(GlueMLTaskRunOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.input_s3_path = input_s3_path
-        self.replace_all_labels = replace_all_labels
-        self.backup_s3_path = backup_s3_path
-        self.allow_label_loss = allow_label_loss
+        self.input_s3_path, self.backup_s3_path = input_s3_path, backup_s3_path
+        self.replace_all_labels, self.allow_label_loss = replace_all_labels, allow_label_loss
         self.backup_run_id: str | None = None
 
     def validate(self) -> None:
@@ -288,13 +286,9 @@ class GlueMLEvaluationOperator(GlueMLTaskRunOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.min_f1 = min_f1
-        self.min_precision = min_precision
-        self.min_recall = min_recall
+        self.min_f1, self.min_precision, self.min_recall = min_f1, min_precision, min_recall
         self.min_area_under_pr_curve = min_area_under_pr_curve
-        self.history_s3_path = history_s3_path
-        self.min_gain = min_gain
-        self.over_rounds = over_rounds
+        self.history_s3_path, self.min_gain, self.over_rounds = history_s3_path, min_gain, over_rounds
 
     def gate(self) -> tuple[dict[str, float | None], str | None, float | None, int]:
         """The rendered thresholds by metric, ``history_s3_path``, ``min_gain`` and ``over_rounds``,

@@ -2,51 +2,30 @@
 
 from __future__ import annotations
 
-import csv
-import io
-import re
 import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from moto.core.exceptions import JsonRESTError
-from moto.s3.models import s3_backends
-
+from airflow_provider_glue_labeling.emulator.data import (
+    S3_URI,
+    GlueData,
+    GlueErrorResponse,
+    RunFailed,
+    primary_key,
+    to_csv,
+)
 from airflow_provider_glue_labeling.emulator.matching import evaluate, labeling_set
 from airflow_provider_glue_labeling.emulator.settings import SETTINGS, take_forced_outcome
 from airflow_provider_glue_labeling.glue.statuses import ACTIVE_STATUSES, QUOTA_TASK_TYPES, ErrorCode
 from airflow_provider_glue_labeling.labels.format import LABEL_COLUMNS, MAX_LABELS_FILE_BYTES
 
 ONE_TABLE_TASKS = QUOTA_TASK_TYPES  # both read the transform's source table
-_S3_URI = re.compile(r"^s3://([a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])(?:/(.*))?$")
-
-
-class GlueErrorResponse(JsonRESTError):
-    """Glue's answer to a refused call, in AWS's JSON shape: ``__type`` is the Glue error code, ``Message`` the text."""
-
-    def __init__(self, code: str, message: str, status: int = 400) -> None:
-        super().__init__(code, message)
-        self.code = status
-
-
-class RunFailed(Exception):
-    """Ends a task run FAILED; the message becomes the run's ``ErrorString``."""
 
 
 def now() -> datetime:
     return datetime.now(UTC)
-
-
-def parse_s3_uri(parameter: str, uri: Any) -> tuple[str, str]:
-    """Split ``s3://bucket/prefix``; anything else is Glue's ``InvalidInputException``."""
-    match = _S3_URI.match(uri) if isinstance(uri, str) else None
-    if not match:
-        raise GlueErrorResponse(
-            ErrorCode.INVALID_INPUT, f"{parameter} '{uri}' is not a valid S3 path s3://bucket/key"
-        )
-    return match.group(1), match.group(2) or ""
 
 
 @dataclass
@@ -99,6 +78,7 @@ class MLState:
 
     def __init__(self, backend: Any) -> None:
         self.backend = backend
+        self.data = GlueData(backend)
         self.transforms: dict[str, TransformState] = {}
         self.lock = threading.RLock()
 
@@ -170,10 +150,10 @@ class MLState:
 
     def _check_labels_path(self, uri: str) -> None:
         """StartImportLabelsTaskRun's own checks of the labels file, as Glue answers them."""
-        match = _S3_URI.match(uri) if isinstance(uri, str) else None
+        match = S3_URI.match(uri) if isinstance(uri, str) else None
         if not match:
             raise GlueErrorResponse(ErrorCode.INVALID_INPUT, f"Invalid label file path: {uri}")
-        bucket = self._s3().buckets.get(match.group(1))
+        bucket = self.data.s3().buckets.get(match.group(1))
         if bucket is None:
             raise GlueErrorResponse(ErrorCode.INVALID_INPUT, f"Cannot access the label file: {uri}")
         if bucket.region_name != self.backend.region_name:
@@ -181,7 +161,7 @@ class MLState:
                 ErrorCode.INVALID_INPUT,
                 f"The label file {uri} is in region {bucket.region_name}, the transform in {self.backend.region_name}",
             )
-        files = self._objects(uri)
+        files = self.data.objects(uri)
         if not files:
             raise GlueErrorResponse(ErrorCode.INVALID_INPUT, f"Cannot access the label file: {uri}")
         size = sum(len(data) for _, data in files)
@@ -258,7 +238,7 @@ class MLState:
                 self.advance(run)
             body["Status"] = self.transform_status(transform)
             body["LabelCount"] = len(state.labels)
-            schema = self.schema(transform)
+            schema = self.data.schema(transform)
             if schema:
                 body["Schema"] = schema
             if state.metrics is not None:
@@ -274,7 +254,7 @@ class MLState:
         props = run.properties
         if run.task_type == "LABELING_SET_GENERATION":
             path = props["LabelingSetGenerationTaskRunProperties"]["OutputS3Path"]
-            rows, columns = self._read_source(transform)
+            rows, columns = self.data.read_source(transform)
             earlier = [
                 r
                 for r in state.runs.values()
@@ -284,145 +264,16 @@ class MLState:
             body = to_csv(
                 labeling_set(rows, columns, primary_key(transform), seed=seed), [*LABEL_COLUMNS, *columns]
             )
-            self._write(path, f"{run.task_run_id}.csv", body)
+            self.data.write(path, f"{run.task_run_id}.csv", body)
         elif run.task_type == "IMPORT_LABELS":
             spec = props["ImportLabelsTaskRunProperties"]
-            labels = self._read_labels(spec["InputS3Path"], transform)
+            labels = self.data.read_labels(spec["InputS3Path"], transform)
             state.labels = labels if spec["Replace"] else state.labels + labels
         elif run.task_type == "EXPORT_LABELS":
             path = props["ExportLabelsTaskRunProperties"]["OutputS3Path"]
             columns = list(dict.fromkeys(c for row in state.labels for c in row))
-            self._write(path, f"{run.task_run_id}.csv", to_csv(state.labels, columns or list(LABEL_COLUMNS)))
+            self.data.write(
+                path, f"{run.task_run_id}.csv", to_csv(state.labels, columns or list(LABEL_COLUMNS))
+            )
         elif run.task_type == "EVALUATION":
             state.metrics = evaluate(state.labels, primary_key(transform))
-
-    # -- S3, through moto's own S3 backend ------------------------------------------------------
-    def _s3(self) -> Any:
-        return s3_backends[self.backend.account_id][self.backend.partition]
-
-    def _bucket(self, bucket: str) -> Any:
-        buckets = self._s3().buckets
-        if bucket not in buckets:
-            raise RunFailed(f"Amazon S3 bucket {bucket} does not exist or is not accessible")
-        return buckets[bucket]
-
-    def _objects(self, uri: str) -> list[tuple[str, bytes]]:
-        """The object at ``uri``, or every object under it when it is a prefix."""
-        bucket_name, key = parse_s3_uri("S3Path", uri)
-        keys = self._bucket(bucket_name).keys
-        if key and key in keys:
-            return [(f"s3://{bucket_name}/{key}", keys[key].value)]
-        prefix = key if not key or key.endswith("/") else key + "/"
-        return [
-            (f"s3://{bucket_name}/{name}", keys[name].value)
-            for name in sorted(keys.keys())
-            if name.startswith(prefix) and not name.endswith("/") and not hidden(name)
-        ]
-
-    def _write(self, uri: str, name: str, body: str) -> None:
-        bucket_name, key = parse_s3_uri("OutputS3Path", uri)
-        self._bucket(bucket_name)
-        prefix = key if not key or key.endswith("/") else key + "/"
-        self._s3().put_object(bucket_name, prefix + name, body.encode("utf-8"))
-
-    def _read_source(self, transform: Any) -> tuple[list[dict[str, str]], list[str]]:
-        rows: list[dict[str, str]] = []
-        columns: list[str] = []
-        for table_ref in transform.input_record_tables:
-            database, name = table_ref.get("DatabaseName"), table_ref.get("TableName")
-            try:
-                table = self.backend.get_table(database, name)
-            except JsonRESTError as error:
-                raise RunFailed(f"Input table {database}.{name} not found: {error.message}") from None
-            location = table.get_version(str(table._current_version))["StorageDescriptor"]["Location"]
-            for uri, data in self._objects(location):
-                table_rows, table_columns = read_csv(uri, data)
-                rows.extend(table_rows)
-                columns.extend(c for c in table_columns if c not in columns)
-        if not rows:
-            raise RunFailed(
-                f"No records found in the input tables of transform {transform.transform_id}: "
-                "the source data is missing or empty"
-            )
-        return rows, columns
-
-    def _read_labels(self, uri: str, transform: Any) -> list[dict[str, str]]:
-        """Every labels file at or under ``uri``, by Glue's labeling file format; a breach fails the run."""
-        source_columns = self._schema_columns(transform)
-        labels: list[dict[str, str]] = []
-        for file_uri, data in self._objects(uri):
-            if data.startswith(b"\xef\xbb\xbf"):
-                raise RunFailed(
-                    f"Labels file {file_uri} starts with a byte-order mark: save it as UTF-8 without BOM"
-                )
-            rows, columns = read_csv(file_uri, data)
-            if tuple(columns[:2]) != LABEL_COLUMNS:
-                raise RunFailed(
-                    f"Labels file {file_uri} must start with the columns labeling_set_id,label; "
-                    f"found {','.join(columns[:2])}"
-                )
-            if source_columns and columns[2:] != source_columns:
-                raise RunFailed(
-                    f"Labels file {file_uri} has the columns {columns[2:]} after label; the source has {source_columns}"
-                )
-            for number, row in enumerate(rows, start=2):
-                if not row.get("labeling_set_id") or not row.get("label"):
-                    raise RunFailed(f"Labels file {file_uri} line {number} has no labeling_set_id or label")
-            labels.extend(rows)
-        return labels
-
-    def _schema_columns(self, transform: Any) -> list[str]:
-        """The source columns a labels file must carry: the transform's ``Schema``, if it has one."""
-        return [column["Name"] for column in self.schema(transform)]
-
-    def schema(self, transform: Any) -> list[dict[str, str]]:
-        """GetMLTransform's ``Schema``: the columns of its one input table (none if it has no table)."""
-        if len(transform.input_record_tables) != 1:
-            return []
-        ref = transform.input_record_tables[0]
-        try:
-            table = self.backend.get_table(ref.get("DatabaseName"), ref.get("TableName"))
-        except JsonRESTError:
-            return []
-        descriptor = table.get_version(str(table._current_version))["StorageDescriptor"]
-        return [
-            {"Name": c["Name"], "DataType": c.get("Type", "string")} for c in descriptor.get("Columns", [])
-        ]
-
-
-def hidden(key: str) -> bool:
-    """A marker or hidden file, as Spark's file listing skips them (``_SUCCESS``, ``.crc``)."""
-    name = key.rsplit("/", 1)[-1]
-    return name.startswith(("_", "."))
-
-
-def primary_key(transform: Any) -> str | None:
-    params = transform.parameters.get("FindMatchesParameters") or {}
-    return params.get("PrimaryKeyColumnName")
-
-
-def read_csv(uri: str, data: bytes) -> tuple[list[dict[str, str]], list[str]]:
-    """Parse a UTF-8 CSV with a header; an empty or unreadable file ends the run FAILED."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise RunFailed(f"File {uri} is not UTF-8 text") from None
-    if not text.strip():
-        raise RunFailed(f"File {uri} is empty")
-    try:
-        reader = csv.DictReader(io.StringIO(text))
-        columns = list(reader.fieldnames or [])
-        rows = [dict(row) for row in reader]
-    except csv.Error as error:
-        raise RunFailed(f"File {uri} is not valid CSV: {error}") from None
-    if len(columns) < 2 or any(None in row for row in rows):
-        raise RunFailed(f"File {uri} is not valid CSV: rows do not match the header {columns}")
-    return rows, columns
-
-
-def to_csv(rows: list[dict[str, str]], columns: list[str]) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return out.getvalue()

@@ -16,7 +16,8 @@ from moto.glue.models import FakeMLTransform, GlueBackend
 from moto.glue.responses import GlueResponse
 
 from airflow_provider_glue_labeling.emulator import settings
-from airflow_provider_glue_labeling.emulator.models import GlueErrorResponse, MLState, TaskRun, parse_s3_uri
+from airflow_provider_glue_labeling.emulator.data import GlueErrorResponse, parse_s3_uri
+from airflow_provider_glue_labeling.emulator.models import MLState, TaskRun
 from airflow_provider_glue_labeling.glue.statuses import ErrorCode
 
 SORT_KEYS: dict[str, Callable[[TaskRun], Any]] = {

@@ -77,12 +77,10 @@ class GlueMLTaskRunOperator(ResumableJobMixin, AwsBaseOperator[GlueMLHook]):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.transform_id = transform_id
-        self.wait_for_completion = wait_for_completion
+        self.transform_id, self.wait_for_completion = transform_id, wait_for_completion
         self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.waiter_delay = default_poll_seconds() if waiter_delay is None else waiter_delay
-        self.waiter_max_attempts = waiter_max_attempts
-        self.cancel_on_kill = cancel_on_kill
+        self.waiter_max_attempts, self.cancel_on_kill = waiter_max_attempts, cancel_on_kill
         self.task_run_id: str | None = None
 
     # -- what subclasses change ---------------------------------------------------------------
