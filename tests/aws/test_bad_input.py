@@ -10,6 +10,7 @@ from airflow_provider_glue_labeling.operators import (
     GlueMLEvaluationOperator,
     GlueMLExportLabelsOperator,
     GlueMLImportLabelsOperator,
+    GlueMLLabelingOperator,
     GlueMLLabelingSetGenerationOperator,
 )
 from airflow_provider_glue_labeling.sensors import GlueMLTaskRunSensor
@@ -225,3 +226,30 @@ def test_task_run_of_another_transform_is_named(aws):
     )
     with pytest.raises(GlueMLError, match=rf"task run 'tsk-other' of transform '{transform_id}' not found"):
         sensor.poke({})
+
+
+LABELS = "s3://labels-bkt/people-labels/round-1.csv"
+
+
+@pytest.mark.parametrize(
+    ("parameter", "value", "rule"),
+    [
+        ("labels_s3_path", "s3://labels-bkt/people-labels/", "expected the key of one file"),
+        ("labels_s3_path", "people.csv", "expected an S3 URI"),
+        ("labeling_set_s3_path", "", "expected an S3 URI"),
+        ("poke_interval", 0, "poke_interval"),
+    ],
+)
+def test_bad_parameters_are_refused_before_any_call(aws, parameter, value, rule):
+    arguments = {
+        "labeling_set_s3_path": "s3://labels-bkt/labeling/",
+        "labels_s3_path": LABELS,
+        "poke_interval": 1,
+        parameter: value,
+    }
+    task = GlueMLLabelingOperator(
+        task_id="label", transform_id="tfm-1", aws_conn_id=None, region_name="us-east-1", **arguments
+    )
+    with pytest.raises(GlueMLInputError, match=rule) as error:
+        task.execute({})
+    assert parameter in str(error.value)

@@ -308,15 +308,18 @@ DAGS[dag.dag_id] = dag
 
 # each evaluation records a round of the quality history and decides whether labels still help
 with DAG(
-    "evaluate_rounds", schedule=None, params={**PARAMS, "history": "s3://bucket/history/", "over_rounds": "2"}
+    "evaluate_rounds",
+    schedule=None,
+    params={**PARAMS, "history": "s3://bucket/history/", "over_rounds": "2", "min_f1": "0.999"},
 ) as dag:
     evaluate = GlueMLEvaluationOperator(
         task_id="evaluate",
         history_s3_path="{{ params.history }}",
         min_gain=0.01,
-        over_rounds="{{ params.over_rounds }}",
-        min_f1=0.999,
-        **WAIT_IN_WORKER,
+        over_rounds="{{ params.over_rounds }}",  # text: read as a number after the deferral too
+        min_f1="{{ params.min_f1 }}",
+        deferrable=True,
+        waiter_delay=0.2,
         **TEMPLATED,
     )
     decision = type(evaluate.output)(evaluate, key=DECISION_KEY)  # the XCom "teaching_decision"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 import shlex
@@ -65,3 +66,29 @@ def test_requirements_blocks_install_this_version(code):
     (requirement,) = (Requirement(line) for line in lines[1:])
     assert requirement.name == PYPROJECT["project"]["name"]
     assert requirement.specifier.contains(__version__), requirement
+
+
+def documented_names() -> list[str]:
+    """Every ``airflow_provider_glue_labeling.<module>[.<name>]`` the README names, and each
+    operator it lists under ``airflow_provider_glue_labeling.operators``."""
+    dotted = set(re.findall(r"airflow_provider_glue_labeling(?:\.\w+)+", README))
+    operators = README[README.index("**`airflow_provider_glue_labeling.operators`**") :]
+    operators = operators[: operators.index("\n\n**")]
+    dotted |= {
+        f"airflow_provider_glue_labeling.operators.{n}" for n in re.findall(r"^- `(\w+)", operators, re.M)
+    }
+    return sorted(dotted)
+
+
+@pytest.mark.parametrize("name", documented_names())
+def test_every_name_the_readme_documents_imports_from_where_it_says(name):
+    parts = name.split(".")
+    for split in range(len(parts), 0, -1):  # the longest importable module, then attributes
+        try:
+            found = importlib.import_module(".".join(parts[:split]))
+        except ModuleNotFoundError:
+            continue
+        for attribute in parts[split:]:
+            found = getattr(found, attribute)
+        return
+    raise AssertionError(f"{name} does not import")
