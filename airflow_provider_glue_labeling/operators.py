@@ -62,7 +62,7 @@ class _OutputPathOperator(GlueMLTaskRunOperator):
     def start_parameters(self) -> dict[str, Any]:
         return {"OutputS3Path": self.output_s3_path}
 
-    def echo(self) -> dict[str, Any] | None:
+    def echoed_start(self) -> dict[str, Any] | None:
         return {"OutputS3Path": self.output_s3_path}
 
 
@@ -139,7 +139,7 @@ class GlueMLImportLabelsOperator(GlueMLTaskRunOperator):
     def start_parameters(self) -> dict[str, Any]:
         return {"InputS3Path": self.input_s3_path, "ReplaceAllLabels": self.replace_all_labels}
 
-    def echo(self) -> dict[str, Any] | None:
+    def echoed_start(self) -> dict[str, Any] | None:
         return {"InputS3Path": self.input_s3_path, "Replace": self.replace_all_labels}
 
     def check_inputs(self, context: Context) -> None:

@@ -98,7 +98,7 @@ class GlueMLTaskRunOperator(ResumableJobMixin, AwsBaseOperator[GlueMLHook]):
         """The start call's parameters besides ``TransformId``, in AWS's spelling."""
         return {}
 
-    def echo(self) -> dict[str, Any] | None:
+    def echoed_start(self) -> dict[str, Any] | None:
         """What Glue echoes of this task's start call in a run's ``Properties`` (``ECHO_KEYS``).
 
         It tells this task's runs from other tasks' runs on the same transform. None (an evaluation
@@ -133,10 +133,10 @@ class GlueMLTaskRunOperator(ResumableJobMixin, AwsBaseOperator[GlueMLHook]):
         self._result: Any = None
         store = self._store(context)
         if lifecycle.cleared(lifecycle.Ledger.read(store), _max_tries(context)):
-            done = store.get(lifecycle.DONE_KEY)
+            finished = store.get(lifecycle.FINISHED_KEY)
             self.log.info(
                 "This task finished with Glue ML task run %s and was cleared since: starting anew",
-                done.get("run"),
+                finished.get("run"),
             )
             for key in lifecycle.KEYS:
                 store.delete(key)
@@ -149,15 +149,15 @@ class GlueMLTaskRunOperator(ResumableJobMixin, AwsBaseOperator[GlueMLHook]):
     def _ledger(self, context: Context) -> lifecycle.Ledger | None:
         return lifecycle.Ledger.read(self._store(context))
 
-    def _record_done(self, context: Context, run_id: str) -> None:
+    def _record_finished(self, context: Context, run_id: str) -> None:
         """Record that the task finished with ``run_id``: a later try comes from a Clear."""
         store = self._store(context)
         if store is not None:
-            store.set(lifecycle.DONE_KEY, lifecycle.done_record(run_id, _max_tries(context)))
+            store.set(lifecycle.FINISHED_KEY, lifecycle.finished_record(run_id, _max_tries(context)))
 
     def submit_job(self, context: Context) -> str:
         self.check_inputs(context)
-        adopted = self.find_own_run(context, self.task_type, self.echo())
+        adopted = self.find_own_run(context, self.task_type, self.echoed_start())
         if adopted:
             self.log.info("Adopting Glue ML task run %s, started by an earlier try of this task", adopted)
             self.task_run_id = adopted
@@ -233,7 +233,7 @@ class GlueMLTaskRunOperator(ResumableJobMixin, AwsBaseOperator[GlueMLHook]):
     def poll_until_complete(self, external_id: Any, context: Context) -> Any:
         run_id = self._track(external_id, context)
         if not self.wait_for_completion:
-            self._record_done(context, run_id)
+            self._record_finished(context, run_id)
             self._result = run_id
             return run_id
         run = self.wait(run_id, "execute_complete")
@@ -262,9 +262,9 @@ class GlueMLTaskRunOperator(ResumableJobMixin, AwsBaseOperator[GlueMLHook]):
         try:
             result = self.result(run, context)
         except GlueMLFinalError:
-            self._record_done(context, run["TaskRunId"])
+            self._record_finished(context, run["TaskRunId"])
             raise
-        self._record_done(context, run["TaskRunId"])
+        self._record_finished(context, run["TaskRunId"])
         return result
 
     def get_job_result(self, external_id: Any, context: Context) -> Any:

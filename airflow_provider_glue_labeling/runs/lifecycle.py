@@ -23,9 +23,9 @@ ADOPTION_CLOCK_SKEW = timedelta(seconds=5)
 # What a task keeps in its task-state store, besides its run's id (``RUN_ID_KEY``).
 RUN_ID_KEY = "glue_ml_task_run_id"
 STARTED_AT_KEY = "glue_ml_submit_started_at"  # when a try first started a run: the adoption window
-DONE_KEY = "glue_ml_task_done"  # the run the task finished with: a later try comes from a Clear
+FINISHED_KEY = "glue_ml_task_done"  # the run the task finished with: a later try comes from a Clear (the name 0.1 stored)
 BACKUP_KEY = "glue_ml_backup_task_run_id"  # the import's backup export
-KEYS = (RUN_ID_KEY, STARTED_AT_KEY, DONE_KEY, BACKUP_KEY)
+KEYS = (RUN_ID_KEY, STARTED_AT_KEY, FINISHED_KEY, BACKUP_KEY)
 
 
 @dataclass(frozen=True)
@@ -33,12 +33,12 @@ class Ledger:
     """What a task's task-state store holds of its runs (Airflow 3.3+).
 
     :param started_at: when a try of the task first started a run.
-    :param done: ``{"run", "max_tries"}``, left when the task finished (succeeded, or failed for good).
+    :param finished: ``{"run", "max_tries"}``, left when the task finished (succeeded, or failed for good).
     :param backup_run_id: the import's backup export, until the import starts.
     """
 
     started_at: datetime | None = None
-    done: dict[str, Any] | None = None
+    finished: dict[str, Any] | None = None
     backup_run_id: str | None = None
 
     @classmethod
@@ -46,28 +46,30 @@ class Ledger:
         """The ledger in a task-state store, or None when there is no store (Airflow < 3.3)."""
         if store is None:
             return None
-        started_at, done, backup = (store.get(key) for key in (STARTED_AT_KEY, DONE_KEY, BACKUP_KEY))
+        started_at, finished, backup = (store.get(key) for key in (STARTED_AT_KEY, FINISHED_KEY, BACKUP_KEY))
         return cls(
             started_at=datetime.fromisoformat(str(started_at)) if started_at else None,
-            done=done if isinstance(done, dict) else None,
+            finished=finished if isinstance(finished, dict) else None,
             backup_run_id=str(backup) if backup else None,
         )
 
 
-def done_record(run_id: str, max_tries: int | None) -> dict[str, Any]:
-    """What a finished task leaves in its store (:data:`DONE_KEY`)."""
+def finished_record(run_id: str, max_tries: int | None) -> dict[str, Any]:
+    """What a finished task leaves in its store (:data:`FINISHED_KEY`)."""
     return {"run": run_id, "max_tries": max_tries}
 
 
 def cleared(ledger: Ledger | None, max_tries: int | None) -> bool:
     """Whether the task finished before and a user cleared it since: then it starts anew.
 
-    The store outlives a Clear; only a finished task leaves :data:`DONE_KEY` in it, and Airflow
+    The store outlives a Clear; only a finished task leaves :data:`FINISHED_KEY` in it, and Airflow
     raises ``max_tries`` on a Clear, never on a retry. A try that died after starting or
     finishing its run leaves no such mark, or the same ``max_tries``: its retry reconnects to
     that run or reuses its result.
     """
-    return ledger is not None and ledger.done is not None and ledger.done.get("max_tries") != max_tries
+    return (
+        ledger is not None and ledger.finished is not None and ledger.finished.get("max_tries") != max_tries
+    )
 
 
 def adoption_window(

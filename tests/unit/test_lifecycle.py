@@ -8,7 +8,7 @@ import pytest
 
 from airflow_provider_glue_labeling.runs.lifecycle import (
     BACKUP_KEY,
-    DONE_KEY,
+    FINISHED_KEY,
     STARTED_AT_KEY,
     BackupStep,
     Ledger,
@@ -17,7 +17,7 @@ from airflow_provider_glue_labeling.runs.lifecycle import (
     backup_step,
     cleared,
     differences,
-    done_record,
+    finished_record,
 )
 from tests.helpers import Store
 
@@ -40,7 +40,11 @@ def test_no_store_is_no_ledger_and_an_empty_store_an_empty_one():
 
 def test_the_ledger_reads_what_a_task_left_in_its_store():
     store = Store(
-        {STARTED_AT_KEY: "2026-11-01T10:00:00+00:00", DONE_KEY: done_record("tsk-1", 3), BACKUP_KEY: "tsk-b"}
+        {
+            STARTED_AT_KEY: "2026-11-01T10:00:00+00:00",
+            FINISHED_KEY: finished_record("tsk-1", 3),
+            BACKUP_KEY: "tsk-b",
+        }
     )
     assert Ledger.read(store) == Ledger(
         started_at=NOV_1, done={"run": "tsk-1", "max_tries": 3}, backup_run_id="tsk-b"
@@ -52,8 +56,12 @@ def test_the_ledger_reads_what_a_task_left_in_its_store():
     [
         (None, 3, False),  # Airflow < 3.3: no store, every try starts anew anyway
         (Ledger(), 3, False),  # never finished: a retry reconnects
-        (Ledger(done={"run": "tsk-1", "max_tries": 3}), 3, False),  # died after finishing: reuse its result
-        (Ledger(done={"run": "tsk-1", "max_tries": 3}), 5, True),  # a Clear raised max_tries: start anew
+        (
+            Ledger(finished={"run": "tsk-1", "max_tries": 3}),
+            3,
+            False,
+        ),  # died after finishing: reuse its result
+        (Ledger(finished={"run": "tsk-1", "max_tries": 3}), 5, True),  # a Clear raised max_tries: start anew
     ],
     ids=["no-store", "not-finished", "retry-after-finishing", "cleared"],
 )
