@@ -47,7 +47,7 @@ def test_the_ledger_reads_what_a_task_left_in_its_store():
         }
     )
     assert Ledger.read(store) == Ledger(
-        started_at=NOV_1, done={"run": "tsk-1", "max_tries": 3}, backup_run_id="tsk-b"
+        started_at=NOV_1, finished={"run": "tsk-1", "max_tries": 3}, backup_run_id="tsk-b"
     )
 
 
