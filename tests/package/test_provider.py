@@ -69,7 +69,12 @@ def test_console_link_points_at_the_transform_in_the_runs_region():
 def test_airflow_loads_the_labeling_plugin_once_either_way(lazy_discover_providers):
     """By ``get_provider_info`` when Airflow discovers providers eagerly, by the entry point otherwise."""
     airflow_cli = Path(sys.executable).with_name("airflow")
-    env = {**os.environ, "AIRFLOW__CORE__LAZY_DISCOVER_PROVIDERS": lazy_discover_providers}
+    # WARNING: at INFO, Airflow 3.2 logs alembic's plugin set-up to stdout, before the JSON.
+    env = {
+        **os.environ,
+        "AIRFLOW__CORE__LAZY_DISCOVER_PROVIDERS": lazy_discover_providers,
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+    }
     listed = subprocess.run(
         [str(airflow_cli), "plugins", "--output", "json"],
         capture_output=True,
