@@ -188,8 +188,7 @@ class GlueMLImportLabelsOperator(GlueMLTaskRunOperator):
         reuses it: by its id in the task-state store, or (Airflow < 3.3) by adopting the
         active export that echoes ``backup_s3_path``.
         """
-        ledger = self._ledger(context)
-        known = self.backup_run_id or (ledger.backup_run_id if ledger else None)
+        known = self.backup_run_id or (self.ledger.backup_run_id if self.ledger else None)
         status = self.hook.get_task_run(self.transform_id, known)["Status"] if known else None
         step = lifecycle.backup_step(status)
         if step is lifecycle.BackupStep.REUSE:
@@ -218,6 +217,12 @@ class GlueMLImportLabelsOperator(GlueMLTaskRunOperator):
         self.backup_run_id = backup_id
         self.wait(backup_id, "execute_after_backup")
         self.log.info("Labels backed up by export run %s", backup_id)
+
+    def after_start(self, context: Context) -> None:
+        """The labels may change from now on: a later start backs up anew."""
+        store = self._store(context)
+        if store is not None and (self.backup_run_id or (self.ledger and self.ledger.backup_run_id)):
+            store.delete(lifecycle.BACKUP_KEY)
 
     def execute_after_backup(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         """Go on from the deferred wait for the backup export: start the import (and wait for it).

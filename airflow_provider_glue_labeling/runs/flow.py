@@ -8,6 +8,7 @@ and what to do with a finished run.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -82,6 +83,7 @@ class GlueMLTaskRunOperator(ResumableJobMixin, AwsBaseOperator[GlueMLHook]):
         self.waiter_delay = default_poll_seconds() if waiter_delay is None else waiter_delay
         self.waiter_max_attempts, self.cancel_on_kill = waiter_max_attempts, cancel_on_kill
         self.task_run_id: str | None = None
+        self.ledger: lifecycle.Ledger | None = None  # what the task-state store holds, read once a try
 
     # -- what subclasses change ---------------------------------------------------------------
     def validate(self) -> None:
@@ -112,6 +114,9 @@ class GlueMLTaskRunOperator(ResumableJobMixin, AwsBaseOperator[GlueMLHook]):
     def before_start(self, context: Context) -> None:
         """Work that must succeed before a new run is started (e.g. the import's backup export)."""
 
+    def after_start(self, context: Context) -> None:
+        """Work once a new run has started (e.g. the import forgets its backup export)."""
+
     def result(self, run: dict[str, Any], context: Context) -> Any:
         """The task's result once its run SUCCEEDED (``run`` is a :func:`~.glue.polling.summarize` dict)."""
         return run["TaskRunId"]
@@ -132,22 +137,21 @@ class GlueMLTaskRunOperator(ResumableJobMixin, AwsBaseOperator[GlueMLHook]):
         """The task once its input is valid: start anew after a Clear, then the resumable flow."""
         self._result: Any = None
         store = self._store(context)
-        if lifecycle.cleared(lifecycle.Ledger.read(store), _max_tries(context)):
-            finished = store.get(lifecycle.FINISHED_KEY)
+        # Read once a try: on Airflow 3.3 each look into the store is a call to the API server.
+        self.ledger = lifecycle.Ledger.read(store)
+        if self.ledger is not None and lifecycle.cleared(self.ledger, _max_tries(context)):
             self.log.info(
                 "This task finished with Glue ML task run %s and was cleared since: starting anew",
-                finished.get("run"),
+                (self.ledger.finished or {}).get("run"),
             )
             for key in lifecycle.KEYS:
                 store.delete(key)
+            self.ledger = lifecycle.Ledger()
         return self.execute_resumable(context)
 
     def _store(self, context: Context) -> Any:
         """The task-state store (Airflow 3.3+), unless ``durable=False``; else None."""
         return context.get("task_state_store") if getattr(self, "durable", True) else None
-
-    def _ledger(self, context: Context) -> lifecycle.Ledger | None:
-        return lifecycle.Ledger.read(self._store(context))
 
     def _record_finished(self, context: Context, run_id: str) -> None:
         """Record that the task finished with ``run_id``: a later try comes from a Clear."""
@@ -163,16 +167,15 @@ class GlueMLTaskRunOperator(ResumableJobMixin, AwsBaseOperator[GlueMLHook]):
             self.task_run_id = adopted
             return adopted
         store = self._store(context)
-        if store is not None and not store.get(lifecycle.STARTED_AT_KEY):
-            store.set(lifecycle.STARTED_AT_KEY, datetime.now(UTC).isoformat())
+        if store is not None and self.ledger is not None and self.ledger.started_at is None:
+            started_at = datetime.now(UTC)
+            store.set(lifecycle.STARTED_AT_KEY, started_at.isoformat())
+            self.ledger = dataclasses.replace(self.ledger, started_at=started_at)
         self.before_start(context)
         self.task_run_id = self.hook.start_task_run(
             self.task_type, self.transform_id, **self.start_parameters()
         )
-        if store is not None and store.get(lifecycle.BACKUP_KEY):
-            store.delete(
-                lifecycle.BACKUP_KEY
-            )  # the labels may change from now on: a later start backs up anew
+        self.after_start(context)
         self.log.info("Started Glue ML %s task run %s", self.task_type, self.task_run_id)
         return self.task_run_id
 
@@ -184,9 +187,7 @@ class GlueMLTaskRunOperator(ResumableJobMixin, AwsBaseOperator[GlueMLHook]):
         :func:`~.lifecycle.adopt`; each run looked at is logged with its verdict.
         """
         ti, dag_run = context.get("ti"), context.get("dag_run")
-        since = lifecycle.adoption_window(
-            self._ledger(context), getattr(ti, "try_number", None), run_began(dag_run)
-        )
+        since = lifecycle.adoption_window(self.ledger, getattr(ti, "try_number", None), run_began(dag_run))
         if since is None or echo is None:
             return None
         active = self.hook.list_task_runs(
