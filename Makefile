@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: install browser lint typecheck test test-matrix constraints dist demo bench clean
+.PHONY: install browser lint typecheck test test-matrix constraints dist demo bench bench-stopping clean
 
 install: $(STAMP)
 
@@ -51,6 +51,10 @@ demo: install
 
 bench: install
 	$(PY) bench/triggerer_bench.py
+
+# The plateau rule before and after, against the known truth: 20 seeds and the DBLP-ACM sample.
+bench-stopping: install
+	$(PY) bench/stopping_bench.py
 
 clean:
 	rm -rf $(VENV) .matrix .airflow .mypy_cache .ruff_cache build dist

@@ -25,6 +25,7 @@ from airflow_provider_glue_labeling.runs import lifecycle
 from airflow_provider_glue_labeling.runs.flow import GlueMLTaskRunOperator
 from airflow_provider_glue_labeling.validation import (
     check_bool,
+    check_count,
     check_fraction,
     check_optional_s3_uri,
     check_positive,
@@ -257,13 +258,23 @@ class GlueMLEvaluationOperator(GlueMLTaskRunOperator):
         back by :func:`~airflow_provider_glue_labeling.history.read_history`; the log shows the
         rounds as a table. (templated)
     :param min_gain: with it, the evaluation decides whether more labels are worth asking for
-        instead of gating: "good enough" when every threshold is met, "plateau" when F1 rose by
-        less than ``min_gain`` over the last ``over_rounds`` rounds, else "keep labeling". The
-        decision and its reason go to the log and to XCom ``teaching_decision``; a threshold not
-        met does not fail the task. A transform with no labels yet is not evaluated: keep
-        labeling. Needs ``history_s3_path``.
-    :param over_rounds: how many rounds back the plateau rule compares F1 with (default 2).
-        (``min_gain`` and ``over_rounds`` are templated)
+        instead of gating: "good enough" when every threshold is met, "plateau" when the evidence
+        of the rounds says another round gains F1 less than ``min_gain`` (a learning curve over
+        every round and the trend of the last rounds, each round weighted by its uncertainty,
+        both below it one standard error above their estimates), else "keep labeling", saying
+        why (e.g. the intervals are too wide to tell).
+        The decision, its reason and the numbers it used go to the log and to XCom
+        ``teaching_decision``; a threshold not met does not fail the task. A transform with no
+        labels yet is not evaluated: keep labeling. Needs ``history_s3_path``.
+    :param over_rounds: the recent trend of F1 is fitted over this many rounds before the last,
+        and the last (default 3: four rounds; at least three are used).
+    :param label_floor: no plateau before the evaluation tested at least this many matching and
+        this many non-matching pairs (default 10, dedupe's advice).
+    :param require_lower_bound: meet ``min_f1``, ``min_precision`` and ``min_recall`` with the
+        lower end of the metric's 95 % interval instead of the estimate (default False: the
+        thresholds are on Glue's estimates, as before). (``min_gain``, ``over_rounds``,
+        ``label_floor`` and ``require_lower_bound`` are templated; text renders read as numbers
+        and ``True``/``False``)
     """
 
     task_type = TaskType.EVALUATION
@@ -276,6 +287,8 @@ class GlueMLEvaluationOperator(GlueMLTaskRunOperator):
         "history_s3_path",
         "min_gain",
         "over_rounds",
+        "label_floor",
+        "require_lower_bound",
     )
 
     def __init__(
@@ -287,28 +300,32 @@ class GlueMLEvaluationOperator(GlueMLTaskRunOperator):
         min_area_under_pr_curve: float | None = None,
         history_s3_path: str | None = None,
         min_gain: float | None = None,
-        over_rounds: int = 2,
+        over_rounds: int = 3,
+        label_floor: int = decision.LABEL_FLOOR,
+        require_lower_bound: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.min_f1, self.min_precision, self.min_recall = min_f1, min_precision, min_recall
         self.min_area_under_pr_curve = min_area_under_pr_curve
         self.history_s3_path, self.min_gain, self.over_rounds = history_s3_path, min_gain, over_rounds
+        self.label_floor, self.require_lower_bound = label_floor, require_lower_bound
 
-    def gate(self) -> tuple[dict[str, float | None], str | None, float | None, int]:
-        """The rendered thresholds by metric, ``history_s3_path``, ``min_gain`` and ``over_rounds``,
-        checked and read as numbers (a template renders them as text)."""
-        thresholds = {metric: check_fraction(p, getattr(self, p)) for metric, p in decision.METRICS}
-        over_rounds = self.over_rounds
-        if isinstance(over_rounds, str) and over_rounds.strip().isdigit():
-            over_rounds = int(over_rounds)
-        check_positive("over_rounds", over_rounds, int)
-        history = check_optional_s3_uri("history_s3_path", self.history_s3_path)
-        return thresholds, history, check_fraction("min_gain", self.min_gain), int(over_rounds)
+    def gate(self) -> decision.Gate:
+        """The rendered quality gate and plateau rule, checked and read as numbers (a template
+        renders them as text)."""
+        return decision.Gate(
+            thresholds={metric: check_fraction(p, getattr(self, p)) for metric, p in decision.METRICS},
+            history_s3_path=check_optional_s3_uri("history_s3_path", self.history_s3_path),
+            min_gain=check_fraction("min_gain", self.min_gain),
+            over_rounds=int(check_positive("over_rounds", _whole(self.over_rounds), int)),
+            label_floor=int(check_count("label_floor", _whole(self.label_floor))),
+            require_lower_bound=check_bool("require_lower_bound", _flag(self.require_lower_bound)),
+        )
 
     def validate(self) -> None:
         super().validate()
-        thresholds, history, min_gain, _ = self.gate()
+        thresholds, history, min_gain = self.gate()[:3]
         if min_gain is not None and history is None:
             raise GlueMLInputError(
                 "history_s3_path",
@@ -329,7 +346,9 @@ class GlueMLEvaluationOperator(GlueMLTaskRunOperator):
             )
 
     def run_task(self, context: Context) -> Any:
-        if self.gate()[2] is not None and not self.hook.get_transform(self.transform_id).get("LabelCount"):
+        if self.gate().min_gain is not None and not self.hook.get_transform(self.transform_id).get(
+            "LabelCount"
+        ):
             # Glue refuses to evaluate a transform with no labels (MLTransformNotReadyException).
             reason = f"transform {self.transform_id} has no labels yet: label a first round"
             self._push_decision(context, {"decision": decision.KEEP_LABELING, "reason": reason})
@@ -346,13 +365,21 @@ class GlueMLEvaluationOperator(GlueMLTaskRunOperator):
                 transform_id=self.transform_id,
                 task_run_id=run["TaskRunId"],
             )
-        thresholds, history, min_gain, over_rounds = self.gate()
-        rows, failed = decision.quality_gate(metrics, thresholds)
+        gate = self.gate()
+        rows, failed = decision.quality_gate(metrics, gate.thresholds, gate.require_lower_bound)
         self.log.info("Evaluation of %s (run %s):\n%s", self.transform_id, run["TaskRunId"], rows)
-        if history is not None:
-            rounds = self._record_round(context, transform, run["TaskRunId"], history)
-            if min_gain is not None:
-                self._push_decision(context, decision.decide(rounds, min_gain, over_rounds, thresholds))
+        if gate.history_s3_path is not None:
+            rounds = self._record_round(context, transform, run["TaskRunId"], gate.history_s3_path)
+            if gate.min_gain is not None:
+                decided = decision.decide(
+                    rounds,
+                    gate.min_gain,
+                    gate.over_rounds,
+                    gate.thresholds,
+                    label_floor=gate.label_floor,
+                    require_lower_bound=gate.require_lower_bound,
+                )
+                self._push_decision(context, decided)
                 return metrics
         if failed:
             raise GlueMLFinalError(
@@ -372,6 +399,18 @@ class GlueMLEvaluationOperator(GlueMLTaskRunOperator):
         self.log.info("Recorded round %d at %s; the rounds so far:\n%s", len(rounds), key, table(rounds))
         return rounds
 
-    def _push_decision(self, context: Context, decided: dict[str, str]) -> None:
+    def _push_decision(self, context: Context, decided: dict[str, Any]) -> None:
         self.log.info("Teaching decision: %s (%s)", decided["decision"], decided["reason"])
         context["ti"].xcom_push(key=DECISION_KEY, value=decided)
+
+
+def _whole(value: Any) -> Any:
+    """A whole number rendered as text by a template, as the number; anything else as it is."""
+    return int(value) if isinstance(value, str) and value.strip().isdigit() else value
+
+
+def _flag(value: Any) -> Any:
+    """``True``/``False`` rendered as text by a template, as the flag; anything else as it is."""
+    return (
+        {"true": True, "false": False}.get(value.strip().lower(), value) if isinstance(value, str) else value
+    )

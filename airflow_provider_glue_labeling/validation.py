@@ -89,6 +89,13 @@ def check_positive(parameter: str, value: Any, kind: type = int) -> float:
     return value
 
 
+def check_count(parameter: str, value: Any) -> int:
+    """A whole number, 0 or more."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise GlueMLInputError(parameter, value, "expected a whole number, 0 or more")
+    return value
+
+
 def check_fraction(parameter: str, value: Any) -> float | None:
     """A number from 0 to 1, or None; a number rendered as text by a template counts as the number."""
     if value is None:

@@ -1,9 +1,11 @@
 """Weekly FindMatches teaching: evaluate, and ask people for labels only while they help.
 
-1. evaluate the transform and record the round under ``s3://<bucket>/quality-history/<transform>/``; decide
-   by the plateau rule: "good enough" when every threshold is met, "plateau" when F1 rose by less
-   than ``min_gain`` over the last ``over_rounds`` rounds, else keep labeling (a transform with no
-   labels yet is not evaluated: keep labeling);
+1. evaluate the transform and record the round, with its intervals, under
+   ``s3://<bucket>/quality-history/<transform>/``; decide by the plateau rule: "good enough" when
+   every threshold is met (with ``require_lower_bound``, by the lower end of its interval),
+   "plateau" when the evidence of the rounds says another round gains F1 less than ``min_gain``
+   (the learning curve and the trend of the last ``over_rounds`` + 1 rounds), else keep labeling,
+   saying why (a transform with no labels yet is not evaluated: keep labeling);
 2. when quality has plateaued or is good enough, ask nobody: the labeling steps are skipped and
    ``ask_for_labels`` logs why; otherwise
 3. generate a labeling set under ``s3://<bucket>/labeling-sets/<run time>/`` and wait for it;
@@ -57,7 +59,9 @@ with DAG(
         "min_recall": threshold,
         "min_area_under_pr_curve": threshold,
         "min_gain": Param(0.01, type="number", minimum=0, maximum=1),
-        "over_rounds": Param(2, type="integer", minimum=1),
+        "over_rounds": Param(3, type="integer", minimum=1),
+        "label_floor": Param(10, type="integer", minimum=0),
+        "require_lower_bound": Param(False, type="boolean"),
     },
     tags=["glue", "findmatches"],
     # Throttling and dropped connections are retried; bad input fails at once.
@@ -69,6 +73,8 @@ with DAG(
         history_s3_path=HISTORY,
         min_gain="{{ params.min_gain }}",
         over_rounds="{{ params.over_rounds }}",
+        label_floor="{{ params.label_floor }}",
+        require_lower_bound="{{ params.require_lower_bound }}",
         min_f1="{{ params.min_f1 }}",
         min_precision="{{ params.min_precision }}",
         min_recall="{{ params.min_recall }}",

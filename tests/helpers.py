@@ -20,11 +20,11 @@ ROOT = Path(__file__).resolve().parent.parent
 DAG_FILE = ROOT / "tests" / "dags" / "glue_ml_test_dags.py"
 LOGICAL_DATE = "2026-11-01T00:00:00+00:00"
 BUCKET = "labels-bkt"  # the bucket of the ``transform`` fixture
-HEADER = b"labeling_set_id,label,id,first_name,last_name,email,city,birth_year\n"
-ROW = b"s1,a,1,Ann,Lee,a@x.org,Oslo,1970\n"
+HEADER = b"labeling_set_id,label,id,first_name,last_name,email,phone,city,birth_year\n"
+ROW = b"s1,a,1,Ann,Lee,a@x.org,+44 1,Oslo,1970\n"
 GOOD_LABELS = (
     HEADER
-    + b"s1,a,1,Ann,Lee,a@x.org,Oslo,1970\ns1,a,2,Anne,Lee,a@x.org,Oslo,1970\ns1,b,3,Bob,Ray,b@x.org,Cork,1980\n"
+    + b"s1,a,1,Ann,Lee,a@x.org,+44 1,Oslo,1970\ns1,a,2,Anne,Lee,a@x.org,,Oslo,1970\ns1,b,3,Bob,Ray,b@x.org,+44 2,Cork,1980\n"
 )
 ECHO_KEYS = {
     "IMPORT_LABELS": "ImportLabelsTaskRunProperties",

@@ -28,7 +28,7 @@ from moto.moto_server.werkzeug_app import (
 from werkzeug.serving import make_server
 
 from airflow_provider_glue_labeling.emulator.control import ControlApp, Remote
-from airflow_provider_glue_labeling.emulator.responses import install, ml_state
+from airflow_provider_glue_labeling.emulator.responses import install, ml_state, true_quality
 from airflow_provider_glue_labeling.emulator.settings import (
     SETTINGS,
     calls,
@@ -49,6 +49,7 @@ __all__ = [
     "ml_state",
     "reset",
     "serve",
+    "true_quality",
 ]
 
 install()

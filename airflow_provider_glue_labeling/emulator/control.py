@@ -11,7 +11,9 @@ airflow_provider_glue_labeling.emulator`` (or :func:`~.serve`) also answers them
 
 Endpoints (JSON bodies, the keyword arguments of the functions of the same name):
 ``POST /glue-ml-emulator/configure``, ``POST /glue-ml-emulator/inject_fault``,
-``POST /glue-ml-emulator/force_outcome``, ``POST /glue-ml-emulator/reset`` and
+``POST /glue-ml-emulator/force_outcome``, ``POST /glue-ml-emulator/reset``,
+``POST /glue-ml-emulator/true_quality`` (``transform_id``, ``truth``: the transform's quality
+against the known truth, for benchmarks and demos) and
 ``GET /glue-ml-emulator/calls[?operation=GetMLTaskRun]``.
 """
 
@@ -23,7 +25,8 @@ import urllib.request
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from airflow_provider_glue_labeling.emulator import settings
+from airflow_provider_glue_labeling.emulator import responses, settings
+from airflow_provider_glue_labeling.emulator.data import GlueErrorResponse
 
 PREFIX = "/glue-ml-emulator/"
 ACTIONS: dict[str, Callable[..., Any]] = {
@@ -31,6 +34,7 @@ ACTIONS: dict[str, Callable[..., Any]] = {
     "inject_fault": lambda **values: settings.inject_fault(**values) and None,
     "force_outcome": lambda **values: settings.force_outcome(**values),
     "reset": lambda: settings.reset(),
+    "true_quality": lambda **values: responses.true_quality(**values),
 }
 
 
@@ -58,6 +62,8 @@ class ControlApp:
                 return _answer(start_response, "404 Not Found", {"error": f"no such control: {action}"})
         except (TypeError, ValueError) as error:
             return _answer(start_response, "400 Bad Request", {"error": str(error)})
+        except GlueErrorResponse as error:
+            return _answer(start_response, "404 Not Found", {"error": error.message})
         return _answer(start_response, "200 OK", {"result": body})
 
 
@@ -104,6 +110,10 @@ class Remote:
     def reset(self) -> None:
         """Forget the server's faults, forced outcomes and call log; restore its settings."""
         self._call("reset", {})
+
+    def true_quality(self, transform_id: str, truth: dict[str, str]) -> dict[str, Any]:
+        """The transform's quality against the known truth (see :func:`~.responses.true_quality`)."""
+        return self._call("true_quality", {"transform_id": transform_id, "truth": truth})
 
     def calls(self, operation: str | None = None) -> list[list[Any]]:
         """The server's call log as ``[time, operation, parameters]`` items."""

@@ -16,7 +16,7 @@ from airflow_provider_glue_labeling.emulator.data import (
     primary_key,
     to_csv,
 )
-from airflow_provider_glue_labeling.emulator.matching import evaluate, labeling_set
+from airflow_provider_glue_labeling.emulator.matching import evaluate, labeling_set, true_quality
 from airflow_provider_glue_labeling.emulator.settings import SETTINGS, take_forced_outcome
 from airflow_provider_glue_labeling.glue.statuses import ACTIVE_STATUSES, QUOTA_TASK_TYPES, ErrorCode
 from airflow_provider_glue_labeling.labels.format import LABEL_COLUMNS, MAX_LABELS_FILE_BYTES
@@ -247,6 +247,14 @@ class MLState:
                     "FindMatchesMetrics": state.metrics,
                 }
             return body
+
+    def true_quality(self, transform_id: str, truth: dict[str, str]) -> dict[str, Any]:
+        """The transform's quality against the known ``truth`` (record id to entity), with the
+        labels it holds now (:func:`~.matching.true_quality`; not a Glue API)."""
+        with self.lock:
+            transform, state = self.transform(transform_id)
+            rows, _ = self.data.read_source(transform)
+            return true_quality(state.labels, rows, primary_key(transform) or "", truth)
 
     # -- the work of each task type -------------------------------------------------------------
     def _do_work(self, run: TaskRun) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 from botocore.exceptions import ConnectionClosedError
 from moto.core.responses import ActionResult
 from moto.core.utils import camelcase_to_underscores
-from moto.glue.models import FakeMLTransform, GlueBackend
+from moto.glue.models import FakeMLTransform, GlueBackend, glue_backends
 from moto.glue.responses import GlueResponse
 
 from airflow_provider_glue_labeling.emulator import settings
@@ -33,6 +33,19 @@ def ml_state(backend: GlueBackend) -> MLState:
     if state is None:
         state = backend.__dict__.setdefault("_glue_ml_state", MLState(backend))
     return state
+
+
+def true_quality(transform_id: str, truth: dict[str, str]) -> dict[str, Any]:
+    """The quality of the transform ``transform_id`` against the known ``truth`` (record id to
+    entity): precision, recall and F1 of its model, trained on all its labels, over the source
+    records (see :func:`~.matching.true_quality`). Not a Glue API: Glue does not know the truth;
+    benchmarks and the demo do.
+    """
+    for regions in glue_backends.values():
+        for backend in regions.values():
+            if transform_id in backend.ml_transforms:
+                return ml_state(backend).true_quality(transform_id, truth)
+    raise GlueErrorResponse(ErrorCode.ENTITY_NOT_FOUND, f"Transform with id {transform_id} not found")
 
 
 def _timestamp(value: Any) -> datetime | None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import csv
 import io
 import random
+from pathlib import Path
 from typing import Any
 
-PEOPLE_COLUMNS = ("id", "first_name", "last_name", "email", "city", "birth_year")
+PEOPLE_COLUMNS = ("id", "first_name", "last_name", "email", "phone", "city", "birth_year")
 _FIRST = [
     "Ada",
     "Alan",
@@ -118,15 +119,19 @@ def people(count: int = 400, duplicate_share: float = 0.35, seed: int = 7) -> tu
         first, last, city = rng.choice(_FIRST), rng.choice(_LAST), rng.choice(_CITY)
         year = str(rng.randint(1940, 2005))
         email = f"{first}.{last}{rng.randint(1, 999)}@example.com".lower()
+        phone = f"+44 {rng.randint(1000, 9999)} {rng.randint(100000, 999999)}"
         copies = 2 if rng.random() < duplicate_share else 1
         for copy in range(copies):
+            # A second entry of a person has the errors people make when typing a record again.
+            again = copy > 0
             record = {
                 "id": f"r{len(rows):05d}",
-                "first_name": first if copy == 0 else _typo(rng, first),
-                "last_name": last,
-                "email": email if copy == 0 or rng.random() < 0.6 else "",
-                "city": city,
-                "birth_year": year,
+                "first_name": _typo(rng, first) if again and rng.random() < 0.6 else first,
+                "last_name": _typo(rng, last) if again and rng.random() < 0.3 else last,
+                "email": email if not again else rng.choice(["", email, email, _typo(rng, email)]),
+                "phone": phone if not again else rng.choice(["", phone, _typo(rng, phone)]),
+                "city": "" if again and rng.random() < 0.15 else city,
+                "birth_year": str(int(year) + rng.choice((-1, 1))) if again and rng.random() < 0.2 else year,
             }
             rows.append(record)
             truth[record["id"]] = f"p{person:05d}"
@@ -138,9 +143,36 @@ def people(count: int = 400, duplicate_share: float = 0.35, seed: int = 7) -> tu
     return out.getvalue().encode("utf-8"), truth
 
 
+def dblp_acm(folder: Path) -> tuple[bytes, dict[str, str]]:
+    """The DBLP-ACM entity-matching benchmark in ``folder`` (its files ``DBLP2.csv``, ``ACM.csv``
+    and ``DBLP-ACM_perfectMapping.csv``) as one table (id, title, authors, venue, year), and
+    record id -> entity."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["id", "title", "authors", "venue", "year"])
+    for name in ("DBLP2.csv", "ACM.csv"):
+        with open(folder / name, encoding="utf-8", newline="") as handle:
+            rows = csv.reader(handle)
+            next(rows)
+            writer.writerows(rows)
+    truth = {}
+    with open(folder / "DBLP-ACM_perfectMapping.csv", encoding="utf-8", newline="") as handle:
+        for row in csv.DictReader(handle):
+            truth[row["idDBLP"]] = truth[row["idACM"]] = row["idACM"]
+    return out.getvalue().encode(), truth
+
+
 def _typo(rng: random.Random, word: str) -> str:
-    position = rng.randrange(len(word))
-    return word[:position] + word[position + 1 :] if rng.random() < 0.5 else word.upper()
+    """One slip of the keyboard: a letter dropped, doubled, swapped with the next or replaced."""
+    at = rng.randrange(len(word))
+    kind = rng.randrange(4)
+    if kind == 0 or len(word) < 3:
+        return word[:at] + word[at + 1 :]
+    if kind == 1:
+        return word[: at + 1] + word[at:]
+    if kind == 2 and at < len(word) - 1:
+        return word[:at] + word[at + 1] + word[at] + word[at + 2 :]
+    return word[:at] + rng.choice("aeiouns") + word[at + 1 :]
 
 
 def label_from_truth(labeling_set: bytes, truth: dict[str, str], primary_key: str) -> bytes:

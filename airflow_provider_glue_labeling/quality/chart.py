@@ -1,15 +1,27 @@
-"""The quality history as a chart: F1, precision and recall against the label count."""
+"""The quality history as a chart: F1, precision and recall against the label count, with their intervals."""
 
 from __future__ import annotations
 
 from typing import Any
 from xml.sax.saxutils import escape
 
-from airflow_provider_glue_labeling.quality.rounds import label_count
+from airflow_provider_glue_labeling.quality.rounds import label_count, round_intervals
+
+# What the chart draws by default: (key in a round, legend, colour).
+SERIES = (("F1", "F1", "#5b3fd1"), ("Precision", "Precision", "#00798c"), ("Recall", "Recall", "#d1495b"))
 
 
-def chart_svg(rounds: list[dict[str, Any]], width: int = 560, height: int = 300) -> str:
-    """F1, precision and recall against the label count, round by round, as an SVG image."""
+def chart_svg(
+    rounds: list[dict[str, Any]],
+    width: int = 560,
+    height: int = 300,
+    series: tuple[tuple[str, str, str], ...] = SERIES,
+) -> str:
+    """F1, precision and recall against the label count, round by round, as an SVG image; each
+    with its 95 % interval as a band where the rounds have one.
+
+    :param series: what to draw: (key in a round, legend, colour) each.
+    """
     margin = {"left": 48, "right": 110, "top": 16, "bottom": 40}
     plot_w, plot_h = width - margin["left"] - margin["right"], height - margin["top"] - margin["bottom"]
     counts = [(label_count(r) or 0) for r in rounds] or [0]
@@ -42,11 +54,14 @@ def chart_svg(rounds: list[dict[str, Any]], width: int = 560, height: int = 300)
         f'<text x="{margin["left"] + plot_w / 2:.1f}" y="{height - 6}" text-anchor="middle" '
         'fill="#1d2433">labels (LabelCount)</text>'
     )
-    series = (("F1", "#5b3fd1"), ("Precision", "#00798c"), ("Recall", "#d1495b"))
-    for number, (name, color) in enumerate(series):
-        points = [
-            (x(label_count(r) or 0), y(r[name])) for r in rounds if isinstance(r.get(name), int | float)
-        ]
+    for number, (name, legend, color) in enumerate(series):
+        drawn = [r for r in rounds if isinstance(r.get(name), int | float)]
+        points = [(x(label_count(r) or 0), y(r[name])) for r in drawn]
+        bands = [((round_intervals(r) or {}).get(name), label_count(r) or 0) for r in drawn]
+        if points and all(band for band, _ in bands):
+            upper = [f"{x(count):.1f},{y(band[1]):.1f}" for band, count in bands if band]
+            lower = [f"{x(count):.1f},{y(band[0]):.1f}" for band, count in reversed(bands) if band]
+            parts.append(f'<polygon points="{" ".join(upper + lower)}" fill="{color}" fill-opacity="0.15"/>')
         if points:
             path = " ".join(f"{px:.1f},{py:.1f}" for px, py in points)
             parts.append(f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="2"/>')
@@ -54,7 +69,7 @@ def chart_svg(rounds: list[dict[str, Any]], width: int = 560, height: int = 300)
         legend_y = margin["top"] + 14 + 18 * number
         parts.append(
             f'<rect x="{width - margin["right"] + 14}" y="{legend_y - 9}" width="12" height="3" fill="{color}"/>'
-            f'<text x="{width - margin["right"] + 32}" y="{legend_y - 4}" fill="#1d2433">{escape(name)}</text>'
+            f'<text x="{width - margin["right"] + 32}" y="{legend_y - 4}" fill="#1d2433">{escape(legend)}</text>'
         )
     parts.append("</svg>")
     return "\n".join(parts)

@@ -6,9 +6,12 @@ their outcome out (fails the task, or pushes the decision to XCom).
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
-from airflow_provider_glue_labeling.quality.rounds import label_count
+from airflow_provider_glue_labeling.quality.intervals import Z_95, counts
+from airflow_provider_glue_labeling.quality.rounds import label_count, round_intervals
 
 # Each metric of FindMatchesMetrics with a threshold, and the operator's parameter that sets it.
 METRICS = (
@@ -19,24 +22,54 @@ METRICS = (
 )
 # The decision of an evaluation with a plateau rule (XCom "teaching_decision").
 GOOD_ENOUGH, PLATEAU, KEEP_LABELING = "good_enough", "plateau", "keep_labeling"
+# Before any plateau, at least this many matching and non-matching pairs (dedupe asks for 10 of each).
+LABEL_FLOOR = 10
+MIN_TREND_ROUNDS = 3  # a line through two noisy points has no error to speak of
+UNKNOWN_SPREAD = 0.1  # F1's spread with a few hundred labels, for rounds kept without counts
+MIN_SPREAD = 0.005
 
 
-def quality_gate(metrics: dict[str, Any], thresholds: dict[str, float | None]) -> tuple[str, list[str]]:
-    """A text table of each metric against its threshold, and the failures (``"F1 0.61 < 0.80"``)."""
-    lines = [f"{'metric':<18} {'value':>8} {'threshold':>10}  result"]
+class Gate(NamedTuple):
+    """An evaluation's quality gate and plateau rule, as its operator's parameters give them."""
+
+    thresholds: dict[str, float | None]
+    history_s3_path: str | None = None
+    min_gain: float | None = None
+    over_rounds: int = 3
+    label_floor: int = LABEL_FLOOR
+    require_lower_bound: bool = False
+
+
+def quality_gate(
+    metrics: dict[str, Any], thresholds: dict[str, float | None], require_lower_bound: bool = False
+) -> tuple[str, list[str]]:
+    """A text table of each metric, its 95 % interval and its threshold, and the failures
+    (``"F1 0.61 < 0.80"``; ``"F1 lower bound 0.71 < 0.80"`` with ``require_lower_bound``).
+
+    :param metrics: Glue's ``FindMatchesMetrics``, or a round of the history.
+    :param require_lower_bound: compare the interval's lower bound (where the metric has one:
+        precision, recall, F1) with the threshold instead of the estimate.
+    """
+    bounds = round_intervals(metrics) or {}
+    lines = [f"{'metric':<18} {'value':>8} {'95 % interval':>16} {'threshold':>10}  result"]
     failed = []
     for name, threshold in thresholds.items():
         value = metrics.get(name)
+        interval = bounds.get(name)
+        compared, what = (
+            (interval[0], f"{name} lower bound") if require_lower_bound and interval else (value, name)
+        )
         if threshold is None:
             verdict = "-"
-        elif value is None or value < threshold:
+        elif compared is None or compared < threshold:
             verdict = "FAIL"
-            failed.append(f"{name} {value} < {threshold}")
+            failed.append(f"{what} {compared} < {threshold}")
         else:
             verdict = "pass"
         shown = f"{value:.4f}" if isinstance(value, int | float) else str(value)
         limit = "-" if threshold is None else f"{threshold:.4f}"
-        lines.append(f"{name:<18} {shown:>8} {limit:>10}  {verdict}")
+        spread = f"[{interval[0]:.4f}, {interval[1]:.4f}]" if interval else "-"
+        lines.append(f"{name:<18} {shown:>8} {spread:>16} {limit:>10}  {verdict}")
     matrix = metrics.get("ConfusionMatrix") or {}
     if matrix:
         lines.append(
@@ -50,41 +83,172 @@ def decide(
     min_gain: float,
     over_rounds: int,
     thresholds: dict[str, float | None],
-) -> dict[str, str]:
-    """Whether more labels are worth asking for, and why: ``{"decision", "reason"}``.
+    label_floor: int = LABEL_FLOOR,
+    require_lower_bound: bool = False,
+) -> dict[str, Any]:
+    """Whether more labels are worth asking for, on the evidence of the rounds: ``{"decision",
+    "reason", "evidence"}``; the reason names the numbers it rests on.
 
-    "good enough" when the last round meets every threshold given (at least one); "more labels no
-    longer help" (plateau) when F1 rose by less than ``min_gain`` (a drop counts) from the round
-    ``over_rounds`` before the last to the last; otherwise keep labeling, also while there are
-    ``over_rounds`` rounds or fewer to compare. Only rounds with more labels than the round
-    before count: an evaluation with no new labels (a labeling week that timed out, a manual
-    re-run) replaces the earlier round of its label count instead of looking like a plateau.
+    "good enough" when the last round meets every threshold given (at least one): its estimate,
+    or with ``require_lower_bound`` the low end of its 95 % interval.
+
+    Otherwise two trends of F1 against the label count, each round weighted by its uncertainty
+    (the inverse variance read from its F1 interval), estimate what another round of labels (as
+    many as the last round added) would gain:
+
+    * the learning curve over every round that added labels: F1 = a - b / labels, the inverse
+      power law learning curves follow (Figueroa et al., 2012), so gains shrink as labels grow;
+    * the recent trend: a straight line through the last ``over_rounds`` + 1 rounds (at least 3),
+      which sees a curve that has not flattened yet.
+
+    "plateau" only when both say, even one standard error above their estimate, that the gain
+    is below ``min_gain`` (a learning curve that falls counts as flat: more correct labels do
+    not make a model worse, so a falling fit is noise). When the estimates are below ``min_gain`` but a bound is not, the
+    intervals are too wide to tell: keep labeling, and say so. Before any plateau, the
+    evaluation must have tested at least ``label_floor`` matching and ``label_floor``
+    non-matching pairs (its confusion matrix). An evaluation with no new labels replaces the
+    earlier round of its label count instead of looking like a plateau. Rounds recorded without
+    a confusion matrix (before intervals were kept) weigh as if their F1 were known to
+    ±``UNKNOWN_SPREAD``.
 
     :param rounds: oldest first, as :func:`~.rounds.read_rounds` gives them; the last is this evaluation.
-    :param min_gain: the least rise of F1 over ``over_rounds`` rounds that is worth labeling for.
-    :param over_rounds: how many rounds back to compare with.
+    :param min_gain: the least gain of F1 from another round of labels that is worth labeling for.
+    :param over_rounds: the recent trend is fitted over this many rounds before the last, and the last.
     :param thresholds: metric name (``F1``, ``Precision``...) to its least acceptable value or None.
+    :param label_floor: the least matching, and non-matching, pairs an evaluation must have tested
+        before a plateau can be called.
+    :param require_lower_bound: meet the thresholds with the interval's lower bound, not the estimate.
     """
     last = rounds[-1]
-    rounds = _with_new_labels(rounds)
-    targets = {name: value for name, value in thresholds.items() if value is not None}
-    if targets and all(last.get(name) is not None and last[name] >= v for name, v in targets.items()):
-        met = ", ".join(f"{name} {last[name]:.4f} >= {v:.4f}" for name, v in targets.items())
-        return {"decision": GOOD_ENOUGH, "reason": f"good enough: {met}"}
-    if len(rounds) <= over_rounds:
+    met = _thresholds_met(last, thresholds, require_lower_bound)
+    if met:
+        return {"decision": GOOD_ENOUGH, "reason": f"good enough: {met}", "evidence": {}}
+    found = counts(last)
+    if found is not None and min(found[0] + found[3], found[1] + found[2]) < label_floor:
+        tp, fp, tn, fn = found
+        return _keep(
+            f"the evaluation tested {tp + fn} matching and {tn + fp} non-matching pair(s); a plateau needs "
+            f"at least {label_floor} of each (label_floor)",
+            {"matching_pairs": tp + fn, "non_matching_pairs": tn + fp},
+        )
+    usable = [
+        r
+        for r in _with_new_labels(rounds)
+        if (label_count(r) or 0) > 0 and isinstance(r.get("F1"), int | float)
+    ]
+    if len(usable) < MIN_TREND_ROUNDS:
+        return _keep(
+            f"{len(usable)} round(s) with new labels and an F1 so far; the trends of F1 need {MIN_TREND_ROUNDS}",
+            {"rounds": len(usable)},
+        )
+    curve = learning_curve(usable)
+    recent = recent_trend(usable[-max(over_rounds + 1, MIN_TREND_ROUNDS) :])
+    evidence = {
+        "rounds": len(usable),
+        "labels": label_count(usable[-1]),
+        "next_labels": curve.step,
+        "curve_gain": curve.gain,
+        "curve_upper": curve.upper,
+        "recent_rounds": recent.rounds,
+        "recent_gain": recent.gain,
+        "recent_upper": recent.upper,
+        "min_gain": min_gain,
+    }
+    said = (
+        f"another {curve.step} labels gain F1 {curve.gain:+.4f} (up to {curve.upper:+.4f}) on the learning "
+        f"curve of {len(usable)} rounds, {recent.gain:+.4f} (up to {recent.upper:+.4f}) on the trend of the "
+        f"last {recent.rounds}; last F1 {_with_interval(last, 'F1')} at {label_count(usable[-1])} labels"
+    )
+    if max(curve.upper, recent.upper) < min_gain:
         return {
-            "decision": KEEP_LABELING,
-            "reason": f"{len(rounds)} round(s) with new labels so far; the plateau rule compares F1 over "
-            f"{over_rounds} round(s), so it needs {over_rounds + 1}",
+            "decision": PLATEAU,
+            "reason": f"more labels no longer help: {said}; both below min_gain {min_gain}",
+            "evidence": evidence,
         }
-    before, now = rounds[-1 - over_rounds].get("F1"), last.get("F1")
-    if before is None or now is None:
-        return {"decision": KEEP_LABELING, "reason": "F1 is missing from a round the rule compares"}
-    gain = round(now - before, 9)  # 0.81 - 0.80 is 0.010000000000000009 in floating point
-    change = f"F1 went from {before:.4f} to {now:.4f} ({gain:+.4f}) over the last {over_rounds} round(s)"
-    if gain < min_gain:
-        return {"decision": PLATEAU, "reason": f"more labels no longer help: {change}, less than {min_gain}"}
-    return {"decision": KEEP_LABELING, "reason": f"keep labeling: {change}, at least {min_gain}"}
+    if max(curve.gain, recent.gain) < min_gain:
+        return _keep(
+            f"the intervals are too wide to tell: {said}; not both below min_gain {min_gain}", evidence
+        )
+    return _keep(f"{said}; at least min_gain {min_gain}", evidence)
+
+
+class Trend(NamedTuple):
+    """F1's gain from another ``step`` labels as a trend predicts it, and one standard error above."""
+
+    gain: float
+    upper: float
+    step: int
+    rounds: int
+
+
+def learning_curve(rounds: list[dict[str, Any]]) -> Trend:
+    """The gain of another round on the learning curve F1 = a - b / labels, fitted to ``rounds``."""
+    return _trend(rounds, lambda labels: 1 / labels, never_falls=True)
+
+
+def recent_trend(rounds: list[dict[str, Any]]) -> Trend:
+    """The gain of another round on a straight line of F1 against the label count through ``rounds``."""
+    return _trend(rounds, float)
+
+
+def _trend(rounds: list[dict[str, Any]], shape: Callable[[int], float], never_falls: bool = False) -> Trend:
+    """Weighted least squares of F1 on ``shape(labels)``; each round weighs by the inverse
+    variance of its F1. The next round adds as many labels as the last did.
+
+    :param never_falls: the bound starts at no gain when the fit falls (a learning curve does not
+        fall as correct labels are added: a falling fit is noise, and the bound of a steep noisy
+        drop would otherwise pass for evidence of a plateau).
+    """
+    counted = [label_count(r) or 0 for r in rounds]
+    xs = [shape(n) for n in counted]
+    ys = [float(r["F1"]) for r in rounds]
+    weights = [1 / spread(r) ** 2 for r in rounds]
+    total = sum(weights)
+    mean_x = sum(w * x for w, x in zip(weights, xs, strict=True)) / total
+    mean_y = sum(w * y for w, y in zip(weights, ys, strict=True)) / total
+    sxx = sum(w * (x - mean_x) ** 2 for w, x in zip(weights, xs, strict=True))
+    slope = sum(w * (x - mean_x) * (y - mean_y) for w, x, y in zip(weights, xs, ys, strict=True)) / sxx
+    step = max(1, counted[-1] - counted[-2])
+    change = shape(counted[-1] + step) - shape(counted[-1])
+    gain = slope * change
+    upper = (max(gain, 0.0) if never_falls else gain) + math.sqrt(1 / sxx) * abs(change)
+    # rounded: no float dust in a comparison with min_gain
+    return Trend(round(gain, 4), round(upper, 4), step, len(rounds))
+
+
+def spread(round_: dict[str, Any]) -> float:
+    """The standard deviation of a round's F1 estimate, from its 95 % interval."""
+    bounds = round_intervals(round_)
+    if bounds is None:
+        return UNKNOWN_SPREAD
+    low, high = bounds["F1"]
+    return max(MIN_SPREAD, (high - low) / (2 * Z_95))
+
+
+def _thresholds_met(last: dict[str, Any], thresholds: dict[str, float | None], lower: bool) -> str:
+    """How the last round meets every threshold given (at least one), or "" when it does not."""
+    targets: dict[str, float | None] = {n: v for n, v in thresholds.items() if v is not None}
+    if not targets or quality_gate(last, targets, lower)[1]:
+        return ""
+    bounds = round_intervals(last) or {}
+    shown = []
+    for name, target in targets.items():
+        value, what = (
+            (bounds[name][0], f"{name} lower bound") if lower and name in bounds else (last[name], name)
+        )
+        shown.append(f"{what} {value:.4f} >= {target:.4f}")
+    return ", ".join(shown)
+
+
+def _with_interval(round_: dict[str, Any], name: str) -> str:
+    value = round_.get(name)
+    bounds = (round_intervals(round_) or {}).get(name)
+    text = f"{value:.4f}" if isinstance(value, int | float) else "-"
+    return f"{text} [{bounds[0]:.4f}, {bounds[1]:.4f}]" if bounds else text
+
+
+def _keep(why: str, evidence: dict[str, Any]) -> dict[str, Any]:
+    return {"decision": KEEP_LABELING, "reason": f"keep labeling: {why}", "evidence": evidence}
 
 
 def _with_new_labels(rounds: list[dict[str, Any]]) -> list[dict[str, Any]]:

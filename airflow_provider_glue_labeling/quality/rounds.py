@@ -7,8 +7,9 @@ is lost, and a retry that records the same evaluation again rewrites its own obj
 outlives Airflow's metadata clean-up.
 
 A round: ``time``, ``task_run_id``, ``transform_id``, ``LabelCount`` and Glue's metrics
-(``Precision``, ``Recall``, ``F1``, ``AreaUnderPRCurve``, ``ConfusionMatrix``), with the DAG and
-run that evaluated. Rounds recorded before the label count was named ``LabelCount`` carry it as
+(``Precision``, ``Recall``, ``F1``, ``AreaUnderPRCurve``, ``ConfusionMatrix``), the 95 % intervals
+of precision, recall and F1 from the confusion matrix (``Intervals``, :mod:`.intervals`), with
+the DAG and run that evaluated. Rounds recorded before the label count was named ``LabelCount`` carry it as
 ``label_count``; :func:`label_count` reads both.
 """
 
@@ -20,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from airflow_provider_glue_labeling.labels.files import S3Files, as_prefix
+from airflow_provider_glue_labeling.quality.intervals import intervals
 from airflow_provider_glue_labeling.validation import check_s3_uri
 
 METRIC_NAMES = ("Precision", "Recall", "F1", "AreaUnderPRCurve")
@@ -49,6 +51,7 @@ def make_round(
         "LabelCount": transform.get("LabelCount"),
         **{name: metrics.get(name) for name in METRIC_NAMES},
         "ConfusionMatrix": metrics.get("ConfusionMatrix"),
+        "Intervals": intervals(metrics),
         "dag_id": dag_id,
         "run_id": run_id,
     }
@@ -85,15 +88,31 @@ def read_rounds(s3: S3Files, history_s3_path: str, transform_id: str | None = No
 
 
 def table(rounds: list[dict[str, Any]]) -> str:
-    """The rounds as a text table, for the log."""
-    lines = [f"{'round':>5} {'time':<20} {'labels':>7} {'F1':>7} {'precision':>9} {'recall':>7} {'AUPRC':>7}"]
+    """The rounds as a text table for the log, each estimate with its 95 % interval when known."""
+    lines = [
+        f"{'round':>5} {'time':<20} {'labels':>7} {'F1':>22} {'precision':>22} {'recall':>22} {'AUPRC':>7}"
+    ]
     for number, r in enumerate(rounds, start=1):
-        values = [_number(r.get(name)) for name in ("F1", "Precision", "Recall", "AreaUnderPRCurve")]
+        bounds = round_intervals(r) or {}
+        shown = [_with_interval(r.get(name), bounds.get(name)) for name in ("F1", "Precision", "Recall")]
         lines.append(
             f"{number:>5} {str(r.get('time'))[:19]:<20} {label_count(r)!s:>7} "
-            f"{values[0]:>7} {values[1]:>9} {values[2]:>7} {values[3]:>7}"
+            f"{shown[0]:>22} {shown[1]:>22} {shown[2]:>22} {_number(r.get('AreaUnderPRCurve')):>7}"
         )
     return "\n".join(lines)
+
+
+def round_intervals(round_: dict[str, Any]) -> dict[str, list[float]] | None:
+    """A round's intervals: as recorded, or from its confusion matrix (rounds recorded before
+    intervals were kept); None when it has neither."""
+    kept = round_.get("Intervals")
+    return kept if isinstance(kept, dict) and "F1" in kept else intervals(round_)
+
+
+def _with_interval(value: Any, bounds: list[float] | None) -> str:
+    if not isinstance(value, int | float):
+        return "-"
+    return f"{value:.4f} [{bounds[0]:.2f}, {bounds[1]:.2f}]" if bounds else f"{value:.4f}"
 
 
 def _number(value: Any) -> str:

@@ -113,6 +113,16 @@ CASES = [
         "min_area_under_pr_curve",
         "0 to 1",
     ),
+    ("negative label_floor", EVALUATE, {"label_floor": -1}, "label_floor", "a whole number, 0 or more"),
+    ("fractional label_floor", EVALUATE, {"label_floor": 2.5}, "label_floor", "a whole number, 0 or more"),
+    ("text over_rounds", EVALUATE, {"over_rounds": "two"}, "over_rounds", "positive int"),
+    (
+        "require_lower_bound not a flag",
+        EVALUATE,
+        {"require_lower_bound": "yes"},
+        "require_lower_bound",
+        "True or False",
+    ),
     ("zero waiter_delay", GENERATE, {"waiter_delay": 0}, "waiter_delay", "positive"),
     ("negative waiter_delay", EVALUATE, {"waiter_delay": -5}, "waiter_delay", "positive"),
     ("zero waiter_max_attempts", EXPORT, {"waiter_max_attempts": 0}, "waiter_max_attempts", "positive int"),
@@ -169,6 +179,14 @@ def test_thresholds_rendered_as_text_are_read_as_numbers(aws, text):
     task.validate()
     thresholds = task.gate()[0]
     assert thresholds["F1"] == thresholds["Recall"] == float(text)
+
+
+def test_the_plateau_rule_rendered_as_text_is_read_as_numbers_and_flags(aws):
+    rendered = {"min_gain": "0.02", "over_rounds": "4", "label_floor": "0", "require_lower_bound": "True"}
+    task = EVALUATE[0](task_id="t", **{**EVALUATE[1], **rendered, "history_s3_path": "s3://bucket/h/"})
+    task.validate()
+    gate = task.gate()
+    assert (gate.min_gain, gate.over_rounds, gate.label_floor, gate.require_lower_bound) == (0.02, 4, 0, True)
 
 
 @pytest.mark.parametrize("target", [GENERATE, IMPORT, EVALUATE, SENSOR], ids=lambda t: t[0].__name__)

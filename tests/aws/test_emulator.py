@@ -15,7 +15,11 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 import airflow_provider_glue_labeling.emulator as emulator
-from airflow_provider_glue_labeling.emulator.seed import create_findmatches_transform, label_from_truth
+from airflow_provider_glue_labeling.emulator.seed import (
+    create_findmatches_transform,
+    dblp_acm,
+    label_from_truth,
+)
 from tests.conftest import DBLP_ACM
 from tests.helpers import client, wait_for_run
 
@@ -23,20 +27,7 @@ NO_RETRIES = Config(retries={"total_max_attempts": 1, "mode": "standard"})
 
 
 def dblp_acm_source() -> tuple[bytes, dict[str, str]]:
-    """DBLP and ACM records as one table (id, title, authors, venue, year) and id -> entity."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["id", "title", "authors", "venue", "year"])
-    for name in ("DBLP2.csv", "ACM.csv"):
-        with open(DBLP_ACM / name, encoding="utf-8", newline="") as handle:
-            rows = csv.reader(handle)
-            next(rows)
-            writer.writerows(rows)
-    truth = {}
-    with open(DBLP_ACM / "DBLP-ACM_perfectMapping.csv", encoding="utf-8", newline="") as handle:
-        for row in csv.DictReader(handle):
-            truth[row["idDBLP"]] = truth[row["idACM"]] = row["idACM"]
-    return out.getvalue().encode(), truth
+    return dblp_acm(DBLP_ACM)
 
 
 @pytest.fixture

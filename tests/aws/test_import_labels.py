@@ -58,7 +58,7 @@ def importer(transform_id: str, path: str, **kwargs) -> GlueMLImportLabelsOperat
             "labeling_set_id,label",
         ),
         (
-            {"in/labels.csv": HEADER + ROW + b",b,2,B,C,d@x.org,Oslo,1\n"},
+            {"in/labels.csv": HEADER + ROW + b",b,2,B,C,d@x.org,+44 3,Oslo,1\n"},
             "s3://labels/in/labels.csv",
             "row 3 has no labeling_set_id",
         ),
@@ -71,7 +71,7 @@ def importer(transform_id: str, path: str, **kwargs) -> GlueMLImportLabelsOperat
         ({"in/labels.csv": b"\xef\xbb\xbf" + GOOD_LABELS}, "s3://labels/in/labels.csv", "byte-order mark"),
         ({"in/labels.csv": GOOD_LABELS.replace(b"Ann", b"Ren\xe9e")}, "s3://labels/in/labels.csv", r"cp1252"),
         (
-            {"in/labels.csv": HEADER + ROW + b"s1, ,2,B,C,d@x.org,Oslo,1\n"},
+            {"in/labels.csv": HEADER + ROW + b"s1, ,2,B,C,d@x.org,+44 3,Oslo,1\n"},
             "s3://labels/in/labels.csv",
             "row 3 .labeling set s1. has no label",
         ),
@@ -122,8 +122,8 @@ def test_prefix_of_good_files_is_imported(transform):
 
 def test_marker_files_are_skipped_and_odd_set_sizes_warned(transform, task_log):
     glue, s3, transform_id, _ = transform
-    big = HEADER + b"".join(b"big,a,%d,Ann,Lee,a@x.org,Oslo,1970\n" % n for n in range(51))
-    s3.put_object(Bucket="labels", Key="spark/part-0.csv", Body=big + b"lone,a,99,Bo,Ry,b@x.org,Cork,1980\n")
+    big = HEADER + b"".join(b"big,a,%d,Ann,Lee,a@x.org,+44 1,Oslo,1970\n" % n for n in range(51))
+    s3.put_object(Bucket="labels", Key="spark/part-0.csv", Body=big + b"lone,a,99,Bo,Ry,b@x.org,+44 2,Cork,1980\n")
     s3.put_object(Bucket="labels", Key="spark/_SUCCESS", Body=b"")
     s3.put_object(Bucket="labels", Key="spark/.part-0.csv.crc", Body=b"\x00")
     run_id = importer(transform_id, "s3://labels/spark/").execute({})

@@ -18,7 +18,7 @@ def test_each_evaluation_records_a_round_and_decides_whether_labels_still_help(
 
     def evaluate_round(over_rounds="2"):
         state, _, result = run(
-            "evaluate_rounds", transform, tmp_path, history=HISTORY, over_rounds=over_rounds
+            "evaluate_rounds", transform, tmp_path, history=HISTORY, over_rounds=over_rounds, label_floor="0"
         )
         assert state == "success"
         return result["decision"]
@@ -32,26 +32,34 @@ def test_each_evaluation_records_a_round_and_decides_whether_labels_still_help(
     assert read_history(HISTORY) == []
 
     add_labels(endpoint, transform, "round-1")
-    assert "1 round(s) with new labels so far" in evaluate_round()["reason"]
+    assert "1 round(s) with new labels and an F1 so far" in evaluate_round()["reason"]
     # evaluated again with no new labels: recorded, but it is no new round for the rule
-    assert "1 round(s) with new labels so far" in evaluate_round()["reason"]
+    assert "1 round(s) with new labels and an F1 so far" in evaluate_round()["reason"]
     add_labels(endpoint, transform, "round-2")
-    compared = evaluate_round(over_rounds="1")  # a template renders it as text
+    assert "2 round(s) with new labels and an F1 so far" in evaluate_round()["reason"]
+    add_labels(endpoint, transform, "round-3")
+    decided = evaluate_round(over_rounds="1")  # a template renders it as text
     rounds = read_history(HISTORY)
     counts = [r["LabelCount"] for r in rounds]
-    assert counts[0] == counts[1] < counts[2]
-    # The rule (tested on crafted histories in tests/unit) compared the second round, which stands
-    # in for the first label count, with the last.
-    assert compared["decision"] in (PLATEAU, KEEP_LABELING)
-    assert f"F1 went from {rounds[1]['F1']:.4f} to {rounds[2]['F1']:.4f}" in compared["reason"]
-    assert "over the last 1 round(s)" in compared["reason"]
-    assert len({r["task_run_id"] for r in rounds}) == 3
+    assert counts[0] == counts[1] < counts[2] < counts[3]
+    # The rule (tested on crafted histories in tests/unit) weighed the three rounds that added
+    # labels (the second stands in for the first label count); the recent trend takes at least 3.
+    assert decided["decision"] in (PLATEAU, KEEP_LABELING)
+    evidence = decided["evidence"]
+    assert (evidence["rounds"], evidence["recent_rounds"], evidence["labels"]) == (3, 3, counts[3])
+    assert (
+        f"another {counts[3] - counts[2]} labels gain F1 {evidence['curve_gain']:+.4f}" in decided["reason"]
+    )
+    assert f"at {counts[3]} labels" in decided["reason"]
+    last = rounds[-1]
+    assert last["Intervals"]["F1"][0] <= last["F1"] <= last["Intervals"]["F1"][1]
+    assert len({r["task_run_id"] for r in rounds}) == 4, counts
     assert {r["transform_id"] for r in rounds} == {transform} and {r["dag_id"] for r in rounds} == {
         "evaluate_rounds"
     }
-    assert len({r["run_id"] for r in rounds}) == 3
+    assert len({r["run_id"] for r in rounds}) == 4
     assert all(set(r["ConfusionMatrix"]) >= {"NumTruePositives", "NumFalsePositives"} for r in rounds)
     logged = task_log()
-    assert f"Teaching decision: {compared['decision']} (" in logged
-    assert "Recorded round 3 at quality-history/round-" in logged
-    assert re.search(r"^\s*3 \d{4}-\d\d-\d\dT\S+\s+\d+\s+0\.\d{4}", logged, re.MULTILINE), logged
+    assert f"Teaching decision: {decided['decision']} (" in logged
+    assert "Recorded round 4 at quality-history/round-" in logged
+    assert re.search(r"^\s*4 \d{4}-\d\d-\d\dT\S+\s+\d+\s+0\.\d{4}", logged, re.MULTILINE), logged

@@ -310,13 +310,20 @@ DAGS[dag.dag_id] = dag
 with DAG(
     "evaluate_rounds",
     schedule=None,
-    params={**PARAMS, "history": "s3://bucket/history/", "over_rounds": "2", "min_f1": "0.999"},
+    params={
+        **PARAMS,
+        "history": "s3://bucket/history/",
+        "over_rounds": "2",
+        "min_f1": "0.999",
+        "label_floor": "10",
+    },
 ) as dag:
     evaluate = GlueMLEvaluationOperator(
         task_id="evaluate",
         history_s3_path="{{ params.history }}",
         min_gain=0.01,
         over_rounds="{{ params.over_rounds }}",  # text: read as a number after the deferral too
+        label_floor="{{ params.label_floor }}",
         min_f1="{{ params.min_f1 }}",
         deferrable=True,
         waiter_delay=0.2,
