@@ -142,6 +142,7 @@ def summary(judged: list[dict[str, Any]]) -> dict[str, Any]:
         "runs": len(judged),
         "premature": sum(j["premature"] for j in judged),
         "late_median": statistics.median(j["late"] for j in judged),
+        "late_mean": round(statistics.mean(j["late"] for j in judged), 1),
         "rounds_median": statistics.median(j["rounds"] for j in judged),
         "labels_median": statistics.median(j["labels"] for j in judged),
         "true_f1_median": round(statistics.median(j["true_f1"] for j in judged), 4),
@@ -151,14 +152,15 @@ def summary(judged: list[dict[str, Any]]) -> dict[str, Any]:
 
 def table(results: dict[str, Any]) -> str:
     lines = [
-        "| rule | data | premature stops | late (median rounds) | rounds to stop (median) | "
+        "| rule | data | premature stops | rounds late (median, mean) | rounds to stop (median) | "
         "labels at stop (median) | true F1 at stop (median) | no stop in 15 rounds |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for rule in ("before", "after"):
         for data, found in results[rule].items():
             lines.append(
-                f"| {rule} | {data} | {found['premature']} of {found['runs']} | {found['late_median']:g} | "
+                f"| {rule} | {data} | {found['premature']} of {found['runs']} | "
+                f"{found['late_median']:g}, {found['late_mean']:g} | "
                 f"{found['rounds_median']:g} | {found['labels_median']:g} | {found['true_f1_median']:.3f} | "
                 f"{found['never_stopped']} of {found['runs']} |"
             )
@@ -170,12 +172,18 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--seeds", type=int, default=20, help="how many seeds of made-up people")
-    parser.add_argument("--chart-seed", type=int, default=0, help="the people seed the chart shows")
+    parser.add_argument("--first-seed", type=int, default=0, help="the first of them")
+    parser.add_argument(
+        "--chart-seed",
+        type=int,
+        help="the people seed the chart shows (default: the first where both rules stop)",
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--reuse", action="store_true", help="judge the rounds of the last run again")
     args = parser.parse_args(argv)
     started = time.monotonic()
-    runs: dict[str, int | None] = {f"people-{seed}": seed for seed in range(args.seeds)}
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    runs: dict[str, int | None] = {f"people-{seed}": seed for seed in seeds}
     runs["dblp-acm"] = None
     if args.reuse:
         rounds = json.loads((RESULTS / "stopping.json").read_text())["rounds"]
@@ -189,17 +197,31 @@ def main(argv: list[str] | None = None) -> int:
         judged = {name: judge(found, rule) for name, found in rounds.items()}
         people_runs = [j for name, j in judged.items() if name != "dblp-acm"]
         results[rule_name] = {
-            f"people, {args.seeds} seeds": summary(people_runs),
+            f"people, {args.seeds} seeds" + (f" from {args.first_seed}" if args.first_seed else ""): summary(
+                people_runs
+            ),
             "DBLP-ACM sample": summary([judged["dblp-acm"]]),
         }
         results[f"{rule_name}_runs"] = judged
     from airflow_provider_glue_labeling.history import chart_svg
 
-    shown = rounds[f"people-{args.chart_seed}"][:HORIZON]
+    both = [
+        n
+        for n in runs
+        if n != "dblp-acm" and all(results[f"{r}_runs"][n]["stopped"] for r in ("before", "after"))
+    ]
+    name = f"people-{args.chart_seed}" if args.chart_seed is not None else (both or ["people-0"])[0]
+    shown = rounds[name][:HORIZON]
     series = (("F1", "estimated F1", "#5b3fd1"), ("TrueF1", "true F1", "#d1495b"))
-    (RESULTS / "stopping.svg").write_text(chart_svg(shown, series=series))
+    marks: dict[int, str] = {}
+    for rule_name in ("before", "after"):
+        stop = results[f"{rule_name}_runs"][name]
+        note = f"{rule_name}: {'stop' if stop['stopped'] else 'no stop in 15 rounds'}"
+        marks[stop["labels"]] = f"{marks[stop['labels']]}, {note}" if stop["labels"] in marks else note
+    (RESULTS / "stopping.svg").write_text(chart_svg(shown, series=series, marks=marks))
     (RESULTS / "stopping.json").write_text(json.dumps({"results": results, "rounds": rounds}, indent=1))
     print(table(results))
+    print(f"\nThe chart shows {name}.")
     print(
         f"\nmin_gain={MIN_GAIN}, over_rounds {OVER_ROUNDS_BEFORE} before and {OVER_ROUNDS_AFTER} after, "
         f"{HORIZON} rounds of ~100 labels; "

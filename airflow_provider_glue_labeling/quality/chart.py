@@ -16,11 +16,13 @@ def chart_svg(
     width: int = 560,
     height: int = 300,
     series: tuple[tuple[str, str, str], ...] = SERIES,
+    marks: dict[int, str] | None = None,
 ) -> str:
     """F1, precision and recall against the label count, round by round, as an SVG image; each
     with its 95 % interval as a band where the rounds have one.
 
     :param series: what to draw: (key in a round, legend, colour) each.
+    :param marks: label counts to mark with a dashed line and a note (e.g. where a rule stopped).
     """
     margin = {"left": 48, "right": 110, "top": 16, "bottom": 40}
     plot_w, plot_h = width - margin["left"] - margin["right"], height - margin["top"] - margin["bottom"]
@@ -70,6 +72,14 @@ def chart_svg(
         parts.append(
             f'<rect x="{width - margin["right"] + 14}" y="{legend_y - 9}" width="12" height="3" fill="{color}"/>'
             f'<text x="{width - margin["right"] + 32}" y="{legend_y - 4}" fill="#1d2433">{escape(legend)}</text>'
+        )
+    for number, (count, note) in enumerate((marks or {}).items()):
+        right = x(count) > margin["left"] + plot_w / 2  # the note goes left of a mark in the right half
+        parts.append(
+            f'<line x1="{x(count):.1f}" x2="{x(count):.1f}" y1="{margin["top"]}" y2="{margin["top"] + plot_h}" '
+            f'stroke="#5b6478" stroke-dasharray="4 3"/><text x="{x(count) + (-4 if right else 4):.1f}" '
+            f'y="{margin["top"] + plot_h - 8 - 14 * number}" text-anchor="{"end" if right else "start"}" '
+            f'fill="#1d2433">{escape(note)}</text>'
         )
     parts.append("</svg>")
     return "\n".join(parts)

@@ -24,6 +24,7 @@ from airflow_provider_glue_labeling.exceptions import NOTHING, GlueMLError
 from airflow_provider_glue_labeling.labels.files import S3Files, labels_file_problem
 from airflow_provider_glue_labeling.labels.format import AlreadySubmitted, LabelingError, LabelingSet
 from airflow_provider_glue_labeling.quality.chart import chart_svg
+from airflow_provider_glue_labeling.quality.intervals import intervals
 from airflow_provider_glue_labeling.quality.rounds import METRIC_NAMES, read_rounds
 from airflow_provider_glue_labeling.validation import check_s3_uri
 
@@ -189,14 +190,15 @@ class LabelingTask:
         return labeling
 
     def quality(self) -> dict[str, Any]:
-        """The transform's ``LabelCount`` and last metrics (``GetMLTransform``), and with a quality
-        history its rounds and their chart."""
+        """The transform's ``LabelCount``, last metrics (``GetMLTransform``) and their 95 %
+        intervals, and with a quality history its rounds and their chart."""
         transform = self.glue.get_transform(self.transform_id)
         metrics = (transform.get("EvaluationMetrics") or {}).get("FindMatchesMetrics") or {}
         quality: dict[str, Any] = {
             "LabelCount": transform.get("LabelCount"),
             "status": transform.get("Status"),
             "metrics": {name: metrics.get(name) for name in METRIC_NAMES},
+            "intervals": intervals(metrics),
         }
         if self.history_s3_path:
             rounds = read_rounds(self.s3, str(self.history_s3_path), self.transform_id)

@@ -6,6 +6,7 @@ import asyncio
 import csv
 import io
 import time
+import urllib.error
 
 import boto3
 import pytest
@@ -15,6 +16,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 import airflow_provider_glue_labeling.emulator as emulator
+from airflow_provider_glue_labeling.emulator.matching import held_out
 from airflow_provider_glue_labeling.emulator.seed import (
     create_findmatches_transform,
     dblp_acm,
@@ -177,6 +179,30 @@ def test_labels_import_add_replace_export_and_evaluation(dblp):
     importances = [c["Importance"] for c in metrics["ColumnImportances"]]
     assert importances == sorted(importances, reverse=True), "Glue sorts them by descending importance"
     assert metrics == evaluate(glue, transform_id), "evaluation is deterministic"
+
+
+def test_evaluation_tests_held_out_sets_and_the_truth_is_known_beside_it(dblp):
+    glue, s3, transform_id, truth = dblp
+    emulator.configure(max_concurrent_runs=10)
+    set_sizes: dict[str, int] = {}
+    for number in range(3):
+        _, labeling_set = generate(glue, s3, transform_id, prefix=f"held/{number}/")
+        labels = label_from_truth(labeling_set, truth, "id")
+        for row in csv.DictReader(io.StringIO(labels.decode())):
+            set_sizes[row["labeling_set_id"]] = set_sizes.get(row["labeling_set_id"], 0) + 1
+        s3.put_object(Bucket="dblp-acm", Key=f"held/{number}.csv", Body=labels)
+        import_labels(glue, transform_id, f"s3://dblp-acm/held/{number}.csv")
+    metrics = evaluate(glue, transform_id)
+    # Glue estimates on labels held out of training: 30 % of the labeling sets here
+    held = held_out(sorted(set_sizes))
+    assert len(held) == round(0.3 * len(set_sizes))
+    tested = sum(metrics["ConfusionMatrix"].values())
+    assert tested == sum(set_sizes[s] * (set_sizes[s] - 1) // 2 for s in held)
+    # the true quality counts every true pair of the source (149 matches in the sample)
+    true = emulator.true_quality(transform_id, truth)
+    matrix = true["ConfusionMatrix"]
+    assert matrix["NumTruePositives"] + matrix["NumFalseNegatives"] == 149
+    assert 0 < true["F1"] <= 1 and true != {k: metrics[k] for k in true}
 
 
 def test_evaluation_is_better_with_more_correct_labels(dblp):
@@ -531,6 +557,13 @@ def test_a_running_server_process_is_controlled_over_http(tmp_path):
             "StartMLLabelingSetGenerationTaskRun"
         ] * 2
         assert remote.configure(run_seconds=5)["run_seconds"] == 5
+        # the truth, for benchmarks and demos: Ann and Anne are one person; with no labels the
+        # transform's model calls no pair a match, so that pair is missed
+        known = remote.true_quality(transform_id, {"1": "ann", "2": "ann"})
+        assert known["ConfusionMatrix"]["NumFalseNegatives"] == 1 and known["F1"] == 0
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            remote.true_quality("tfm-none", {})
+        assert missing.value.code == 404
         remote.reset()
         assert remote.calls() == []
     finally:

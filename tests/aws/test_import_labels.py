@@ -123,7 +123,9 @@ def test_prefix_of_good_files_is_imported(transform):
 def test_marker_files_are_skipped_and_odd_set_sizes_warned(transform, task_log):
     glue, s3, transform_id, _ = transform
     big = HEADER + b"".join(b"big,a,%d,Ann,Lee,a@x.org,+44 1,Oslo,1970\n" % n for n in range(51))
-    s3.put_object(Bucket="labels", Key="spark/part-0.csv", Body=big + b"lone,a,99,Bo,Ry,b@x.org,+44 2,Cork,1980\n")
+    s3.put_object(
+        Bucket="labels", Key="spark/part-0.csv", Body=big + b"lone,a,99,Bo,Ry,b@x.org,+44 2,Cork,1980\n"
+    )
     s3.put_object(Bucket="labels", Key="spark/_SUCCESS", Body=b"")
     s3.put_object(Bucket="labels", Key="spark/.part-0.csv.crc", Body=b"\x00")
     run_id = importer(transform_id, "s3://labels/spark/").execute({})

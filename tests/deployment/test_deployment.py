@@ -164,6 +164,9 @@ def test_people_label_in_the_browser_and_the_dag_runs_to_success(waiting, tmp_pa
         assert frame.locator("#quality").inner_text().split()[:2] == ["Labels", "200"]
         assert frame.locator("#chart svg polyline").count() == 3
         assert frame.locator("#chart svg circle").count() == 9  # F1, precision, recall of 3 rounds
+        # each with its 95 % interval: a band in the chart, the bounds beside the metrics
+        assert frame.locator("#chart svg polygon").count() == 3
+        assert frame.locator("#quality .interval").count() == 3  # F1, precision, recall (AUPRC has none)
 
         # Label the first set with the mouse and the keyboard: at first each record is its own group.
         card = frame.locator(f"section[data-set='{first}']")
