@@ -103,8 +103,10 @@ def decide(
 
     "plateau" only when both say, even one standard error above their estimate, that the gain
     is below ``min_gain`` (a learning curve that falls counts as flat: more correct labels do
-    not make a model worse, so a falling fit is noise). When the estimates are below ``min_gain`` but a bound is not, the
-    intervals are too wide to tell: keep labeling, and say so. Before any plateau, the
+    not make a model worse, so a falling fit is noise). When the estimates are below
+    ``min_gain`` but a bound is not, the intervals are too wide to tell: keep labeling, and say
+    so. The one-standard-error bounds and the default window were chosen on the stopping
+    benchmark (``make bench-stopping``, README). Before any plateau, the
     evaluation must have tested at least ``label_floor`` matching and ``label_floor``
     non-matching pairs (its confusion matrix). An evaluation with no new labels replaces the
     earlier round of its label count instead of looking like a plateau. Rounds recorded without
