@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import struct
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ from moto.core.responses import ActionResult
 from moto.core.utils import camelcase_to_underscores
 from moto.glue.models import FakeMLTransform, GlueBackend, glue_backends
 from moto.glue.responses import GlueResponse
+from moto.s3.responses import S3Response
 
 from airflow_provider_glue_labeling.emulator import settings
 from airflow_provider_glue_labeling.emulator.data import GlueErrorResponse, parse_s3_uri
@@ -33,6 +35,9 @@ def ml_state(backend: GlueBackend) -> MLState:
     if state is None:
         state = backend.__dict__.setdefault("_glue_ml_state", MLState(backend))
     return state
+
+
+_S3_WRITES = threading.Lock()
 
 
 def true_quality(transform_id: str, truth: dict[str, str]) -> dict[str, Any]:
@@ -205,6 +210,15 @@ def install() -> None:
     def as_dict(self: FakeMLTransform) -> dict[str, Any]:
         return ml_state(self.backend).describe_transform(self, moto_as_dict(self))
 
+    moto_put_object = S3Response.put_object
+
+    def put_object(self: S3Response) -> Any:
+        # S3 checks a conditional write (IfNoneMatch="*", IfMatch) and writes atomically; moto's
+        # server checks, then writes, on as many threads as there are requests: one lock makes it so.
+        with _S3_WRITES:
+            return moto_put_object(self)
+
     GlueResponse.get_ml_transform = get_ml_transform  # type: ignore[method-assign]
     FakeMLTransform.as_dict = as_dict  # type: ignore[method-assign]
+    S3Response.put_object = put_object  # type: ignore[method-assign]
     _installed = True

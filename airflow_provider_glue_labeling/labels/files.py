@@ -11,6 +11,14 @@ from typing import Any
 from airflow_provider_glue_labeling.labels.format import labels_file_problems, unlabeled_sets_problem
 from airflow_provider_glue_labeling.validation import check_s3_uri
 
+# S3's answers to a conditional write that lost: the object is there, or changed, or another
+# conditional write to it is in flight (S3 conditional writes; HTTP 412 and 409).
+CONDITION_FAILED = ("PreconditionFailed", "ConditionalRequestConflict")
+
+
+class WriteConflict(Exception):
+    """S3 refused a conditional write: the object was there already, or is not the version read."""
+
 
 def as_prefix(key: str) -> str:
     """``key`` as a folder prefix: empty (the whole bucket) or ending in ``/``."""
@@ -61,9 +69,38 @@ class S3Files:
         client: Any = self.hook.conn
         return bytes(client.get_object(Bucket=bucket, Key=key)["Body"].read())
 
-    def write(self, bucket: str, key: str, data: bytes) -> None:
+    def read_version(self, bucket: str, key: str) -> tuple[bytes, str] | None:
+        """The object and its ETag (the version a conditional write names), or None when absent."""
+        from botocore.exceptions import ClientError
+
         client: Any = self.hook.conn
-        client.put_object(Bucket=bucket, Key=key, Body=data)
+        try:
+            found = client.get_object(Bucket=bucket, Key=key)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise
+        return bytes(found["Body"].read()), str(found["ETag"])
+
+    def write(
+        self, bucket: str, key: str, data: bytes, *, if_absent: bool = False, if_match: str | None = None
+    ) -> str:
+        """Write the object; return its ETag.
+
+        :param if_absent: only if no object is at ``key`` (``IfNoneMatch="*"``), atomically.
+        :param if_match: only over the version with this ETag (``IfMatch``), atomically.
+        :raises WriteConflict: the condition did not hold; nothing was written.
+        """
+        from botocore.exceptions import ClientError
+
+        client: Any = self.hook.conn
+        condition = {"IfNoneMatch": "*"} if if_absent else {"IfMatch": if_match} if if_match else {}
+        try:
+            return str(client.put_object(Bucket=bucket, Key=key, Body=data, **condition).get("ETag", ""))
+        except ClientError as error:
+            if condition and error.response.get("Error", {}).get("Code") in CONDITION_FAILED:
+                raise WriteConflict(f"s3://{bucket}/{key} changed: {error}") from error
+            raise
 
     def keys(self, bucket: str, prefix: str) -> list[str]:
         """Every key under ``prefix``, all pages."""

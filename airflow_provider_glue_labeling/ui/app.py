@@ -8,6 +8,10 @@ task instances (``requires_access_dag(method="PUT", access_entity=TASK_INSTANCE)
 Routes (under the plugin's ``/glue-labeling``): ``/`` and ``/tasks/{dag_id}/{run_id}/{task_id}/{map_index}``
 are the pages; the JSON API they use is ``GET /api/tasks``, ``GET /api/tasks/{...}``,
 ``PUT /api/tasks/{...}/drafts`` (:class:`Draft`) and ``POST /api/tasks/{...}/submit``.
+
+Writes also refuse what another site could send (:func:`same_origin_write`: 403), request bodies
+over :data:`MAX_BODY_BYTES` are refused before they are parsed (413), and each write is an entry
+of Airflow's Audit Log (``glue_labeling_save_draft``, ``glue_labeling_submit``).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import json
 from importlib.resources import files
 from typing import Any
+from urllib.parse import urlsplit
 
 from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
 from airflow.api_fastapi.common.db.common import SessionDep
@@ -25,17 +30,23 @@ from pydantic import BaseModel, StrictBool, StrictInt, StrictStr
 
 from airflow_provider_glue_labeling.labels.format import AlreadySubmitted, LabelingError
 from airflow_provider_glue_labeling.ui import service
-from airflow_provider_glue_labeling.ui.service import LabelingTask
+from airflow_provider_glue_labeling.ui.service import WRITE_HEADER, LabelingTask
 
 TASK_PATH = "/{dag_id}/{run_id}/{task_id}/{map_index}"
 
 
+# The largest request body read: a draft of a 50-record set is about 1 KiB.
+MAX_BODY_BYTES = 64 * 1024
+
+
 class Draft(BaseModel):
-    """One set's draft as the page sends it: a group number per record, and whether it is done."""
+    """One set's draft as the page sends it: a group number per record, whether it is done, and
+    the version of the draft it was made from (0: none yet)."""
 
     set_id: StrictStr
     groups: list[StrictInt]
     done: StrictBool
+    version: StrictInt = 0
 
 
 class Submitted(BaseModel):
@@ -58,8 +69,65 @@ def _task(session: Any, dag_id: str, run_id: str, task_id: str, map_index: str) 
         raise HTTPException(404, str(error)) from error
 
 
+def same_origin_write(request: Request) -> None:
+    """Refuse a write that another site could have made (403): it must carry :data:`WRITE_HEADER`,
+    and when the browser says where it comes from (``Sec-Fetch-Site``, ``Origin``), this site."""
+    site = request.headers.get("sec-fetch-site")
+    origin = request.headers.get("origin")
+    # The host only: behind a proxy that ends TLS the app may see http where the browser saw https.
+    host = request.headers.get("host", request.url.netloc)
+    if site not in (None, "same-origin", "none") or (origin is not None and urlsplit(origin).netloc != host):
+        raise HTTPException(
+            403, f"A write from another site is refused (Origin {origin}, Sec-Fetch-Site {site})"
+        )
+    if WRITE_HEADER.lower() not in request.headers:
+        raise HTTPException(
+            403, f"A write must carry the {WRITE_HEADER} header, as the labeling page sends it"
+        )
+
+
+class BodyLimit:
+    """ASGI middleware: a request body over ``limit`` bytes gets 413 before anything parses it."""
+
+    def __init__(self, app: Any, limit: int = MAX_BODY_BYTES) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.limit):
+            await self._too_large(send)
+            return
+        seen = 0
+
+        async def counted() -> Any:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise HTTPException(413, f"Request body over {self.limit} bytes")
+            return message
+
+        await self.app(scope, counted, send)
+
+    async def _too_large(self, send: Any) -> None:
+        body = json.dumps({"detail": f"Request body over {self.limit} bytes"}).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
 def _refused(task: LabelingTask, error: Exception, prefix: str = "") -> HTTPException:
     """The HTTP error for what the service refused: 409, 422, or 502 when AWS refused its call."""
+    if isinstance(error, service.StaleDraft):
+        return HTTPException(409, {"message": str(error), "draft": error.draft})
     if isinstance(error, service.NotWaiting):
         return HTTPException(409, str(error))
     if isinstance(error, AlreadySubmitted):
@@ -73,8 +141,13 @@ def _refused(task: LabelingTask, error: Exception, prefix: str = "") -> HTTPExce
 
 def create_app() -> FastAPI:
     """The plugin's app (Airflow 3.1+)."""
+    from airflow.api_fastapi.logging.decorators import action_logging
+
     app = FastAPI(title="Glue FindMatches labeling", docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(BodyLimit)
     may_edit = Depends(requires_access_dag(method="PUT", access_entity=DagAccessEntity.TASK_INSTANCE))
+    # Who did what goes to Airflow's Audit Log (user, DAG, run, task, the draft's body).
+    writes = [may_edit, Depends(same_origin_write)]
 
     @app.get("/", response_class=HTMLResponse)
     def list_page(request: Request, user: GetUserDep) -> HTMLResponse:
@@ -114,7 +187,10 @@ def create_app() -> FastAPI:
         except service.REFUSALS as error:
             raise _refused(task, error, f"{task.labeling_set_s3_path}: ") from error
 
-    @app.put("/api/tasks" + TASK_PATH + "/drafts", dependencies=[may_edit])
+    @app.put(
+        "/api/tasks" + TASK_PATH + "/drafts",
+        dependencies=[*writes, Depends(action_logging("glue_labeling_save_draft"))],
+    )
     def save_draft(
         dag_id: str,
         run_id: str,
@@ -126,11 +202,14 @@ def create_app() -> FastAPI:
     ) -> dict[str, Any]:
         task = _task(session, dag_id, run_id, task_id, map_index)
         try:
-            return task.save_draft(draft.set_id, draft.groups, draft.done, user.get_name())
+            return task.save_draft(draft.set_id, draft.groups, draft.done, user.get_name(), draft.version)
         except service.REFUSALS as error:
             raise _refused(task, error) from error
 
-    @app.post("/api/tasks" + TASK_PATH + "/submit", dependencies=[may_edit])
+    @app.post(
+        "/api/tasks" + TASK_PATH + "/submit",
+        dependencies=[*writes, Depends(action_logging("glue_labeling_submit"))],
+    )
     def submit(
         dag_id: str, run_id: str, task_id: str, map_index: str, user: GetUserDep, session: SessionDep
     ) -> Submitted:

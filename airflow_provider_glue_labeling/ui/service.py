@@ -7,7 +7,11 @@ the connection and the S3 paths the page uses are the task's own.
 
 Drafts are S3 objects beside the labels file, one per set (two people on two sets never
 overwrite each other), named with a leading ``_`` (``_labels.csv.draft.<set>.json``), which
-Glue's and Spark's file listings skip, as the import does.
+Glue's and Spark's file listings skip, as the import does. Each carries a version: a save names
+the version it was made from and is refused when a newer one is kept (written with S3's
+``IfMatch``/``IfNoneMatch``, so two saves at once cannot both win). The labels file is written
+only if absent (``IfNoneMatch="*"``): of submits at once, one wins. Once it exists the task is
+read-only for everyone.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from airflow_provider_glue_labeling.exceptions import NOTHING, GlueMLError
-from airflow_provider_glue_labeling.labels.files import S3Files, labels_file_problem
+from airflow_provider_glue_labeling.labels.files import S3Files, WriteConflict, labels_file_problem
 from airflow_provider_glue_labeling.labels.format import AlreadySubmitted, LabelingError, LabelingSet
 from airflow_provider_glue_labeling.quality.chart import chart_svg
 from airflow_provider_glue_labeling.quality.intervals import intervals
@@ -38,6 +42,9 @@ RENDERED_FIELDS = (
     "region_name",
     "verify",
 )
+# The page's writes carry this header: a form on another site cannot send it, and a script there
+# cannot either without a CORS preflight, which the page's app never answers (request forgery).
+WRITE_HEADER = "X-Glue-Labeling"
 # A labeling task waits in one of these states: deferred, rescheduled between looks, or in a worker.
 WAITING_STATES = ("deferred", "up_for_reschedule", "running")
 log = logging.getLogger(__name__)
@@ -49,6 +56,17 @@ class NotALabelingTask(LookupError):
 
 class NotWaiting(LabelingError):
     """The labeling task no longer waits for labels: nothing more is written for it."""
+
+
+class StaleDraft(LabelingError):
+    """A draft saved from an older version than the one kept: the newer one is not overwritten.
+
+    :param draft: the draft kept now (who saved it, when, its version).
+    """
+
+    def __init__(self, message: str, draft: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.draft = draft
 
 
 # What the service refuses with: a labeling error, or S3 (botocore) and Glue refusing a call.
@@ -137,49 +155,101 @@ class LabelingTask:
         return found
 
     def view(self) -> dict[str, Any]:
-        """The task as its page shows it: columns, sets and records, drafts, quality."""
+        """The task as its page shows it: columns, sets and records, drafts, quality, and whether
+        the labels were submitted (then the page is read-only)."""
         labeling = self.labeling_set()
         return {
             **self.summary(),
             "columns": labeling.columns,
             "sets": [{"set_id": set_id, "records": rows} for set_id, rows in labeling.sets.items()],
             "drafts": self.drafts(),
+            "submitted": self.s3.exists(self.bucket, self.key),
             "quality": self.quality(),
         }
 
-    def save_draft(self, set_id: str, groups: list[int], done: bool, user: str) -> dict[str, Any]:
-        """Keep one set's draft (checked against its set first); log who saved it."""
+    def _must_be_open(self) -> None:
+        """Refuse a write once the labels are submitted (the server's state: the labels file)."""
+        if self.s3.exists(self.bucket, self.key):
+            raise AlreadySubmitted(
+                f"labels were submitted to {self.labels_s3_path}; the labeling task is read-only"
+            )
         self._must_wait()
+
+    def _draft_key(self, set_id: str) -> str:
+        return self.draft_prefix + json.dumps(set_id)[1:-1].replace("/", "%2F") + ".json"
+
+    def save_draft(
+        self, set_id: str, groups: list[int], done: bool, user: str, version: int = 0
+    ) -> dict[str, Any]:
+        """Keep one set's draft (checked against its set first); log who saved it.
+
+        :param version: the version of the draft the save was made from (0: none yet).
+        :raises StaleDraft: a newer version is kept (it is not overwritten).
+        """
+        self._must_be_open()
+        checked = self.labeling_set().check_draft(set_id, groups, done)
+        key = self._draft_key(set_id)
+        found = self.s3.read_version(self.bucket, key)
+        kept = json.loads(found[0]) if found else None
+        kept_version = int(kept.get("version", 1)) if kept else 0
+        if kept is not None and kept_version != version:
+            raise self._stale(set_id, kept)
         draft = {
             "set_id": set_id,
-            "groups": self.labeling_set().check_draft(set_id, groups, done),
+            "groups": checked,
             "done": done,
             "by": user,
             "at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "version": kept_version + 1,
         }
-        key = self.draft_prefix + json.dumps(set_id)[1:-1].replace("/", "%2F") + ".json"
-        self.s3.write(self.bucket, key, json.dumps(draft).encode())
+        try:
+            self.s3.write(
+                self.bucket,
+                key,
+                json.dumps(draft).encode(),
+                if_absent=found is None,
+                if_match=found and found[1],
+            )
+        except WriteConflict:  # another save won between the read and the write
+            newer = self.s3.read_version(self.bucket, key)
+            raise self._stale(set_id, json.loads(newer[0]) if newer else {}) from None
         state = "done" if done else "in progress"
         log.info(
-            "User %s saved the draft of labeling set %s (%s) for %s", user, set_id, state, self.labels_s3_path
+            "User %s saved the draft of labeling set %s (%s, version %d) for %s",
+            user,
+            set_id,
+            state,
+            draft["version"],
+            self.labels_s3_path,
         )
         return draft
+
+    def _stale(self, set_id: str, kept: dict[str, Any]) -> StaleDraft:
+        return StaleDraft(
+            f"labeling set {set_id} was saved by {kept.get('by')} at {kept.get('at')} (version "
+            f"{kept.get('version', 1)}) after the version this page had; the newer draft is kept",
+            kept,
+        )
 
     def submit(self, user: str) -> LabelingSet:
         """Write the labels file from the drafts, after Glue's labels-file checks; log who did.
 
-        A labels file already there is never rewritten: the waiting task may be reading it.
+        The labels file is written only if absent, atomically: of submits at once one wins, and a
+        labels file already there is never rewritten (the waiting task may be reading it).
         """
-        self._must_wait()
-        if self.s3.exists(self.bucket, self.key):
-            raise AlreadySubmitted(f"labels are at {self.labels_s3_path} already; they are not rewritten")
+        self._must_be_open()
         files = self.s3.read_files(self.labeling_set_s3_path, "labeling_set_s3_path")
         labeling = LabelingSet.parse(files)
         data = labeling.labels_file(self.drafts())
         problem = labels_file_problem(data, labeling.columns, self.labels_s3_path, log, files)
         if problem:
             raise LabelingError(f"the labels file {problem}")
-        self.s3.write(self.bucket, self.key, data)
+        try:
+            self.s3.write(self.bucket, self.key, data, if_absent=True)
+        except WriteConflict:
+            raise AlreadySubmitted(
+                f"labels were submitted to {self.labels_s3_path} by someone else just now; they are not rewritten"
+            ) from None
         log.info(
             "User %s submitted the labels of %d set(s), %d record(s) to %s",
             user,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import threading
 import time
 import urllib.error
 
@@ -569,3 +570,35 @@ def test_a_running_server_process_is_controlled_over_http(tmp_path):
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
+
+
+@BOTH_WAYS
+def test_conditional_writes_are_refused_as_s3_refuses_them_and_one_of_many_wins(clients):
+    _, s3 = clients
+    s3.create_bucket(Bucket="cond")
+    first = s3.put_object(Bucket="cond", Key="labels.csv", Body=b"a", IfNoneMatch="*")
+    with pytest.raises(ClientError) as excinfo:
+        s3.put_object(Bucket="cond", Key="labels.csv", Body=b"b", IfNoneMatch="*")
+    assert error_code(excinfo) == "PreconditionFailed"
+    assert excinfo.value.response["ResponseMetadata"]["HTTPStatusCode"] == 412
+    with pytest.raises(ClientError) as excinfo:
+        s3.put_object(Bucket="cond", Key="labels.csv", Body=b"c", IfMatch='"not-its-etag"')
+    assert error_code(excinfo) == "PreconditionFailed"
+    s3.put_object(Bucket="cond", Key="labels.csv", Body=b"d", IfMatch=first["ETag"])
+    # Many writers at once, each only if absent: exactly one writes.
+    won: list[int] = []
+
+    def write(number: int) -> None:
+        try:
+            s3.put_object(Bucket="cond", Key="once.csv", Body=str(number).encode(), IfNoneMatch="*")
+            won.append(number)
+        except ClientError as error:
+            assert error.response["Error"]["Code"] == "PreconditionFailed"
+
+    writers = [threading.Thread(target=write, args=(n,)) for n in range(8)]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join()
+    assert len(won) == 1
+    assert s3.get_object(Bucket="cond", Key="once.csv")["Body"].read() == str(won[0]).encode()

@@ -17,6 +17,7 @@ import pytest
 
 from airflow_provider_glue_labeling.emulator.seed import people
 from airflow_provider_glue_labeling.labels.format import labels_file_problems
+from airflow_provider_glue_labeling.ui.service import WRITE_HEADER
 from airflow_provider_glue_labeling.versions import HAS_UI_PLUGINS
 from tests.helpers import BUCKET, client, run_dag
 
@@ -68,9 +69,12 @@ class People(threading.Thread):
         listed = self.s3.list_objects_v2(Bucket=BUCKET, Prefix="people-labels/")
         return [obj["Key"] for obj in listed.get("Contents", [])]
 
-    def call(self, method: str, path: str, user: str | None, body=None):
-        headers = self.as_user(user) if user else {}
-        return self.client.request(method, f"/glue-labeling{path}", json=body, headers=headers)
+    def call(self, method: str, path: str, user: str | None, body=None, headers=None):
+        """A request as the page makes it (writes carry its header), with ``headers`` on top."""
+        sent = {**(self.as_user(user) if user else {}), **({} if method == "GET" else {WRITE_HEADER: "1"})}
+        sent.update(headers or {})
+        sent = {k: v for k, v in sent.items() if v is not None}
+        return self.client.request(method, f"/glue-labeling{path}", json=body, headers=sent)
 
     def run(self) -> None:
         try:
@@ -113,7 +117,30 @@ class People(threading.Thread):
         saved = self.call(
             "PUT", f"{api}/drafts", "bea", {"set_id": last["set_id"], "groups": groups, "done": True}
         )
-        self.seen["saved"] = (saved.status_code, saved.json().get("by"))
+        self.seen["saved"] = (saved.status_code, saved.json().get("by"), saved.json().get("version"))
+        # Alice's page still shows the set as it was before Bea's save (version 0): her save is stale.
+        stale_body = {"set_id": last["set_id"], "groups": list(range(10)), "done": True, "version": 0}
+        stale = self.call("PUT", f"{api}/drafts", "alice", stale_body)
+        self.seen["stale"] = (stale.status_code, stale.json()["detail"])
+        # Forged writes: no page header (a form), another site's Origin, a cross-site fetch.
+        draft_body = {"set_id": last["set_id"], "groups": list(range(10)), "done": False, "version": 1}
+        self.seen["forged"] = [
+            self.call("PUT", f"{api}/drafts", "bea", draft_body, {WRITE_HEADER: None}).status_code,
+            self.call(
+                "PUT", f"{api}/drafts", "bea", draft_body, {"Origin": "http://evil.example"}
+            ).status_code,
+            self.call(
+                "PUT", f"{api}/drafts", "bea", draft_body, {"Sec-Fetch-Site": "cross-site"}
+            ).status_code,
+            self.client.post(
+                f"/glue-labeling{api}/submit",
+                data={"x": "1"},
+                headers={**self.as_user("bea"), "Origin": "http://evil.example"},
+            ).status_code,
+            self.call("POST", f"{api}/submit", "bea", None, {WRITE_HEADER: None}).status_code,
+        ]
+        big = {"set_id": last["set_id"], "groups": [0] * 40_000, "done": True, "version": 1}
+        self.seen["too_big"] = self.call("PUT", f"{api}/drafts", "bea", big).status_code
         early = self.call("POST", f"{api}/submit", "bea")
         self.seen["early_submit"] = (early.status_code, early.json()["detail"])
         for labeling_set in whole["sets"][:-1]:
@@ -121,10 +148,21 @@ class People(threading.Thread):
             body = {"set_id": labeling_set["set_id"], "groups": groups, "done": True}
             assert self.call("PUT", f"{api}/drafts", "bea", body).status_code == 200
         self.seen["reloaded"] = self.call("GET", api, "alice").json()["drafts"]
-        submitted = self.call("POST", f"{api}/submit", "alice")
-        self.seen["submitted"] = (submitted.status_code, submitted.json())
-        again = self.call("POST", f"{api}/submit", "alice")
-        self.seen["again"] = (again.status_code, again.json()["detail"])
+        # Four submits at once: one writes the labels file, the others are refused.
+        answers: list = []
+        at_once = [
+            threading.Thread(target=lambda u=u: answers.append(self.call("POST", f"{api}/submit", u)))
+            for u in ("alice", "bea", "alice", "bea")
+        ]
+        for thread in at_once:
+            thread.start()
+        for thread in at_once:
+            thread.join()
+        self.seen["submits"] = sorted((a.status_code, str(a.json().get("detail", a.json()))) for a in answers)
+        # From now on the task is read-only for everyone, from the server's state.
+        after = self.call("PUT", f"{api}/drafts", "bea", {**draft_body, "version": 1})
+        self.seen["after_submit"] = (after.status_code, after.json()["detail"])
+        self.seen["submitted_view"] = self.call("GET", api, "alice").json()["submitted"]
 
 
 def test_people_label_through_the_page_while_the_task_waits_and_the_dag_imports(
@@ -161,12 +199,25 @@ def test_people_label_through_the_page_while_the_task_waits_and_the_dag_imports(
     assert seen["wrong_draft"][0] == 422
     assert f"groups of labeling set '{set_ids[-1]}' must be 10 group numbers" in seen["wrong_draft"][1]
     assert seen["mistyped_draft"] == 422
-    assert seen["saved"] == (200, "bea")
+    assert seen["saved"] == (200, "bea", 1)
+    # A stale save is refused, and says whose newer draft is kept (the page shows that draft).
+    status, detail = seen["stale"]
+    assert status == 409 and detail["draft"]["by"] == "bea" and detail["draft"]["version"] == 1
+    assert f"labeling set {set_ids[-1]} was saved by bea" in detail["message"]
+    assert seen["forged"] == [403, 403, 403, 403, 403]
+    assert seen["too_big"] == 413
     assert seen["early_submit"][0] == 422
     assert f"labeling set(s) {', '.join(set_ids[:-1])} not labeled yet" in seen["early_submit"][1]
     assert set(seen["reloaded"]) == set(set_ids) and {d["by"] for d in seen["reloaded"].values()} == {"bea"}
-    assert seen["submitted"] == (200, {"labels_s3_path": LABELS, "rows": 100, "by": "alice"})
-    assert seen["again"][0] == 409 and "they are not rewritten" in seen["again"][1]
+    statuses = [status for status, _ in seen["submits"]]
+    assert statuses == [200, 409, 409, 409], seen["submits"]
+    assert "'rows': 100" in seen["submits"][0][1] and LABELS in seen["submits"][0][1]
+    assert all(
+        "they are not rewritten" in d or "read-only" in d or "not waiting" in d
+        for _, d in seen["submits"][1:]
+    )
+    assert seen["after_submit"][0] == 409 and "read-only" in seen["after_submit"][1]
+    assert seen["submitted_view"] is True
 
     # The file the page wrote: Glue's format, the groups people made; the DAG imported it.
     data = client("s3", endpoint).get_object(Bucket=BUCKET, Key="people-labels/round-1.csv")["Body"].read()
@@ -186,6 +237,29 @@ def test_people_label_through_the_page_while_the_task_waits_and_the_dag_imports(
     assert [r["Properties"]["ImportLabelsTaskRunProperties"]["InputS3Path"] for r in imports["TaskRuns"]] == [
         LABELS
     ]
-    assert f"User bea saved the draft of labeling set {set_ids[-1]} (done)" in caplog.text
-    assert f"User alice submitted the labels of 10 set(s), 100 record(s) to {LABELS}" in caplog.text
+    assert f"User bea saved the draft of labeling set {set_ids[-1]} (done, version 1)" in caplog.text
+    assert caplog.text.count("submitted the labels of 10 set(s)") == 1  # one write
+    # Who did what is in Airflow's Audit Log, whatever the log level.
+    from airflow.models import Log
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        audited = (
+            session.query(Log.event, Log.owner, Log.extra).filter(Log.event.like("glue_labeling_%")).all()
+        )
+    assert {(event, owner) for event, owner, _ in audited} >= {
+        ("glue_labeling_save_draft", "bea"),
+        ("glue_labeling_save_draft", "alice"),
+        ("glue_labeling_submit", "alice"),
+        ("glue_labeling_submit", "bea"),
+    }
+    assert any(
+        set_ids[-1] in (extra or "") for event, _, extra in audited if event == "glue_labeling_save_draft"
+    )
+    winner = (
+        "alice"
+        if f"User alice submitted the labels of 10 set(s), 100 record(s) to {LABELS}" in caplog.text
+        else "bea"
+    )
+    assert f"User {winner} submitted the labels of 10 set(s), 100 record(s) to {LABELS}" in caplog.text
     assert "victor" not in caplog.text
