@@ -82,7 +82,7 @@ class Labeler(threading.Thread):
 
     def label_in_the_page(self) -> None:
         api = f"{self.page.url}/glue-labeling/api/tasks"
-        session = self.page.client(LABELER)
+        session = self.page.labeler(LABELER)
         for task in session.get(api, timeout=30).json():
             path = "/".join(
                 quote(str(task[k]), safe="") for k in ("dag_id", "run_id", "task_id", "map_index")

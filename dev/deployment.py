@@ -190,6 +190,14 @@ class Deployment:
         session.headers["Authorization"] = f"Bearer {self.token(user)}"
         return session
 
+    def labeler(self, user: str) -> requests.Session:
+        """A session of ``user`` at the labeling page's HTTP API: its writes carry the page's header."""
+        from airflow_provider_glue_labeling.ui.service import WRITE_HEADER
+
+        session = self.client(user)
+        session.headers[WRITE_HEADER] = "1"
+        return session
+
     # -- what a user does: through the REST API on Airflow 3, the UI's own calls on Airflow 2 ------
     def trigger(self, dag_id: str, conf: dict[str, Any]) -> str:
         """Trigger a DAG run with ``conf``; return its run id."""

@@ -129,7 +129,7 @@ def test_people_label_in_the_browser_and_the_dag_runs_to_success(waiting, tmp_pa
     from dev.deployment import USERS, wait_until
 
     w = waiting
-    second_person = w.deployment.client("bea")
+    second_person = w.deployment.labeler("bea")
     task = second_person.get(w.api, timeout=30).json()
     records = {s["set_id"]: s["records"] for s in task["sets"]}
     truth = {set_id: groups_from_truth(w, rows, task["columns"]) for set_id, rows in records.items()}
@@ -262,7 +262,7 @@ def test_people_label_in_the_browser_and_the_dag_runs_to_success(waiting, tmp_pa
         assert len({first_labels[i] for i in members}) == 1
     assert w.glue.get_ml_transform(TransformId=w.transform_id)["LabelCount"] == 300
     log = (w.deployment.home / "api-server.log").read_text()
-    assert f"User alice saved the draft of labeling set {first} (done)" in log
+    assert f"User alice saved the draft of labeling set {first} (done, version " in log
     assert f"User alice submitted the labels of 10 set(s), 100 record(s) to s3://{BUCKET}/{key}" in log
 
 
