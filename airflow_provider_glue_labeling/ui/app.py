@@ -7,11 +7,13 @@ task instances (``requires_access_dag(method="PUT", access_entity=TASK_INSTANCE)
 
 Routes (under the plugin's ``/glue-labeling``): ``/`` and ``/tasks/{dag_id}/{run_id}/{task_id}/{map_index}``
 are the pages; the JSON API they use is ``GET /api/tasks``, ``GET /api/tasks/{...}``,
-``PUT /api/tasks/{...}/drafts`` (:class:`Draft`) and ``POST /api/tasks/{...}/submit``.
+``PUT /api/tasks/{...}/drafts`` (:class:`Draft`), ``POST /api/tasks/{...}/claims``
+(:class:`Claim`) and ``POST /api/tasks/{...}/submit``.
 
 Writes also refuse what another site could send (:func:`same_origin_write`: 403), request bodies
 over :data:`MAX_BODY_BYTES` are refused before they are parsed (413), and each write is an entry
-of Airflow's Audit Log (``glue_labeling_save_draft``, ``glue_labeling_submit``).
+of Airflow's Audit Log (``glue_labeling_save_draft``, ``glue_labeling_claim``,
+``glue_labeling_submit``).
 """
 
 from __future__ import annotations
@@ -47,6 +49,12 @@ class Draft(BaseModel):
     groups: list[StrictInt]
     done: StrictBool
     version: StrictInt = 0
+
+
+class Claim(BaseModel):
+    """The set a person takes to label."""
+
+    set_id: StrictStr
 
 
 class Submitted(BaseModel):
@@ -126,6 +134,8 @@ class BodyLimit:
 
 def _refused(task: LabelingTask, error: Exception, prefix: str = "") -> HTTPException:
     """The HTTP error for what the service refused: 409, 422, or 502 when AWS refused its call."""
+    if isinstance(error, service.ClaimedByOther):
+        return HTTPException(409, str(error))
     if isinstance(error, service.StaleDraft):
         return HTTPException(409, {"message": str(error), "draft": error.draft})
     if isinstance(error, service.NotWaiting):
@@ -179,11 +189,11 @@ def create_app() -> FastAPI:
 
     @app.get("/api/tasks" + TASK_PATH, dependencies=[may_edit])
     def get_task(
-        dag_id: str, run_id: str, task_id: str, map_index: str, session: SessionDep
+        dag_id: str, run_id: str, task_id: str, map_index: str, user: GetUserDep, session: SessionDep
     ) -> dict[str, Any]:
         task = _task(session, dag_id, run_id, task_id, map_index)
         try:
-            return task.view()
+            return {**task.view(), "you": user.get_name()}
         except service.REFUSALS as error:
             raise _refused(task, error, f"{task.labeling_set_s3_path}: ") from error
 
@@ -203,6 +213,25 @@ def create_app() -> FastAPI:
         task = _task(session, dag_id, run_id, task_id, map_index)
         try:
             return task.save_draft(draft.set_id, draft.groups, draft.done, user.get_name(), draft.version)
+        except service.REFUSALS as error:
+            raise _refused(task, error) from error
+
+    @app.post(
+        "/api/tasks" + TASK_PATH + "/claims",
+        dependencies=[*writes, Depends(action_logging("glue_labeling_claim"))],
+    )
+    def claim(
+        dag_id: str,
+        run_id: str,
+        task_id: str,
+        map_index: str,
+        claimed: Claim,
+        user: GetUserDep,
+        session: SessionDep,
+    ) -> dict[str, Any]:
+        task = _task(session, dag_id, run_id, task_id, map_index)
+        try:
+            return task.claim(claimed.set_id, user.get_name())
         except service.REFUSALS as error:
             raise _refused(task, error) from error
 

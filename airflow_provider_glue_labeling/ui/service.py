@@ -45,6 +45,8 @@ RENDERED_FIELDS = (
 # The page's writes carry this header: a form on another site cannot send it, and a script there
 # cannot either without a CORS preflight, which the page's app never answers (request forgery).
 WRITE_HEADER = "X-Glue-Labeling"
+# A claim on a set (someone is labeling it) lapses when its holder has not saved it for this long.
+CLAIM_SECONDS = 30 * 60
 # A labeling task waits in one of these states: deferred, rescheduled between looks, or in a worker.
 WAITING_STATES = ("deferred", "up_for_reschedule", "running")
 log = logging.getLogger(__name__)
@@ -56,6 +58,10 @@ class NotALabelingTask(LookupError):
 
 class NotWaiting(LabelingError):
     """The labeling task no longer waits for labels: nothing more is written for it."""
+
+
+class ClaimedByOther(LabelingError):
+    """Someone else holds a live claim on the set: they are labeling it."""
 
 
 class StaleDraft(LabelingError):
@@ -162,7 +168,9 @@ class LabelingTask:
             **self.summary(),
             "columns": labeling.columns,
             "sets": [{"set_id": set_id, "records": rows} for set_id, rows in labeling.sets.items()],
-            "drafts": self.drafts(),
+            "drafts": (drafts := self.drafts()),
+            "claims": live_claims(drafts),
+            "claim_seconds": CLAIM_SECONDS,
             "submitted": self.s3.exists(self.bucket, self.key),
             "quality": self.quality(),
         }
@@ -181,26 +189,71 @@ class LabelingTask:
     def save_draft(
         self, set_id: str, groups: list[int], done: bool, user: str, version: int = 0
     ) -> dict[str, Any]:
-        """Keep one set's draft (checked against its set first); log who saved it.
+        """Keep one set's draft (checked against its set first); log who saved it. The saver
+        holds the set's claim (until it is done, or lapses).
 
         :param version: the version of the draft the save was made from (0: none yet).
         :raises StaleDraft: a newer version is kept (it is not overwritten).
         """
         self._must_be_open()
         checked = self.labeling_set().check_draft(set_id, groups, done)
+        draft = self._write_draft(set_id, version, user, groups=checked, done=done)
+        state = "done" if done else "in progress"
+        log.info(
+            "User %s saved the draft of labeling set %s (%s, version %d) for %s",
+            user,
+            set_id,
+            state,
+            draft["version"],
+            self.labels_s3_path,
+        )
+        return draft
+
+    def claim(self, set_id: str, user: str) -> dict[str, Any]:
+        """Take a set to label: others see who is on it, and since when, until it lapses.
+
+        :raises ClaimedByOther: someone else holds a live claim on it.
+        """
+        self._must_be_open()
+        labeling = self.labeling_set()
+        if set_id not in labeling.sets:
+            raise LabelingError(f"no labeling set '{set_id}' in {self.labeling_set_s3_path}")
+        found = self.s3.read_version(self.bucket, self._draft_key(set_id))
+        kept = json.loads(found[0]) if found else {}
+        holder = live_claims({set_id: kept}).get(set_id) if kept else None
+        if holder and holder["by"] != user:
+            raise ClaimedByOther(f"labeling set {set_id} is claimed by {holder['by']} since {holder['at']}")
+        draft = self._write_draft(
+            set_id,
+            int(kept.get("version", 1)) if kept else 0,
+            user,
+            groups=kept.get("groups") or list(range(len(labeling.sets[set_id]))),
+            done=bool(kept.get("done")),
+        )
+        log.info("User %s claimed labeling set %s for %s", user, set_id, self.labels_s3_path)
+        return draft
+
+    def _write_draft(
+        self, set_id: str, version: int, user: str, groups: list[int], done: bool
+    ) -> dict[str, Any]:
+        """Write a set's draft over the version ``version`` (0: none), as ``user``'s, who then holds
+        its claim; refuse when a newer version is kept."""
         key = self._draft_key(set_id)
         found = self.s3.read_version(self.bucket, key)
         kept = json.loads(found[0]) if found else None
         kept_version = int(kept.get("version", 1)) if kept else 0
         if kept is not None and kept_version != version:
             raise self._stale(set_id, kept)
+        now = datetime.now(UTC).isoformat(timespec="seconds")
         draft = {
             "set_id": set_id,
-            "groups": checked,
+            "groups": groups,
             "done": done,
             "by": user,
-            "at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "at": now,
             "version": kept_version + 1,
+            "claimed_by": user,
+            "claimed_at": now,
         }
         try:
             self.s3.write(
@@ -213,15 +266,6 @@ class LabelingTask:
         except WriteConflict:  # another save won between the read and the write
             newer = self.s3.read_version(self.bucket, key)
             raise self._stale(set_id, json.loads(newer[0]) if newer else {}) from None
-        state = "done" if done else "in progress"
-        log.info(
-            "User %s saved the draft of labeling set %s (%s, version %d) for %s",
-            user,
-            set_id,
-            state,
-            draft["version"],
-            self.labels_s3_path,
-        )
         return draft
 
     def _stale(self, set_id: str, kept: dict[str, Any]) -> StaleDraft:
@@ -274,6 +318,24 @@ class LabelingTask:
             rounds = read_rounds(self.s3, str(self.history_s3_path), self.transform_id)
             quality.update(rounds=rounds, chart_svg=chart_svg(rounds) if rounds else None)
         return quality
+
+
+def live_claims(drafts: dict[str, dict[str, Any]], now: datetime | None = None) -> dict[str, dict[str, str]]:
+    """Who is on which set: ``{set_id: {"by", "at"}}`` for the sets claimed within
+    :data:`CLAIM_SECONDS` and not done."""
+    now = now or datetime.now(UTC)
+    live = {}
+    for set_id, draft in drafts.items():
+        by, at = draft.get("claimed_by"), draft.get("claimed_at")
+        if not by or not at or draft.get("done"):
+            continue
+        try:
+            age = (now - datetime.fromisoformat(str(at))).total_seconds()
+        except ValueError:
+            continue
+        if age < CLAIM_SECONDS:
+            live[set_id] = {"by": str(by), "at": str(at)}
+    return live
 
 
 def labeling_tasks(session: Any, **where: Any) -> list[LabelingTask]:

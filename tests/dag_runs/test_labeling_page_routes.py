@@ -141,11 +141,23 @@ class People(threading.Thread):
         ]
         big = {"set_id": last["set_id"], "groups": [0] * 40_000, "done": True, "version": 1}
         self.seen["too_big"] = self.call("PUT", f"{api}/drafts", "bea", big).status_code
+        # Two people split the sets without talking: bea takes the second, alice sees it and is
+        # refused it, and takes the third.
+        second, third = whole["sets"][1]["set_id"], whole["sets"][2]["set_id"]
+        taken = self.call("POST", f"{api}/claims", "bea", {"set_id": second})
+        self.seen["bea_claims"] = (taken.status_code, taken.json().get("claimed_by"))
+        alice_view = self.call("GET", api, "alice").json()
+        self.seen["alice_sees"] = (alice_view["you"], alice_view["claims"])
+        refused = self.call("POST", f"{api}/claims", "alice", {"set_id": second})
+        self.seen["alice_refused"] = (refused.status_code, refused.json()["detail"])
+        self.seen["alice_claims"] = self.call("POST", f"{api}/claims", "alice", {"set_id": third}).status_code
         early = self.call("POST", f"{api}/submit", "bea")
         self.seen["early_submit"] = (early.status_code, early.json()["detail"])
+        versions = {k: d["version"] for k, d in self.call("GET", api, "bea").json()["drafts"].items()}
         for labeling_set in whole["sets"][:-1]:
             groups = groups_from_truth(labeling_set["records"], whole["columns"])
-            body = {"set_id": labeling_set["set_id"], "groups": groups, "done": True}
+            version = versions.get(labeling_set["set_id"], 0)
+            body = {"set_id": labeling_set["set_id"], "groups": groups, "done": True, "version": version}
             assert self.call("PUT", f"{api}/drafts", "bea", body).status_code == 200
         self.seen["reloaded"] = self.call("GET", api, "alice").json()["drafts"]
         # Four submits at once: one writes the labels file, the others are refused.
@@ -205,6 +217,12 @@ def test_people_label_through_the_page_while_the_task_waits_and_the_dag_imports(
     assert status == 409 and detail["draft"]["by"] == "bea" and detail["draft"]["version"] == 1
     assert f"labeling set {set_ids[-1]} was saved by bea" in detail["message"]
     assert seen["forged"] == [403, 403, 403, 403, 403]
+    assert seen["bea_claims"] == (200, "bea")
+    you, claims = seen["alice_sees"]
+    assert you == "alice" and claims[set_ids[1]]["by"] == "bea" and set_ids[-1] not in claims  # done
+    assert seen["alice_refused"][0] == 409
+    assert f"labeling set {set_ids[1]} is claimed by bea since" in seen["alice_refused"][1]
+    assert seen["alice_claims"] == 200
     assert seen["too_big"] == 413
     assert seen["early_submit"][0] == 422
     assert f"labeling set(s) {', '.join(set_ids[:-1])} not labeled yet" in seen["early_submit"][1]
@@ -250,6 +268,7 @@ def test_people_label_through_the_page_while_the_task_waits_and_the_dag_imports(
     assert {(event, owner) for event, owner, _ in audited} >= {
         ("glue_labeling_save_draft", "bea"),
         ("glue_labeling_save_draft", "alice"),
+        ("glue_labeling_claim", "bea"),
         ("glue_labeling_submit", "alice"),
         ("glue_labeling_submit", "bea"),
     }

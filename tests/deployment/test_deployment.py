@@ -140,6 +140,8 @@ def test_people_label_in_the_browser_and_the_dag_runs_to_success(waiting, tmp_pa
     first = next(set_id for set_id, groups in truth.items() if len(set(groups)) < len(groups))
     truth_groups = truth[first]
     others = [set_id for set_id in records if set_id not in (first, last)]
+    # bea takes another set to label: the page shows alice who is on it.
+    second_person.post(f"{w.api}/claims", json={"set_id": others[0]}, timeout=30).raise_for_status()
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox"])
@@ -160,6 +162,8 @@ def test_people_label_in_the_browser_and_the_dag_runs_to_success(waiting, tmp_pa
         frame = page.frame_locator("iframe")
         frame.locator("body[data-loaded]").wait_for(timeout=60_000)
         assert frame.locator("#progress").inner_text().startswith("1 of 10 sets done")  # bea's last set
+        claimed = frame.locator(f"section[data-set='{others[0]}'] .claim")
+        assert claimed.inner_text().startswith("bea is on this set since")
         # The transform's quality beside it: label count, metrics, and the rounds so far as a chart.
         assert frame.locator("#quality").inner_text().split()[:2] == ["Labels", "200"]
         assert frame.locator("#chart svg polyline").count() == 3
@@ -202,9 +206,15 @@ def test_people_label_in_the_browser_and_the_dag_runs_to_success(waiting, tmp_pa
         assert f"labeling set(s) {', '.join(others)} not labeled yet" in message.inner_text()
         assert not any(key.endswith("labels.csv") for key in written(w))
 
-        # A second person labels the other sets through the page's HTTP API.
+        # A second person labels the other sets through the page's HTTP API, from the drafts' versions.
+        versions = {k: d["version"] for k, d in second_person.get(w.api, timeout=30).json()["drafts"].items()}
         for set_id in others:
-            body = {"set_id": set_id, "groups": truth[set_id], "done": True}
+            body = {
+                "set_id": set_id,
+                "groups": truth[set_id],
+                "done": True,
+                "version": versions.get(set_id, 0),
+            }
             second_person.put(f"{w.api}/drafts", json=body, timeout=30).raise_for_status()
 
         # A new page loses nothing and shows the other person's work: opened this time from the task
