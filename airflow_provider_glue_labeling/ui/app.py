@@ -27,6 +27,7 @@ from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessE
 from airflow.api_fastapi.common.db.common import SessionDep
 from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_dag
 from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, StrictBool, StrictInt, StrictStr
 
@@ -37,6 +38,12 @@ from airflow_provider_glue_labeling.ui.service import WRITE_HEADER, LabelingTask
 TASK_PATH = "/{dag_id}/{run_id}/{task_id}/{map_index}"
 
 
+# What a person reads when a page is refused them.
+PAGE_REFUSALS = {
+    401: "Sign in to Airflow first: the labeling page is part of it.",
+    403: "You may not label this task: labeling needs the right to edit this DAG's task instances. "
+    "An Airflow admin can give it to you.",
+}
 # The largest request body read: a draft of a 50-record set is about 1 KiB.
 MAX_BODY_BYTES = 64 * 1024
 
@@ -155,6 +162,18 @@ def create_app() -> FastAPI:
 
     app = FastAPI(title="Glue FindMatches labeling", docs_url=None, redoc_url=None, openapi_url=None)
     app.add_middleware(BodyLimit)
+
+    @app.exception_handler(HTTPException)
+    async def refused_page(request: Request, error: HTTPException) -> Any:
+        """A person refused a page (not the JSON API) reads a sentence, not ``{"detail": ...}``."""
+        if error.status_code in PAGE_REFUSALS and "/api/" not in request.url.path:
+            return HTMLResponse(
+                f"<!doctype html><meta charset=utf-8><title>Labeling</title><p>{PAGE_REFUSALS[error.status_code]}</p>",
+                status_code=error.status_code,
+                headers=error.headers,
+            )
+        return await http_exception_handler(request, error)
+
     may_edit = Depends(requires_access_dag(method="PUT", access_entity=DagAccessEntity.TASK_INSTANCE))
     # Who did what goes to Airflow's Audit Log (user, DAG, run, task, the draft's body).
     writes = [may_edit, Depends(same_origin_write)]

@@ -100,6 +100,8 @@ class People(threading.Thread):
         requests_to_make.append(("POST", f"{api}/submit", None))
         self.seen["anonymous"] = [self.call(m, p, None, b).status_code for m, p, b in requests_to_make]
         self.seen["viewer"] = [self.call(m, p, "victor", b).status_code for m, p, b in requests_to_make]
+        refused_page = self.call("GET", page, "victor")
+        self.seen["viewer_page"] = (refused_page.headers["content-type"], refused_page.text)
         self.seen["anonymous_lists"] = [self.call("GET", p, None).status_code for p in ("/", "/api/tasks")]
         self.seen["viewer_list"] = self.call("GET", "/api/tasks", "victor").json()
         self.seen["written_before_bea"] = self.written()
@@ -197,6 +199,9 @@ def test_people_label_through_the_page_while_the_task_waits_and_the_dag_imports(
     assert seen["anonymous_lists"] == [401, 401]
     assert seen["viewer"] == [403, 403, 403, 403]
     assert seen["viewer_list"] == []
+    # A person refused the page reads a sentence; the JSON API keeps its JSON.
+    content_type, text = seen["viewer_page"]
+    assert content_type.startswith("text/html") and "You may not label this task" in text
     assert seen["written_before_bea"] == []
 
     listed, task = seen["listed"], seen["task"]
