@@ -193,20 +193,20 @@ def test_people_label_in_the_browser_and_the_dag_runs_to_success(waiting, tmp_pa
                 card.locator("button.group-selected").click()
         # Grouping merges whole groups: a record alone and one record of a group make one entity
         # of all of them (none is split off); Separate takes the lone record out again.
+        # (The lone record comes before the group: grouping only the two selected records would
+        # take the group's last record away from its first.)
         singles = [members[0] for members in entities if len(members) == 1]
-        if singles:
-            alone, group_of = singles[0], multi[0]
-            rows.nth(alone).click()
-            rows.nth(group_of[-1]).click()
-            card.locator("button.group-selected").click()
-            merged = {rows.nth(i).get_attribute("data-group") for i in [alone, *group_of]}
-            assert len(merged) == 1, merged
-            rows.nth(alone).click()
-            card.locator("button.split-selected").click()
-            assert rows.nth(alone).get_attribute("data-group") != rows.nth(group_of[0]).get_attribute(
-                "data-group"
-            )
-            assert len({rows.nth(i).get_attribute("data-group") for i in group_of}) == 1
+        alone, group_of = next((a, g) for g in multi for a in singles if a < g[0])
+        rows.nth(alone).click()
+        rows.nth(group_of[-1]).click()
+        card.locator("button.group-selected").click()
+        merged = {rows.nth(i).get_attribute("data-group") for i in [alone, *group_of]}
+        assert len(merged) == 1, merged
+        rows.nth(alone).click()
+        card.locator("button.split-selected").click()
+        apart = rows.nth(alone).get_attribute("data-group")
+        assert apart != rows.nth(group_of[0]).get_attribute("data-group")
+        assert len({rows.nth(i).get_attribute("data-group") for i in group_of}) == 1
         rows.nth(0).focus()
         page.keyboard.press("d")
         frame.locator("body[data-saving='0']").wait_for()
