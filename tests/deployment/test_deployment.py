@@ -200,8 +200,16 @@ def test_people_label_in_the_browser_and_the_dag_runs_to_success(waiting, tmp_pa
         rows.nth(alone).click()
         rows.nth(group_of[-1]).click()
         card.locator("button.group-selected").click()
-        merged = {rows.nth(i).get_attribute("data-group") for i in [alone, *group_of]}
-        assert len(merged) == 1, merged
+
+        def groups_of(members):
+            return {rows.nth(i).get_attribute("data-group") for i in members}
+
+        assert len(groups_of([alone, *group_of])) == 1
+        # Ctrl+Z undoes the merge, Ctrl+Shift+Z does it again.
+        page.keyboard.press("Control+z")
+        assert len(groups_of(group_of)) == 1 and groups_of([alone]) != groups_of(group_of)
+        page.keyboard.press("Control+Shift+z")
+        assert len(groups_of([alone, *group_of])) == 1
         rows.nth(alone).click()
         card.locator("button.split-selected").click()
         apart = rows.nth(alone).get_attribute("data-group")
@@ -210,6 +218,14 @@ def test_people_label_in_the_browser_and_the_dag_runs_to_success(waiting, tmp_pa
         rows.nth(0).focus()
         page.keyboard.press("d")
         frame.locator("body[data-saving='0']").wait_for()
+        # D on a done set asks before reopening it, and it stays done until asked twice.
+        rows.nth(0).focus()
+        page.keyboard.press("d")
+        assert (
+            frame.locator("#message").inner_text()
+            == f"Set {first} is done. Press D again (or Reopen) to reopen it."
+        )
+        assert frame.locator(f"section[data-set='{first}']").get_attribute("class") == "card done"
         expected = [rows.nth(i).get_attribute("data-group") for i in range(10)]
         assert len(set(expected)) == len(entities)
         # Grouped records that differ show where: a highlighted cell in the grouped rows.
