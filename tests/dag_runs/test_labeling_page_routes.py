@@ -262,6 +262,12 @@ def test_people_label_through_the_page_while_the_task_waits_and_the_dag_imports(
     ]
     assert f"User bea saved the draft of labeling set {set_ids[-1]} (done, version 1)" in caplog.text
     assert caplog.text.count("submitted the labels of 10 set(s)") == 1  # one write
+    winner = (
+        "alice"
+        if f"User alice submitted the labels of 10 set(s), 100 record(s) to {LABELS}" in caplog.text
+        else "bea"
+    )
+    assert f"User {winner} submitted the labels of 10 set(s), 100 record(s) to {LABELS}" in caplog.text
     # Who did what is in Airflow's Audit Log, whatever the log level.
     from airflow.models import Log
     from airflow.utils.session import create_session
@@ -270,20 +276,14 @@ def test_people_label_through_the_page_while_the_task_waits_and_the_dag_imports(
         audited = (
             session.query(Log.event, Log.owner, Log.extra).filter(Log.event.like("glue_labeling_%")).all()
         )
+    # (Airflow 3.3 also keeps the entries of refused writes; 3.1 and 3.2 keep those that succeeded.)
     assert {(event, owner) for event, owner, _ in audited} >= {
         ("glue_labeling_save_draft", "bea"),
-        ("glue_labeling_save_draft", "alice"),
         ("glue_labeling_claim", "bea"),
-        ("glue_labeling_submit", "alice"),
-        ("glue_labeling_submit", "bea"),
+        ("glue_labeling_claim", "alice"),
+        ("glue_labeling_submit", winner),
     }
     assert any(
         set_ids[-1] in (extra or "") for event, _, extra in audited if event == "glue_labeling_save_draft"
     )
-    winner = (
-        "alice"
-        if f"User alice submitted the labels of 10 set(s), 100 record(s) to {LABELS}" in caplog.text
-        else "bea"
-    )
-    assert f"User {winner} submitted the labels of 10 set(s), 100 record(s) to {LABELS}" in caplog.text
     assert "victor" not in caplog.text
