@@ -30,6 +30,8 @@ from airflow_provider_glue_labeling.validation import (
     check_optional_s3_uri,
     check_positive,
     check_s3_uri,
+    rendered_flag,
+    rendered_int,
 )
 
 if TYPE_CHECKING:
@@ -258,23 +260,18 @@ class GlueMLEvaluationOperator(GlueMLTaskRunOperator):
         back by :func:`~airflow_provider_glue_labeling.history.read_history`; the log shows the
         rounds as a table. (templated)
     :param min_gain: with it, the evaluation decides whether more labels are worth asking for
-        instead of gating: "good enough" when every threshold is met, "plateau" when the evidence
-        of the rounds says another round gains F1 less than ``min_gain`` (a learning curve over
-        every round and the trend of the last rounds, each round weighted by its uncertainty,
-        both below it one standard error above their estimates), else "keep labeling", saying
-        why (e.g. the intervals are too wide to tell).
-        The decision, its reason and the numbers it used go to the log and to XCom
-        ``teaching_decision``; a threshold not met does not fail the task. A transform with no
-        labels yet is not evaluated: keep labeling. Needs ``history_s3_path``.
+        instead of gating (:func:`~airflow_provider_glue_labeling.history.decide`): "good
+        enough", "plateau" when the evidence of the rounds says another round gains F1 less than
+        ``min_gain``, else "keep labeling", saying why. The decision, its reason and numbers go
+        to the log and to XCom ``teaching_decision``; a threshold not met does not fail the task.
+        A transform with no labels yet is not evaluated. Needs ``history_s3_path``.
     :param over_rounds: the recent trend of F1 is fitted over this many rounds before the last,
         and the last (default 3: four rounds; at least three are used).
     :param label_floor: no plateau before the evaluation tested at least this many matching and
         this many non-matching pairs (default 10, dedupe's advice).
     :param require_lower_bound: meet ``min_f1``, ``min_precision`` and ``min_recall`` with the
-        lower end of the metric's 95 % interval instead of the estimate (default False: the
-        thresholds are on Glue's estimates, as before). (``min_gain``, ``over_rounds``,
-        ``label_floor`` and ``require_lower_bound`` are templated; text renders read as numbers
-        and ``True``/``False``)
+        lower end of the metric's 95 % interval instead of the estimate (default False). (These
+        four are templated; text renders read as numbers and ``True``/``False``)
     """
 
     task_type = TaskType.EVALUATION
@@ -312,15 +309,14 @@ class GlueMLEvaluationOperator(GlueMLTaskRunOperator):
         self.label_floor, self.require_lower_bound = label_floor, require_lower_bound
 
     def gate(self) -> decision.Gate:
-        """The rendered quality gate and plateau rule, checked and read as numbers (a template
-        renders them as text)."""
+        """The rendered quality gate and plateau rule, checked, text renders read as values."""
         return decision.Gate(
             thresholds={metric: check_fraction(p, getattr(self, p)) for metric, p in decision.METRICS},
             history_s3_path=check_optional_s3_uri("history_s3_path", self.history_s3_path),
             min_gain=check_fraction("min_gain", self.min_gain),
-            over_rounds=int(check_positive("over_rounds", _whole(self.over_rounds), int)),
-            label_floor=int(check_count("label_floor", _whole(self.label_floor))),
-            require_lower_bound=check_bool("require_lower_bound", _flag(self.require_lower_bound)),
+            over_rounds=int(check_positive("over_rounds", rendered_int(self.over_rounds), int)),
+            label_floor=int(check_count("label_floor", rendered_int(self.label_floor))),
+            require_lower_bound=check_bool("require_lower_bound", rendered_flag(self.require_lower_bound)),
         )
 
     def validate(self) -> None:
@@ -402,15 +398,3 @@ class GlueMLEvaluationOperator(GlueMLTaskRunOperator):
     def _push_decision(self, context: Context, decided: dict[str, Any]) -> None:
         self.log.info("Teaching decision: %s (%s)", decided["decision"], decided["reason"])
         context["ti"].xcom_push(key=DECISION_KEY, value=decided)
-
-
-def _whole(value: Any) -> Any:
-    """A whole number rendered as text by a template, as the number; anything else as it is."""
-    return int(value) if isinstance(value, str) and value.strip().isdigit() else value
-
-
-def _flag(value: Any) -> Any:
-    """``True``/``False`` rendered as text by a template, as the flag; anything else as it is."""
-    return (
-        {"true": True, "false": False}.get(value.strip().lower(), value) if isinstance(value, str) else value
-    )

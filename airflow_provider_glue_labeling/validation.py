@@ -109,3 +109,15 @@ def check_fraction(parameter: str, value: Any) -> float | None:
     if isinstance(number, bool) or not isinstance(number, int | float) or not 0 <= number <= 1:
         raise GlueMLInputError(parameter, value, "expected a number from 0 to 1, or None")
     return float(number)
+
+
+def rendered_int(value: Any) -> Any:
+    """A whole number rendered as text by a template, as the number; anything else as it is."""
+    return int(value) if isinstance(value, str) and value.strip().isdigit() else value
+
+
+def rendered_flag(value: Any) -> Any:
+    """``True``/``False`` rendered as text by a template, as the flag; anything else as it is."""
+    return (
+        {"true": True, "false": False}.get(value.strip().lower(), value) if isinstance(value, str) else value
+    )
