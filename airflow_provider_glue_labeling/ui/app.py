@@ -19,6 +19,7 @@ of Airflow's Audit Log (``glue_labeling_save_draft``, ``glue_labeling_claim``,
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from importlib.resources import files
 from typing import Any
 from urllib.parse import urlsplit
@@ -139,6 +140,14 @@ class BodyLimit:
         await send({"type": "http.response.body", "body": body})
 
 
+def _carry_out(task: LabelingTask, work: Callable[[], Any], prefix: str = "") -> Any:
+    """Do ``work`` for ``task``; what the service refuses becomes its HTTP error (:func:`_refused`)."""
+    try:
+        return work()
+    except service.REFUSALS as error:
+        raise _refused(task, error, prefix) from error
+
+
 def _refused(task: LabelingTask, error: Exception, prefix: str = "") -> HTTPException:
     """The HTTP error for what the service refused: 409, 422, or 502 when AWS refused its call."""
     if isinstance(error, service.ClaimedByOther):
@@ -211,10 +220,9 @@ def create_app() -> FastAPI:
         dag_id: str, run_id: str, task_id: str, map_index: str, user: GetUserDep, session: SessionDep
     ) -> dict[str, Any]:
         task = _task(session, dag_id, run_id, task_id, map_index)
-        try:
-            return {**task.view(), "you": user.get_name()}
-        except service.REFUSALS as error:
-            raise _refused(task, error, f"{task.labeling_set_s3_path}: ") from error
+        return _carry_out(
+            task, lambda: {**task.view(), "you": user.get_name()}, f"{task.labeling_set_s3_path}: "
+        )
 
     @app.put(
         "/api/tasks" + TASK_PATH + "/drafts",
@@ -230,10 +238,10 @@ def create_app() -> FastAPI:
         session: SessionDep,
     ) -> dict[str, Any]:
         task = _task(session, dag_id, run_id, task_id, map_index)
-        try:
-            return task.save_draft(draft.set_id, draft.groups, draft.done, user.get_name(), draft.version)
-        except service.REFUSALS as error:
-            raise _refused(task, error) from error
+        return _carry_out(
+            task,
+            lambda: task.save_draft(draft.set_id, draft.groups, draft.done, user.get_name(), draft.version),
+        )
 
     @app.post(
         "/api/tasks" + TASK_PATH + "/claims",
@@ -249,10 +257,7 @@ def create_app() -> FastAPI:
         session: SessionDep,
     ) -> dict[str, Any]:
         task = _task(session, dag_id, run_id, task_id, map_index)
-        try:
-            return task.claim(claimed.set_id, user.get_name())
-        except service.REFUSALS as error:
-            raise _refused(task, error) from error
+        return _carry_out(task, lambda: task.claim(claimed.set_id, user.get_name()))
 
     @app.post(
         "/api/tasks" + TASK_PATH + "/submit",
@@ -262,10 +267,7 @@ def create_app() -> FastAPI:
         dag_id: str, run_id: str, task_id: str, map_index: str, user: GetUserDep, session: SessionDep
     ) -> Submitted:
         task = _task(session, dag_id, run_id, task_id, map_index)
-        try:
-            labeling = task.submit(user.get_name())
-        except service.REFUSALS as error:
-            raise _refused(task, error, "Not submitted: ") from error
+        labeling = _carry_out(task, lambda: task.submit(user.get_name()), "Not submitted: ")
         return Submitted(labels_s3_path=task.labels_s3_path, rows=labeling.records(), by=user.get_name())
 
     return app

@@ -197,7 +197,8 @@ class LabelingTask:
         """
         self._must_be_open()
         checked = self.labeling_set().check_draft(set_id, groups, done)
-        draft = self._write_draft(set_id, version, user, groups=checked, done=done)
+        found = self.s3.read_version(self.bucket, self._draft_key(set_id))
+        draft = self._write_draft(set_id, version, user, groups=checked, done=done, found=found)
         state = "done" if done else "in progress"
         log.info(
             "User %s saved the draft of labeling set %s (%s, version %d) for %s",
@@ -229,17 +230,26 @@ class LabelingTask:
             user,
             groups=kept.get("groups") or list(range(len(labeling.sets[set_id]))),
             done=bool(kept.get("done")),
+            found=found,
         )
         log.info("User %s claimed labeling set %s for %s", user, set_id, self.labels_s3_path)
         return draft
 
     def _write_draft(
-        self, set_id: str, version: int, user: str, groups: list[int], done: bool
+        self,
+        set_id: str,
+        version: int,
+        user: str,
+        groups: list[int],
+        done: bool,
+        found: tuple[bytes, str] | None,
     ) -> dict[str, Any]:
         """Write a set's draft over the version ``version`` (0: none), as ``user``'s, who then holds
-        its claim; refuse when a newer version is kept."""
+        its claim; refuse when a newer version is kept.
+
+        :param found: the kept draft and its ETag as the caller read them (None: none kept).
+        """
         key = self._draft_key(set_id)
-        found = self.s3.read_version(self.bucket, key)
         kept = json.loads(found[0]) if found else None
         kept_version = int(kept.get("version", 1)) if kept else 0
         if kept is not None and kept_version != version:
