@@ -1,20 +1,25 @@
 """The labeling task: waits for people to label a labeling set, then checks their labels file.
 
-:class:`GlueMLLabelingOperator` sits between "labeling set ready" and the import. The labeling
-page (:mod:`~.ui`) finds it waiting by its rendered template fields.
+:class:`GlueMLLabelingOperator` sits between "labeling set ready" and the import. On Airflow 3.1+
+it is a human-in-the-loop task (:mod:`~.hitl`): listed in Required Actions, answered by the
+labeling page's submit. The labeling page (:mod:`~.ui`) finds it waiting by its rendered template
+fields.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
-from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
+from airflow.providers.amazon.aws.sensors.base_aws import AwsBaseSensor
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
-from airflow.providers.common.compat.sdk import AirflowSensorTimeout
+from airflow.providers.common.compat.sdk import PokeReturnValue
 
+from airflow_provider_glue_labeling import hitl
 from airflow_provider_glue_labeling.exceptions import GlueMLError, GlueMLInputError
 from airflow_provider_glue_labeling.hooks import (
     GlueMLHook,
@@ -23,6 +28,8 @@ from airflow_provider_glue_labeling.hooks import (
     default_poll_seconds,
 )
 from airflow_provider_glue_labeling.labels.files import S3Files, labels_file_problem, schema_columns
+from airflow_provider_glue_labeling.labels.format import LabelingSet
+from airflow_provider_glue_labeling.sensors import SensorDeadline
 from airflow_provider_glue_labeling.validation import (
     check_bool,
     check_optional_s3_uri,
@@ -30,18 +37,32 @@ from airflow_provider_glue_labeling.validation import (
     check_s3_uri,
     check_transform_id,
 )
+from airflow_provider_glue_labeling.versions import HAS_HITL
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-class GlueMLLabelingOperator(AwsBaseOperator[GlueMLHook]):
+class GlueMLLabelingOperator(SensorDeadline, AwsBaseSensor[GlueMLHook]):
     """Wait for people to label a labeling set; return where the labels file landed, for the import.
 
-    It sits between "labeling set ready" and :class:`GlueMLImportLabelsOperator`: it waits, for
-    days if need be (deferred, no worker held), until a labels file is at ``labels_s3_path``,
-    however it got there, then checks it with the import's labels-file rules and that it labels
-    every set of the labeling set. Returns ``labels_s3_path`` (XCom ``return_value``).
+    It sits between "labeling set ready" and :class:`GlueMLImportLabelsOperator`, waits for days
+    if need be, then checks the labels file at ``labels_s3_path`` with the import's labels-file
+    rules and that it labels every set of the labeling set. Returns ``labels_s3_path`` (XCom
+    ``return_value``). A labels file already there when it starts is taken at once.
+
+    On Airflow 3.1+ it is a human-in-the-loop task: it asks for the labels in the UI's Required
+    Actions (a subject naming the transform, its sets and records; a body linking to the task's
+    labeling page), tells the ``notifiers``, and waits holding nothing (``awaiting_input`` on 3.3+,
+    deferred on 3.1 and 3.2) until the page's submit answers, or a person answers "Labels
+    uploaded" once a labels file is in place some other way. On Airflow 2.11 and 3.0 (or with
+    ``human_in_the_loop=False``) it watches ``labels_s3_path`` for the file: deferred, or in
+    ``mode="poke"`` / ``"reschedule"`` as any sensor.
+
+    Every way of waiting ends at ``timeout`` in ``AirflowSensorTimeout``, which is not retried
+    (``soft_fail=True``: skipped). A Clear of a labeling task that took its labels means "label
+    again": the labels file it took is kept aside, renamed ``_<name>.replaced-<UTC time>``, and
+    the task waits anew.
 
     :param transform_id: the Glue ML transform. (templated)
     :param labeling_set_s3_path: the labeling set: the generation's ``output_s3_path`` or the
@@ -49,10 +70,16 @@ class GlueMLLabelingOperator(AwsBaseOperator[GlueMLHook]):
     :param labels_s3_path: ``s3://bucket/key`` where the labels file must land. (templated)
     :param history_s3_path: the evaluations' quality history (``GlueMLEvaluationOperator``'s
         ``history_s3_path``), if any: the labeling page charts it. (templated)
-    :param deferrable: wait in the triggerer (default from ``[operators] default_deferrable``).
+    :param human_in_the_loop: ask in Required Actions (default: where Airflow has it, 3.1+).
+    :param assigned_users: who may label and answer: user ids, or Airflow's ``HITLUser`` dicts
+        (``{"id": ..., "name": ...}``); the labeling page refuses anyone else (403). Default:
+        anyone who may edit the DAG's task instances. Airflow 3.1+.
+    :param notifiers: Airflow notifiers told when the task starts to wait (e.g. Slack, email).
+    :param deferrable: watch for the file in the triggerer (default from ``[operators]
+        default_deferrable``), when not a human-in-the-loop task.
     :param poke_interval: seconds between looks for the labels file (default: ``[glue_labeling]
         poll_seconds``, 60).
-    :param timeout: seconds to wait for it (default 7 days); then ``AirflowSensorTimeout``.
+    :param timeout: seconds to wait (default 7 days; the request's ``response_timeout``).
     :param aws_conn_id: the Airflow AWS connection. (templated)
     :param region_name: the AWS region. (templated)
     :param verify: verify SSL certificates (or a CA bundle path). (templated)
@@ -72,17 +99,24 @@ class GlueMLLabelingOperator(AwsBaseOperator[GlueMLHook]):
         labeling_set_s3_path: str,
         labels_s3_path: str,
         history_s3_path: str | None = None,
+        human_in_the_loop: bool | None = None,
+        assigned_users: Any = None,
+        notifiers: Any = None,
         deferrable: bool | None = None,
         poke_interval: float | None = None,
         timeout: float = 7 * 24 * 3600,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        poke_interval = default_poll_seconds() if poke_interval is None else poke_interval
+        super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
         self.transform_id, self.history_s3_path = transform_id, history_s3_path
         self.labeling_set_s3_path, self.labels_s3_path = labeling_set_s3_path, labels_s3_path
+        self.human_in_the_loop = HAS_HITL if human_in_the_loop is None else human_in_the_loop
+        self.assigned_users = assigned_users
+        self.notifiers = (
+            [] if notifiers is None else notifiers if isinstance(notifiers, list) else [notifiers]
+        )
         self.deferrable = default_deferrable() if deferrable is None else deferrable
-        self.poke_interval = default_poll_seconds() if poke_interval is None else poke_interval
-        self.timeout = timeout
 
     def _labels_file(self) -> tuple[str, str]:
         """``(bucket, key)`` of ``labels_s3_path``, which names one file."""
@@ -93,27 +127,60 @@ class GlueMLLabelingOperator(AwsBaseOperator[GlueMLHook]):
             )
         return bucket, key
 
-    def execute(self, context: Context) -> str:
+    def _validate(self) -> list[dict[str, str]] | None:
         check_transform_id(self.transform_id)
         check_s3_uri("labeling_set_s3_path", self.labeling_set_s3_path)
         check_optional_s3_uri("history_s3_path", self.history_s3_path)
         check_bool("deferrable", self.deferrable)
+        check_bool("human_in_the_loop", self.human_in_the_loop)
+        if self.human_in_the_loop and not HAS_HITL:
+            raise GlueMLInputError(
+                "human_in_the_loop", True, "human-in-the-loop tasks need Airflow 3.1+", explain_empty=False
+            )
         check_positive("poke_interval", self.poke_interval, float)
         check_positive("timeout", self.timeout, float)
+        self._labels_file()
         self.hook.require_region()
-        bucket, key = self._labels_file()
+        assigned = hitl.users(self.assigned_users)
+        if assigned and not self.human_in_the_loop:
+            raise GlueMLInputError(
+                "assigned_users",
+                self.assigned_users,
+                "assigned users answer a human-in-the-loop task: human_in_the_loop=True (Airflow 3.1+)",
+            )
+        return assigned
+
+    def execute(self, context: Context) -> Any:
+        assigned = self._validate()
         s3 = S3Files.of(self)
+        self._label_again_if_cleared(s3, context)
+        bucket, key = self._labels_file()
         if s3.exists(bucket, key):
-            return self._accept(s3)
+            return self._accept(s3, context)
+        labeling = LabelingSet.parse(s3.read_files(self.labeling_set_s3_path, "labeling_set_s3_path"))
         self.log.info(
-            "Waiting for the labels of the labeling set %s at %s",
+            "Waiting for the labels of the labeling set %s (%d sets, %d records) at %s",
             self.labeling_set_s3_path,
+            len(labeling.sets),
+            labeling.records(),
             self.labels_s3_path,
         )
+        if self.human_in_the_loop:
+            hitl.ask(
+                self,
+                context,
+                subject=f"Label {labeling.records()} records in {len(labeling.sets)} sets for the Glue "
+                f"FindMatches transform {self.transform_id}",
+                body=self._request_body(context),
+                assigned_users=assigned,
+                notifiers=self.notifiers,
+                timeout=self.timeout,
+            )
         if self.deferrable:
-            from airflow.providers.amazon.aws.triggers.s3 import S3KeyTrigger
+            from airflow_provider_glue_labeling.triggers import GlueMLLabelsFileTrigger
 
-            trigger = S3KeyTrigger(
+            trigger = GlueMLLabelsFileTrigger(
+                deadline=time.time() + self.timeout,
                 bucket_name=bucket,
                 bucket_key=key,
                 poke_interval=self.poke_interval,
@@ -122,19 +189,89 @@ class GlueMLLabelingOperator(AwsBaseOperator[GlueMLHook]):
             self.defer(
                 trigger=trigger, method_name="execute_complete", timeout=timedelta(seconds=self.timeout)
             )
-        deadline = time.monotonic() + self.timeout
-        while not s3.exists(bucket, key):
-            if time.monotonic() >= deadline:
-                raise AirflowSensorTimeout(f"No labels file at {self.labels_s3_path} after {self.timeout:g}s")
-            time.sleep(self.poke_interval)
-        return self._accept(s3)
+        return super().execute(context)
+
+    def poke(self, context: Context) -> PokeReturnValue | bool:
+        s3 = S3Files.of(self)
+        if not s3.exists(*self._labels_file()):
+            return False
+        return PokeReturnValue(is_done=True, xcom_value=self._accept(s3, context))
+
+    def waiting_for(self) -> str:
+        return f"no labels file at {self.labels_s3_path}"
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> str:
-        if not event or event.get("status") == "error":
-            raise GlueMLError(f"Waiting for the labels file {self.labels_s3_path} failed: {event}")
-        return self._accept(S3Files.of(self))
+        """The wait's end: the file seen by the trigger, a person's answer, or the timeout."""
+        event = event or {}
+        if event.get("status") == "timeout" or event.get("error_type") == "timeout":
+            self.timed_out()
+        if "error" in event or event.get("status") == "error":
+            raise GlueMLError(
+                f"Waiting for the labels file {self.labels_s3_path} failed: "
+                f"{event.get('error') or event.get('message') or event}"
+            )
+        s3 = S3Files.of(self)
+        if "chosen_options" in event:
+            who = event.get("responded_by_user") or {}
+            who = who.get("name") or who.get("id") if isinstance(who, dict) else who
+            self.log.info("%s answered %s", who, event["chosen_options"])
+            if not s3.exists(*self._labels_file()):
+                raise GlueMLError(
+                    f"{who} answered {hitl.LABELS_UPLOADED!r}, but there is no labels file at "
+                    f"{self.labels_s3_path}: put it there, then clear this task to ask again",
+                    transform_id=self.transform_id,
+                )
+        return self._accept(s3, context)
 
-    def _accept(self, s3: S3Files) -> str:
+    def _request_body(self, context: Context) -> str:
+        """The request's text (Markdown): what to label, and a link to the task's labeling page."""
+        from airflow.configuration import conf
+
+        from airflow_provider_glue_labeling.plugins import URL_PREFIX
+
+        ti = context["ti"]
+        ids = "/".join(quote(str(part), safe="") for part in (ti.dag_id, ti.run_id, ti.task_id, ti.map_index))
+        page = f"{conf.get('api', 'base_url', fallback='').rstrip('/')}{URL_PREFIX}/tasks/{ids}"
+        return (
+            f"Label the labeling set `{self.labeling_set_s3_path}` on the [labeling page]({page}): "
+            f"its **Submit** writes the labels file and answers this request.\n\n"
+            f"Labels put in place another way (a spreadsheet upload) go to `{self.labels_s3_path}`; "
+            f"then answer **{hitl.LABELS_UPLOADED}**. Either way they are checked as Glue's import "
+            "checks them before the DAG goes on."
+        )
+
+    def _marker(self) -> tuple[str, str]:
+        """Where the task notes which task instance took the labels file (hidden from Glue)."""
+        bucket, key = self._labels_file()
+        folder, _, name = key.rpartition("/")
+        return bucket, f"{folder}/_{name}.taken.json" if folder else f"_{name}.taken.json"
+
+    @staticmethod
+    def _identity(context: Context) -> dict[str, Any]:
+        ti = context["ti"]
+        return {"dag_id": ti.dag_id, "run_id": ti.run_id, "task_id": ti.task_id, "map_index": ti.map_index}
+
+    def _label_again_if_cleared(self, s3: S3Files, context: Context) -> None:
+        """A Clear after this task instance took the labels file: keep that file aside, wait anew."""
+        bucket, marker = self._marker()
+        found = s3.read_version(bucket, marker)
+        if found is None or json.loads(found[0]).get("taken_by") != self._identity(context):
+            return
+        _, key = self._labels_file()
+        if s3.exists(bucket, key):
+            folder, _, name = key.rpartition("/")
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+            aside = f"{folder}/_{name}.replaced-{stamp}" if folder else f"_{name}.replaced-{stamp}"
+            s3.move(bucket, key, aside)
+            self.log.info(
+                "This task took %s before it was cleared: labeling again (the old file is kept at s3://%s/%s)",
+                self.labels_s3_path,
+                bucket,
+                aside,
+            )
+        s3.delete(bucket, marker)
+
+    def _accept(self, s3: S3Files, context: Context) -> str:
         """Check the labels file (the import's rules, and every set labeled); return its path."""
         bucket, key = self._labels_file()
         sets = s3.read_files(self.labeling_set_s3_path, "labeling_set_s3_path")
@@ -148,4 +285,6 @@ class GlueMLLabelingOperator(AwsBaseOperator[GlueMLHook]):
             len(sets),
             self.labeling_set_s3_path,
         )
+        taken = {"taken_by": self._identity(context), "at": datetime.now(UTC).isoformat(timespec="seconds")}
+        s3.write(*self._marker(), json.dumps(taken).encode())
         return self.labels_s3_path

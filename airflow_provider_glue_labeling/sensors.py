@@ -1,11 +1,12 @@
-"""GlueMLTaskRunSensor: waits for a Glue ML task run, in poke/reschedule mode or deferred."""
+"""GlueMLTaskRunSensor: waits for a Glue ML task run, in poke/reschedule mode or deferred; and the
+deadline rule every wait of the provider shares (:class:`SensorDeadline`)."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.providers.amazon.aws.sensors.base_aws import AwsBaseSensor
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
@@ -22,7 +23,37 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-class GlueMLTaskRunSensor(AwsBaseSensor[GlueMLHook]):
+class SensorDeadline:
+    """A wait's deadline, the same in every mode: ``AirflowSensorTimeout`` (not retried), or a skip
+    with ``soft_fail``, whether the worker, the triggerer or Airflow's deferral timeout saw it pass.
+
+    Airflow 3 turns a deferral past its ``timeout`` into ``AirflowSensorTimeout`` itself; Airflow 2
+    raises a ``TaskDeferralError`` instead, which would be retried: :meth:`resume_execution` maps it.
+    """
+
+    timeout: float
+    soft_fail: bool
+    log: Any
+
+    def waiting_for(self) -> str:
+        """What the wait was for, to end the timeout's message."""
+        raise NotImplementedError
+
+    def timed_out(self, why: str = "") -> NoReturn:
+        timeout = AirflowSensorTimeout(f"Sensor timed out after {self.timeout:g}s: {self.waiting_for()}{why}")
+        if self.soft_fail:
+            self.log.warning("%s; skipped (soft_fail)", timeout)
+            raise AirflowSkipException(str(timeout))
+        raise timeout
+
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
+        error = str((next_kwargs or {}).get("error", ""))
+        if next_method == "__fail__" and "timeout" in error.lower():
+            self.timed_out(f" ({error})")
+        return super().resume_execution(next_method, next_kwargs, context)  # type: ignore[misc]
+
+
+class GlueMLTaskRunSensor(SensorDeadline, AwsBaseSensor[GlueMLHook]):
     """Wait until a Glue ML task run SUCCEEDED; fail when it ends FAILED, STOPPED or TIMEOUT.
 
     A STOPPING run is waited for: it still holds one of the transform's concurrent-run slots.
@@ -104,21 +135,8 @@ class GlueMLTaskRunSensor(AwsBaseSensor[GlueMLHook]):
         self.log.info("Glue ML task run %s is %s", self.task_run_id, run.get("Status"))
         return False
 
-    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
-        """A deferral past its deadline ends in ``AirflowSensorTimeout`` (or a skip with ``soft_fail``).
-
-        Airflow 3 does so itself; Airflow 2 raises a retried ``TaskDeferralError`` instead.
-        """
-        error = str((next_kwargs or {}).get("error", ""))
-        if next_method == "__fail__" and "timeout" in error.lower():
-            timeout = AirflowSensorTimeout(
-                f"Sensor timed out after {self.timeout:g}s ({error}): Glue ML task run {self.task_run_id} "
-                f"of transform {self.transform_id} had not ended"
-            )
-            if self.soft_fail:
-                raise AirflowSkipException(str(timeout)) from None
-            raise timeout
-        return super().resume_execution(next_method, next_kwargs, context)
+    def waiting_for(self) -> str:
+        return f"Glue ML task run {self.task_run_id} of transform {self.transform_id} had not ended"
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         try:
@@ -126,11 +144,10 @@ class GlueMLTaskRunSensor(AwsBaseSensor[GlueMLHook]):
         except GlueMLError as error:
             if error.status in FAILURE_STATUSES:  # the run ended: it cannot change
                 raise GlueMLFinalError.from_error(error) from None
-            if error.code == POLL_LIMIT:
-                raise AirflowSensorTimeout(
-                    f"Sensor timed out after {self.timeout:g}s: Glue ML task run {self.task_run_id} "
-                    f"of transform {self.transform_id} is still {error.status}"
-                ) from None
-            raise
-        self.log.info("Glue ML task run %s %s", run["TaskRunId"], run["Status"])
-        return run
+            if error.code != POLL_LIMIT:
+                raise
+            still = error.status
+        else:
+            self.log.info("Glue ML task run %s %s", run["TaskRunId"], run["Status"])
+            return run
+        self.timed_out(f"; it is still {still}")  # outside the except: the poll limit is no cause

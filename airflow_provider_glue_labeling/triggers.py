@@ -1,4 +1,5 @@
-"""GlueMLTaskRunTrigger: waits in the triggerer for a Glue ML task run to finish."""
+"""Triggers: :class:`GlueMLTaskRunTrigger` waits for a Glue ML task run to finish,
+:class:`GlueMLLabelsFileTrigger` for a labels file, until a deadline."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+from airflow.providers.amazon.aws.triggers.s3 import S3KeyTrigger
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 from botocore.exceptions import NoRegionError
 
@@ -280,3 +283,35 @@ def _task_state_in_db(ti: Any) -> str | None:
                 TaskInstance.map_index == ti.map_index,
             )
         )
+
+
+class GlueMLLabelsFileTrigger(S3KeyTrigger):
+    """The Amazon provider's :class:`S3KeyTrigger` with a deadline of its own: at ``deadline`` it
+    yields ``{"status": "timeout"}``.
+
+    Airflow ends a deferral at its ``timeout`` on a deployment; where no triggerer keeps time
+    (``dag.test()`` runs a trigger inline) this deadline ends the wait all the same.
+
+    :param deadline: when to give up, in seconds since the epoch.
+    :param kwargs: :class:`S3KeyTrigger`'s arguments.
+    """
+
+    def __init__(self, *, deadline: float, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.deadline = deadline
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        _, arguments = super().serialize()
+        return f"{__name__}.{type(self).__name__}", {**arguments, "deadline": self.deadline}
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        looks: Any = super().run()
+        try:
+            event = await asyncio.wait_for(anext(looks), timeout=max(0.0, self.deadline - time.time()))
+        except TimeoutError:
+            event = TriggerEvent(
+                {"status": "timeout", "message": f"No file at s3://{self.bucket_name}/{self.bucket_key}"}
+            )
+        finally:
+            await looks.aclose()
+        yield event

@@ -21,3 +21,8 @@ try:
     HAS_TASK_SDK = find_spec("airflow.sdk.execution_time") is not None
 except ModuleNotFoundError:  # no airflow.sdk at all
     HAS_TASK_SDK = False
+# Human-in-the-loop tasks (Required Actions, assigned users, notifiers): Airflow 3.1+.
+HAS_HITL = AIRFLOW_VERSION >= (3, 1)
+# Airflow 3.3+ parks a human-in-the-loop task in ``awaiting_input`` (no trigger, no triggerer); 3.1
+# and 3.2 defer it to the standard provider's ``HITLTrigger``.
+HITL_AWAITS_INPUT = AIRFLOW_VERSION >= (3, 3)

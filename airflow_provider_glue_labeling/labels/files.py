@@ -102,6 +102,16 @@ class S3Files:
                 raise WriteConflict(f"s3://{bucket}/{key} changed: {error}") from error
             raise
 
+    def move(self, bucket: str, key: str, to_key: str) -> None:
+        """Rename an object (S3 copies it, then deletes the old key)."""
+        client: Any = self.hook.conn
+        client.copy_object(Bucket=bucket, Key=to_key, CopySource={"Bucket": bucket, "Key": key})
+        self.delete(bucket, key)
+
+    def delete(self, bucket: str, key: str) -> None:
+        client: Any = self.hook.conn
+        client.delete_object(Bucket=bucket, Key=key)
+
     def keys(self, bucket: str, prefix: str) -> list[str]:
         """Every key under ``prefix``, all pages."""
         return list(self.hook.list_keys(bucket, prefix=prefix) or [])

@@ -32,6 +32,7 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, StrictBool, StrictInt, StrictStr
 
+from airflow_provider_glue_labeling import hitl
 from airflow_provider_glue_labeling.labels.format import AlreadySubmitted, LabelingError
 from airflow_provider_glue_labeling.ui import service
 from airflow_provider_glue_labeling.ui.service import WRITE_HEADER, LabelingTask
@@ -42,8 +43,8 @@ TASK_PATH = "/{dag_id}/{run_id}/{task_id}/{map_index}"
 # What a person reads when a page is refused them.
 PAGE_REFUSALS = {
     401: "Sign in to Airflow first: the labeling page is part of it.",
-    403: "You may not label this task: labeling needs the right to edit this DAG's task instances. "
-    "An Airflow admin can give it to you.",
+    403: "You may not label this task: labeling needs the right to edit this DAG's task instances, "
+    "and to be one of the task's assigned users if it names some. An Airflow admin can give it to you.",
 }
 # The largest request body read: a draft of a 50-record set is about 1 KiB.
 MAX_BODY_BYTES = 64 * 1024
@@ -78,11 +79,18 @@ def _page(request: Request) -> HTMLResponse:
     return HTMLResponse(html.replace('"__ROOT__"', json.dumps(request.scope.get("root_path", ""))))
 
 
-def _task(session: Any, dag_id: str, run_id: str, task_id: str, map_index: str) -> LabelingTask:
+def _task(session: Any, user: Any, dag_id: str, run_id: str, task_id: str, map_index: str) -> LabelingTask:
+    """The labeling task, if ``user`` may label it: 404 when there is none, 403 when its
+    human-in-the-loop request names other users (``assigned_users``)."""
     try:
-        return service.one_task(session, dag_id, run_id, task_id, map_index)
+        task = service.one_task(session, dag_id, run_id, task_id, map_index)
     except service.NotALabelingTask as error:
         raise HTTPException(404, str(error)) from error
+    request = hitl.request_of(task.ti, session)
+    if not hitl.may_answer(request, user):
+        names = ", ".join(str(u.get("name") or u["id"]) for u in request.assigned_users)
+        raise HTTPException(403, f"This labeling task is assigned to {names}, not to {user.get_name()}")
+    return task
 
 
 def same_origin_write(request: Request) -> None:
@@ -192,7 +200,16 @@ def create_app() -> FastAPI:
         return _page(request)
 
     @app.get("/tasks" + TASK_PATH, response_class=HTMLResponse, dependencies=[may_edit])
-    def task_page(request: Request) -> HTMLResponse:
+    def task_page(
+        request: Request,
+        dag_id: str,
+        run_id: str,
+        task_id: str,
+        map_index: str,
+        user: GetUserDep,
+        session: SessionDep,
+    ) -> HTMLResponse:
+        _task(session, user, dag_id, run_id, task_id, map_index)
         return _page(request)
 
     @app.get("/api/tasks")
@@ -211,15 +228,19 @@ def create_app() -> FastAPI:
                     details=DagDetails(id=dag_id),
                     user=user,
                 )
-            if allowed[dag_id]:
-                listed.append({**task.summary(), **service.counts(task)})
+            request = hitl.request_of(task.ti, session)
+            if allowed[dag_id] and hitl.may_answer(request, user):
+                assigned = (
+                    [str(u.get("name") or u["id"]) for u in (request.assigned_users or [])] if request else []
+                )
+                listed.append({**task.summary(), **service.counts(task), "assigned_users": assigned})
         return listed
 
     @app.get("/api/tasks" + TASK_PATH, dependencies=[may_edit])
     def get_task(
         dag_id: str, run_id: str, task_id: str, map_index: str, user: GetUserDep, session: SessionDep
     ) -> dict[str, Any]:
-        task = _task(session, dag_id, run_id, task_id, map_index)
+        task = _task(session, user, dag_id, run_id, task_id, map_index)
         return _carry_out(
             task, lambda: {**task.view(), "you": user.get_name()}, f"{task.labeling_set_s3_path}: "
         )
@@ -237,7 +258,7 @@ def create_app() -> FastAPI:
         user: GetUserDep,
         session: SessionDep,
     ) -> dict[str, Any]:
-        task = _task(session, dag_id, run_id, task_id, map_index)
+        task = _task(session, user, dag_id, run_id, task_id, map_index)
         return _carry_out(
             task,
             lambda: task.save_draft(draft.set_id, draft.groups, draft.done, user.get_name(), draft.version),
@@ -256,7 +277,7 @@ def create_app() -> FastAPI:
         user: GetUserDep,
         session: SessionDep,
     ) -> dict[str, Any]:
-        task = _task(session, dag_id, run_id, task_id, map_index)
+        task = _task(session, user, dag_id, run_id, task_id, map_index)
         return _carry_out(task, lambda: task.claim(claimed.set_id, user.get_name()))
 
     @app.post(
@@ -266,8 +287,9 @@ def create_app() -> FastAPI:
     def submit(
         dag_id: str, run_id: str, task_id: str, map_index: str, user: GetUserDep, session: SessionDep
     ) -> Submitted:
-        task = _task(session, dag_id, run_id, task_id, map_index)
+        task = _task(session, user, dag_id, run_id, task_id, map_index)
         labeling = _carry_out(task, lambda: task.submit(user.get_name()), "Not submitted: ")
+        hitl.answer(task.ti, user, session)  # the task goes on at once
         return Submitted(labels_s3_path=task.labels_s3_path, rows=labeling.records(), by=user.get_name())
 
     return app

@@ -47,8 +47,9 @@ RENDERED_FIELDS = (
 WRITE_HEADER = "X-Glue-Labeling"
 # A claim on a set (someone is labeling it) lapses when its holder has not saved it for this long.
 CLAIM_SECONDS = 30 * 60
-# A labeling task waits in one of these states: deferred, rescheduled between looks, or in a worker.
-WAITING_STATES = ("deferred", "up_for_reschedule", "running")
+# A labeling task waits in one of these states: for an answer (Airflow 3.3+), deferred, rescheduled
+# between looks, or in a worker.
+WAITING_STATES = ("awaiting_input", "deferred", "up_for_reschedule", "running")
 log = logging.getLogger(__name__)
 
 

@@ -9,11 +9,15 @@ import threading
 import pytest
 
 from airflow_provider_glue_labeling.emulator.seed import label_from_truth, people
-from airflow_provider_glue_labeling.versions import HAS_UI_PLUGINS
-from tests.helpers import TRIES, client
+from airflow_provider_glue_labeling.versions import HAS_HITL, HAS_UI_PLUGINS, HITL_AWAITS_INPUT
+from tests.helpers import BUCKET, HEADER, TRIES, client
 from tests.helpers import run_dag as run
 
 LABELS = "s3://labels-bkt/people-labels/round-1.csv"
+LABELING_SET = (
+    HEADER
+    + b"s1,,p1,Ann,Lee,ann@example.com,555-0100,Oslo,1980\ns1,,p2,Anne,Lee,ann@example.com,555-0100,Oslo,1980\n"
+)
 
 
 def labeler(endpoint, drop_set=False):
@@ -67,9 +71,22 @@ def test_labels_that_leave_a_set_unlabeled_fail_naming_the_set(transform, endpoi
     assert f"Labels file {LABELS} has no labels for the labeling set(s) " in task_log()
 
 
-def test_waiting_in_the_worker_ends_in_a_sensor_timeout_that_is_not_retried(
-    transform, endpoint, tmp_path, task_log
-):
-    state, states, _ = run("labeling_deadline", transform, tmp_path)
-    assert (state, states["label"], TRIES["label"]) == ("failed", "failed", 1)
-    assert f"No labels file at {LABELS} after 0.3s" in task_log()
+# dag.test() never ends Airflow 3.3's awaiting_input itself (the scheduler does): tests/deployment.
+DEADLINE_MODES = ["poke", "reschedule", "deferrable"]
+DEADLINE_MODES += ["human_in_the_loop"] if HAS_HITL and not HITL_AWAITS_INPUT else []
+
+
+@pytest.mark.parametrize("mode", DEADLINE_MODES)
+def test_the_wait_ends_at_its_timeout_in_one_try_not_retried(mode, transform, endpoint, tmp_path, task_log):
+    client("s3", endpoint).put_object(Bucket=BUCKET, Key="labeling/set.csv", Body=LABELING_SET)
+    state, states, _ = run(f"labeling_deadline_{mode}", transform, tmp_path)
+    assert (state, states["label"], TRIES["label"]) == ("failed", "failed", 1)  # retries=2
+    log = task_log()
+    assert "Sensor has timed out" in log or f"Sensor timed out after 1s: no labels file at {LABELS}" in log
+
+
+def test_soft_fail_skips_the_task_at_its_timeout(transform, endpoint, tmp_path, task_log):
+    client("s3", endpoint).put_object(Bucket=BUCKET, Key="labeling/set.csv", Body=LABELING_SET)
+    _state, states, _ = run("labeling_deadline_soft_fail", transform, tmp_path)
+    assert (states["label"], TRIES["label"]) == ("skipped", 1)
+    assert f"no labels file at {LABELS}" in task_log()

@@ -18,13 +18,13 @@ import pytest
 from airflow_provider_glue_labeling.emulator.seed import people
 from airflow_provider_glue_labeling.labels.format import labels_file_problems
 from airflow_provider_glue_labeling.ui.service import WRITE_HEADER
-from airflow_provider_glue_labeling.versions import HAS_UI_PLUGINS
+from airflow_provider_glue_labeling.versions import HAS_UI_PLUGINS, HITL_AWAITS_INPUT
 from tests.helpers import BUCKET, client, run_dag
 
 pytestmark = pytest.mark.skipif(not HAS_UI_PLUGINS, reason="UI plugins (the labeling page) need Airflow 3.1+")
 
 LABELS = f"s3://{BUCKET}/people-labels/round-1.csv"
-USERS = {"alice": "admin", "bea": "user", "victor": "viewer"}
+USERS = {"alice": "admin", "bea": "user", "carl": "user", "victor": "viewer"}  # the task names alice, bea
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +85,7 @@ class People(threading.Thread):
     def work(self) -> None:
         deadline = time.monotonic() + 120
         listed = []
-        while not listed:
+        while not listed or listed[0]["state"] == "running":  # until it asked for the labels
             assert time.monotonic() < deadline, "the labeling task never showed up as waiting"
             listed = self.call("GET", "/api/tasks", "alice").json()
             time.sleep(0.2)
@@ -104,7 +104,12 @@ class People(threading.Thread):
         self.seen["viewer_page"] = (refused_page.headers["content-type"], refused_page.text)
         self.seen["anonymous_lists"] = [self.call("GET", p, None).status_code for p in ("/", "/api/tasks")]
         self.seen["viewer_list"] = self.call("GET", "/api/tasks", "victor").json()
+        # carl may edit the DAG's tasks, but the task is assigned to alice and bea: he gets nothing.
+        self.seen["unassigned"] = [self.call(m, p, "carl", b).status_code for m, p, b in requests_to_make]
+        self.seen["unassigned_list"] = self.call("GET", "/api/tasks", "carl").json()
         self.seen["written_before_bea"] = self.written()
+        # The task asks in Airflow's Required Actions: the REST API lists its request.
+        self.seen["request"] = self.client.get("/api/v2/dags/~/dagRuns/~/hitlDetails", headers=self.as_user("alice")).json()
 
         last = whole["sets"][-1]
         wrong = self.call(
@@ -177,6 +182,7 @@ class People(threading.Thread):
         after = self.call("PUT", f"{api}/drafts", "bea", {**draft_body, "version": 1})
         self.seen["after_submit"] = (after.status_code, after.json()["detail"])
         self.seen["submitted_view"] = self.call("GET", api, "alice").json()["submitted"]
+        self.seen["answered"] = self.client.get("/api/v2/dags/~/dagRuns/~/hitlDetails", headers=self.as_user("alice")).json()
 
 
 def test_people_label_through_the_page_while_the_task_waits_and_the_dag_imports(
@@ -185,7 +191,7 @@ def test_people_label_through_the_page_while_the_task_waits_and_the_dag_imports(
     caplog.set_level("INFO", logger="airflow_provider_glue_labeling.ui.service")
     at_the_page = People(api, endpoint)
     at_the_page.start()
-    state, states, result = run_dag("label_and_import_poke", transform, tmp_path, labels_a=LABELS)
+    state, states, result = run_dag("label_with_people", transform, tmp_path, labels_a=LABELS)
     at_the_page.join(timeout=60)
     if at_the_page.error:
         raise at_the_page.error
@@ -199,18 +205,32 @@ def test_people_label_through_the_page_while_the_task_waits_and_the_dag_imports(
     assert seen["anonymous_lists"] == [401, 401]
     assert seen["viewer"] == [403, 403, 403, 403]
     assert seen["viewer_list"] == []
+    assert seen["unassigned"] == [403, 403, 403, 403] and seen["unassigned_list"] == []
     # A person refused the page reads a sentence; the JSON API keeps its JSON.
     content_type, text = seen["viewer_page"]
     assert content_type.startswith("text/html") and "You may not label this task" in text
     assert seen["written_before_bea"] == []
 
     listed, task = seen["listed"], seen["task"]
+    waiting = "awaiting_input" if HITL_AWAITS_INPUT else "deferred"  # holding no worker either way
     assert (listed["transform_id"], listed["state"], listed["sets"], listed["records"]) == (
         transform,
-        "running",
+        waiting,
         10,
         100,
     )
+    assert listed["assigned_users"] == ["alice", "Bea"]
+    # The request in Required Actions: what to label, a link to the page, who may answer; then
+    # the page's submit answered it, as the user who submitted.
+    (request,) = seen["request"]["hitl_details"]
+    assert (
+        request["subject"] == f"Label 100 records in 10 sets for the Glue FindMatches transform {transform}"
+    )
+    assert "/glue-labeling/tasks/label_with_people/" in request["body"] and LABELS in request["body"]
+    assert [u["id"] for u in request["assigned_users"]] == ["alice", "bea"]
+    assert request["options"] == ["Labels uploaded"] and not request["response_received"]
+    (answered,) = seen["answered"]["hitl_details"]
+    assert answered["response_received"] and answered["chosen_options"] == ["Labels uploaded"]
     assert listed["labels_s3_path"] == LABELS
     set_ids = [s["set_id"] for s in task["sets"]]
     assert seen["wrong_draft"][0] == 422
@@ -268,6 +288,7 @@ def test_people_label_through_the_page_while_the_task_waits_and_the_dag_imports(
         else "bea"
     )
     assert f"User {winner} submitted the labels of 10 set(s), 100 record(s) to {LABELS}" in caplog.text
+    assert answered["responded_by_user"]["id"] == winner
     # Who did what is in Airflow's Audit Log, whatever the log level.
     from airflow.models import Log
     from airflow.utils.session import create_session

@@ -97,6 +97,7 @@ for mode in ("poke", "deferrable"):
             task_id="label",
             labeling_set_s3_path="{{ params.output_s3_path }}",
             labels_s3_path="{{ params.labels_a }}",
+            human_in_the_loop=False,  # these watch the S3 path for the file
             deferrable=mode == "deferrable",
             poke_interval=0.2,
             timeout=120,
@@ -292,18 +293,44 @@ if __name__ == "__main__":
         dag_run = DAGS[sys.argv[2]].test(run_conf=json.loads(sys.argv[4]), **date)
         print("DAG RUN STATE", dag_run.state, flush=True)
 
-# nobody labels: the labeling task waits in the worker until its timeout, which is not retried
-with DAG("labeling_deadline", schedule=None, params=PARAMS) as dag:
-    GlueMLLabelingOperator(
+# nobody labels: the labeling task's wait ends at its timeout, in each mode, and is not retried
+for mode in ("poke", "reschedule", "deferrable", "human_in_the_loop", "soft_fail"):
+    with DAG(f"labeling_deadline_{mode}", schedule=None, params=PARAMS) as dag:
+        GlueMLLabelingOperator(
+            task_id="label",
+            labeling_set_s3_path="{{ params.output_s3_path }}",
+            labels_s3_path="s3://labels-bkt/people-labels/round-1.csv",
+            human_in_the_loop=mode == "human_in_the_loop",
+            deferrable=mode in ("deferrable", "soft_fail"),
+            soft_fail=mode == "soft_fail",
+            mode="reschedule" if mode == "reschedule" else "poke",
+            poke_interval=0.1,
+            timeout=1,
+            retries=2,
+            retry_delay=timedelta(0),
+            **TEMPLATED,
+        )
+    DAGS[dag.dag_id] = dag
+
+# people label through the page: on Airflow 3.1+ a human-in-the-loop task that alice and bea may answer
+with DAG("label_with_people", schedule=None, params=PARAMS) as dag:
+    generate = GlueMLLabelingSetGenerationOperator(
+        task_id="generate", output_s3_path="{{ params.output_s3_path }}", **WAIT_IN_WORKER, **TEMPLATED
+    )
+    label = GlueMLLabelingOperator(
         task_id="label",
         labeling_set_s3_path="{{ params.output_s3_path }}",
-        labels_s3_path="s3://labels-bkt/people-labels/round-1.csv",
+        labels_s3_path="{{ params.labels_a }}",
+        assigned_users=["alice", {"id": "bea", "name": "Bea"}],
         deferrable=False,
-        poke_interval=0.1,
-        timeout=0.3,
-        retries=2,
+        poke_interval=0.2,
+        timeout=300,
         **TEMPLATED,
     )
+    imported = GlueMLImportLabelsOperator(
+        task_id="import_labels", input_s3_path=label.output, **WAIT_IN_WORKER, **TEMPLATED
+    )
+    generate >> label >> imported >> record("{{ params.result_file }}", labels=label.output)
 DAGS[dag.dag_id] = dag
 
 # each evaluation records a round of the quality history and decides whether labels still help
