@@ -275,6 +275,30 @@ class Deployment:
             f"dag.set_task_instance_state(task_id={task_id!r}, run_id={run_id!r}, state={state!r}, commit=True)"
         )
 
+    def task_instance(self, dag_id: str, run_id: str, task_id: str) -> dict[str, Any]:
+        """A task instance as the REST API gives it (state, try number, ...). Airflow 3."""
+        answer = self.client().get(
+            f"{self.url}/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}", timeout=10
+        )
+        answer.raise_for_status()
+        return dict(answer.json())
+
+    def clear(self, dag_id: str, run_id: str, task_id: str) -> None:
+        """Clear one task instance, as a user does in the UI (its downstream tasks too). Airflow 3."""
+        answer = self.client().post(
+            f"{self.url}/api/v2/dags/{dag_id}/clearTaskInstances",
+            json={
+                "dry_run": False,
+                "dag_run_id": run_id,
+                "task_ids": [task_id],
+                "only_failed": False,
+                "include_downstream": True,
+                "reset_dag_runs": True,
+            },
+            timeout=30,
+        )
+        answer.raise_for_status()
+
     def _python(self, code: str) -> str:
         done = subprocess.run(
             [sys.executable, "-c", code],

@@ -216,16 +216,20 @@ def create_app() -> FastAPI:
     def list_tasks(user: GetUserDep, session: SessionDep) -> list[dict[str, Any]]:
         """The waiting labeling tasks of the DAGs whose task instances the user may edit."""
         from airflow.api_fastapi.app import get_auth_manager
+        from airflow.models.dag import DagModel
 
         auth, allowed = get_auth_manager(), {}
         listed = []
         for task in service.labeling_tasks(session, state=service.WAITING_STATES):
             dag_id = task.ti.dag_id
             if dag_id not in allowed:
+                # The DAG's team, as requires_access_dag passes it (multi-team mode): never read
+                # another team's labeling set.
+                team = DagModel.get_team_name(dag_id, session=session)
                 allowed[dag_id] = auth.is_authorized_dag(
                     method="PUT",
                     access_entity=DagAccessEntity.TASK_INSTANCE,
-                    details=DagDetails(id=dag_id),
+                    details=DagDetails(id=dag_id, team_name=team) if team else DagDetails(id=dag_id),
                     user=user,
                 )
             request = hitl.request_of(task.ti, session)

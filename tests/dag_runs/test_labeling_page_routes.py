@@ -109,7 +109,9 @@ class People(threading.Thread):
         self.seen["unassigned_list"] = self.call("GET", "/api/tasks", "carl").json()
         self.seen["written_before_bea"] = self.written()
         # The task asks in Airflow's Required Actions: the REST API lists its request.
-        self.seen["request"] = self.client.get("/api/v2/dags/~/dagRuns/~/hitlDetails", headers=self.as_user("alice")).json()
+        self.seen["request"] = self.client.get(
+            "/api/v2/dags/~/dagRuns/~/hitlDetails", headers=self.as_user("alice")
+        ).json()
 
         last = whole["sets"][-1]
         wrong = self.call(
@@ -182,7 +184,9 @@ class People(threading.Thread):
         after = self.call("PUT", f"{api}/drafts", "bea", {**draft_body, "version": 1})
         self.seen["after_submit"] = (after.status_code, after.json()["detail"])
         self.seen["submitted_view"] = self.call("GET", api, "alice").json()["submitted"]
-        self.seen["answered"] = self.client.get("/api/v2/dags/~/dagRuns/~/hitlDetails", headers=self.as_user("alice")).json()
+        self.seen["answered"] = self.client.get(
+            "/api/v2/dags/~/dagRuns/~/hitlDetails", headers=self.as_user("alice")
+        ).json()
 
 
 def test_people_label_through_the_page_while_the_task_waits_and_the_dag_imports(

@@ -2,19 +2,25 @@
 label in the browser, and a user's kill of deferred tasks.
 
 The retraining example DAG is triggered through the REST API against the emulator and waits in
-its labeling task (deferred). People label it through the page: a browser (Debian's chromium,
-driven by Playwright) clicks through one set, a second person saves the others through the page's
-HTTP API, the browser submits, and the DAG imports the labels. Then a user marks deferred tasks
+its labeling task, a human-in-the-loop task listed in Required Actions (``awaiting_input`` on
+Airflow 3.3, deferred on 3.1 and 3.2). Two people label it through the page: in two browsers
+(Debian's chromium, driven by Playwright) and through the page's HTTP API; a stale save is refused,
+a forged cross-origin form post writes nothing, of two submits from two pages one wins and answers
+the request, and the DAG imports the labels. A Clear of the labeling task then labels again. A
+labeling task nobody answers ends at its timeout, not retried. Then a user marks deferred tasks
 failed, after a triggerer restart: a run is cancelled only for the user's kill. The page's routes
 one by one (auth, refusals) are tested in process in ``tests/dag_runs/test_labeling_page_routes.py``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import http.server
 import io
 import os
 import shutil
+import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -24,8 +30,8 @@ import pytest
 import requests
 
 import airflow_provider_glue_labeling.emulator as emulator
-from airflow_provider_glue_labeling.versions import HAS_UI_PLUGINS
-from tests.helpers import ROOT, client
+from airflow_provider_glue_labeling.versions import HAS_UI_PLUGINS, HITL_AWAITS_INPUT
+from tests.helpers import HEADER, ROOT, client
 
 needs_ui_plugins = pytest.mark.skipif(
     not HAS_UI_PLUGINS, reason="UI plugins (the labeling page) need Airflow 3.1+"
@@ -38,6 +44,8 @@ POLL_SECONDS = 1
 # deferred task's process ended: a trigger that fires sooner races with that late "success" event,
 # and the scheduler fails the resumed try. Real Glue runs take minutes.
 RUN_SECONDS = 7
+# How a human-in-the-loop task waits for its answer: holding nothing on 3.3, deferred before.
+WAITING = "awaiting_input" if HITL_AWAITS_INPUT else "deferred"
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +57,8 @@ def running_airflow(server, airflow_db, tmp_path_factory):
     env = {
         "AIRFLOW__GLUE_LABELING__POLL_SECONDS": str(POLL_SECONDS),
         "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": "True",
+        # How often the scheduler ends the waits past their timeout (awaiting_input and deferred).
+        "AIRFLOW__SCHEDULER__TRIGGER_TIMEOUT_CHECK_INTERVAL": "2",
     }
     # Airflow 2 has no DAG bundles: its one dags folder is the first (the test DAGs; the labeling
     # page's retraining DAG needs Airflow 3.1+ anyway).
@@ -75,7 +85,7 @@ def waiting(server, running_airflow):
     conf = {"transform_id": transform_id, "bucket": BUCKET, "min_f1": None, "over_rounds": 10}
     run_id = running.trigger(DAG_ID, conf)
     wait_until(
-        lambda: running.states(DAG_ID, run_id, ["label"])["label"] == "deferred",
+        lambda: running.states(DAG_ID, run_id, ["label"])["label"] == WAITING,
         240,
         "the labeling task to wait for people",
         running.logs,
@@ -90,6 +100,7 @@ def waiting(server, running_airflow):
         page=f"{running.url}/glue-labeling/tasks/{task_path}",
         s3=client("s3", server),
         glue=client("glue", server),
+        requests=f"{running.url}/api/v2/dags/{DAG_ID}/dagRuns/{quote(run_id, safe='')}/hitlDetails",
     )
 
 
@@ -122,13 +133,64 @@ def groups_from_truth(w, records: list[list[str]], columns: list[str]) -> list[i
     return [first.setdefault(w.truth[row[key]], i) for i, row in enumerate(records)]
 
 
+def signed_in(browser, w, user: str):
+    """A browser page of ``user``, signed in to Airflow (a context of its own: its own cookies)."""
+    from dev.deployment import USERS
+
+    page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    page.goto(f"{w.deployment.url}/")
+    page.fill("input[name=username]", user)
+    page.fill("input[name=password]", USERS[user][1])
+    page.click("button:has-text('Sign in')")
+    page.get_by_role("link", name="Labeling", exact=True).wait_for()
+    return page
+
+
+@contextlib.contextmanager
+def another_site(html: str):
+    """A page on another origin (another port of 127.0.0.1), as an attacker's site would serve it."""
+    from dev.deployment import free_port
+
+    class Page(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(html.encode())
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Page)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+
+
+def shots(shot: Path) -> None:
+    """Keep a screenshot for the README when ``GLUE_LABELING_SCREENSHOTS`` names a folder."""
+    if os.environ.get("GLUE_LABELING_SCREENSHOTS"):
+        shutil.copy(shot, Path(os.environ["GLUE_LABELING_SCREENSHOTS"]) / shot.name)
+
+
 @needs_ui_plugins
 def test_people_label_in_the_browser_and_the_dag_runs_to_success(waiting, tmp_path):
     from playwright.sync_api import sync_playwright
 
-    from dev.deployment import USERS, wait_until
+    from dev.deployment import wait_until
 
     w = waiting
+    admin = w.deployment.client("alice")
+    # The labeling task asks in Airflow's Required Actions: what to label, where, and who may.
+    (request,) = admin.get(w.requests, timeout=30).json()["hitl_details"]
+    assert (
+        request["subject"]
+        == f"Label 100 records in 10 sets for the Glue FindMatches transform {w.transform_id}"
+    )
+    assert w.page.removeprefix(w.deployment.url) in request["body"]
+    assert request["options"] == ["Labels uploaded"] and not request["response_received"]
     second_person = w.deployment.labeler("bea")
     task = second_person.get(w.api, timeout=30).json()
     records = {s["set_id"]: s["records"] for s in task["sets"]}
@@ -145,13 +207,14 @@ def test_people_label_in_the_browser_and_the_dag_runs_to_success(waiting, tmp_pa
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        # Sign in to Airflow, open "Labeling" in its navigation, and the waiting task from the list.
-        page.goto(f"{w.deployment.url}/")
-        page.fill("input[name=username]", "alice")
-        page.fill("input[name=password]", USERS["alice"][1])
-        page.click("button:has-text('Sign in')")
-        page.get_by_role("link", name="Labeling", exact=True).click()  # the navigation's entry
+        # Sign in to Airflow: the request is in Required Actions.
+        page = signed_in(browser, w, "alice")
+        page.goto(f"{w.deployment.url}/required_actions")
+        page.get_by_text(request["subject"]).first.wait_for(timeout=60_000)
+        page.screenshot(path=str(tmp_path / "required-actions.png"))
+        shots(tmp_path / "required-actions.png")
+        # Open "Labeling" in the navigation, and the waiting task from the list.
+        page.get_by_role("link", name="Labeling", exact=True).click()
         listing = page.frame_locator("iframe")
         row = listing.locator("#tasks tbody tr")
         assert row.locator("td").nth(0).inner_text() == w.transform_id
@@ -171,6 +234,23 @@ def test_people_label_in_the_browser_and_the_dag_runs_to_success(waiting, tmp_pa
         # each with its 95 % interval: a band in the chart, the bounds beside the metrics
         assert frame.locator("#chart svg polygon").count() == 3
         assert frame.locator("#quality .interval").count() == 3  # F1, precision, recall (AUPRC has none)
+
+        # bea, in a browser of her own, marks a set done; alice's page still shows it as it was:
+        # her change to it is refused, and her page shows bea's newer draft.
+        bea = signed_in(browser, w, "bea")
+        bea.goto(w.page)
+        bea.locator("body[data-loaded]").wait_for(timeout=60_000)
+        contested = others[1]
+        bea.locator(f"section[data-set='{contested}'] tr.record").nth(0).focus()
+        bea.keyboard.press("d")
+        bea.locator("body[data-saving='0']").wait_for()
+        frame.locator(f"section[data-set='{contested}'] tr.record").nth(0).focus()
+        page.keyboard.press("d")
+        stale = frame.locator("#message.error")
+        stale.wait_for()
+        assert f"Set {contested}: labeling set {contested} was saved by bea" in stale.inner_text()
+        assert "your change was not saved" in stale.inner_text()
+        assert frame.locator(f"section[data-set='{contested}']").get_attribute("class") == "card done"
 
         # Label the first set with the mouse and the keyboard: at first each record is its own group.
         card = frame.locator(f"section[data-set='{first}']")
@@ -235,7 +315,8 @@ def test_people_label_in_the_browser_and_the_dag_runs_to_success(waiting, tmp_pa
         frame.locator("#submit").click()
         message = frame.locator("#message.error")
         message.wait_for()
-        assert f"labeling set(s) {', '.join(others)} not labeled yet" in message.inner_text()
+        left = [set_id for set_id in others if set_id != contested]
+        assert f"labeling set(s) {', '.join(left)} not labeled yet" in message.inner_text()
         assert not any(key.endswith("labels.csv") for key in written(w))
 
         # A second person labels the other sets through the page's HTTP API, from the drafts' versions.
@@ -249,6 +330,18 @@ def test_people_label_in_the_browser_and_the_dag_runs_to_success(waiting, tmp_pa
             }
             second_person.put(f"{w.api}/drafts", json=body, timeout=30).raise_for_status()
 
+        # Every set is labeled: a form on another site, posting to submit with alice's cookie, is
+        # refused, and writes nothing.
+        form = f'<form method=post action="{w.api}/submit"><input name=x value=1></form>'
+        with (
+            another_site(form + "<script>document.forms[0].submit()</script>") as site,
+            page.expect_response(lambda r: r.url == f"{w.api}/submit") as forged,
+        ):
+            page.goto(site)
+        assert forged.value.status == 403, forged.value.text()
+        assert "from another site is refused" in forged.value.text()
+        assert not any(key.endswith("labels.csv") for key in written(w))
+
         # A new page loses nothing and shows the other person's work: opened this time from the task
         # instance's own "Labeling" tab, whose link keeps {MAP_INDEX} for a task that is not mapped.
         page.goto(f"{w.deployment.url}/dags/{DAG_ID}/runs/{quote(w.run_id, safe='')}/tasks/label")
@@ -258,14 +351,23 @@ def test_people_label_in_the_browser_and_the_dag_runs_to_success(waiting, tmp_pa
         assert frame.locator("#progress").inner_text().startswith("10 of 10 sets done · 100 of 100 records")
         rows = frame.locator(f"section[data-set='{first}'] tr.record")
         assert [rows.nth(i).get_attribute("data-group") for i in range(10)] == expected
+        # alice and bea submit from their pages at once: one wins, the other is told it was done.
+        bea.evaluate("document.getElementById('submit').click()")
         frame.locator("#submit").click()
-        frame.locator("#message.ok").wait_for()
+        answers = {}
+        for who, where in (("alice", frame), ("bea", bea)):
+            shown = where.locator("#message.ok:has-text('Submitted'), #message.error")
+            shown.wait_for(timeout=60_000)
+            answers[who] = (shown.get_attribute("class"), shown.inner_text())
         submitted = time.monotonic()
+        assert sorted(kind for kind, _ in answers.values()) == ["error", "ok"], answers
+        winner = next(who for who, (kind, _) in answers.items() if kind == "ok")
+        loser_says = next(text for kind, text in answers.values() if kind == "error")
+        assert "submitted" in loser_says and ("read-only" in loser_says or "not rewritten" in loser_says)
         shot = tmp_path / "labeling-page.png"
         page.set_viewport_size({"width": 1400, "height": 1600})  # the chart and the first two sets
         page.screenshot(path=str(shot))
-        if os.environ.get("GLUE_LABELING_SCREENSHOT"):
-            shutil.copy(shot, Path(os.environ["GLUE_LABELING_SCREENSHOT"]))
+        shots(shot)
 
         # Load time of the page of a 100-record labeling set, as the browser measured it.
         page.goto(w.page)
@@ -278,9 +380,11 @@ def test_people_label_in_the_browser_and_the_dag_runs_to_success(waiting, tmp_pa
         return w.deployment.states(DAG_ID, w.run_id, ["label", "import_labels", "wait_for_import"])
 
     wait_until(lambda: states()["label"] == "success", 60, "the labeling task to go on", w.deployment.logs)
-    print(
-        f"labeling task done {time.monotonic() - submitted:.1f}s after the submission (poll {POLL_SECONDS}s)"
-    )
+    print(f"labeling task done {time.monotonic() - submitted:.1f}s after the submission")
+    # The submit answered the request, as the person who submitted.
+    (answered,) = admin.get(w.requests, timeout=30).json()["hitl_details"]
+    assert answered["response_received"] and answered["chosen_options"] == ["Labels uploaded"]
+    assert answered["responded_by_user"]["id"] == winner
     wait_until(
         lambda: w.deployment.run_state(DAG_ID, w.run_id) == "success", 180, "the import", w.deployment.logs
     )
@@ -305,7 +409,39 @@ def test_people_label_in_the_browser_and_the_dag_runs_to_success(waiting, tmp_pa
     assert w.glue.get_ml_transform(TransformId=w.transform_id)["LabelCount"] == 300
     log = (w.deployment.home / "api-server.log").read_text()
     assert f"User alice saved the draft of labeling set {first} (done, version " in log
-    assert f"User alice submitted the labels of 10 set(s), 100 record(s) to s3://{BUCKET}/{key}" in log
+    assert f"User {winner} submitted the labels of 10 set(s), 100 record(s) to s3://{BUCKET}/{key}" in log
+
+    # A Clear of the finished labeling task means "label again": the labels it took are kept
+    # aside, it asks anew, and the page is open for labels again.
+    w.deployment.clear(DAG_ID, w.run_id, "label")
+    wait_until(lambda: states()["label"] == WAITING, 120, "the labeling task to ask again", w.deployment.logs)
+    folder, _, name = key.rpartition("/")
+    kept = [k for k in written(w) if k.startswith(f"{folder}/_{name}.replaced-")]
+    assert len(kept) == 1 and key not in written(w), written(w)
+    assert w.s3.get_object(Bucket=BUCKET, Key=kept[0])["Body"].read() == data
+    assert second_person.get(w.api, timeout=30).json()["submitted"] is False
+    (asked_again,) = admin.get(w.requests, timeout=30).json()["hitl_details"]
+    assert not asked_again["response_received"]
+
+
+@needs_ui_plugins
+def test_a_labeling_task_nobody_answers_ends_at_its_timeout_not_retried(transform, endpoint, running_airflow):
+    from dev.deployment import wait_until
+
+    deployment = running_airflow
+    client("s3", endpoint).put_object(
+        Bucket=BUCKET, Key="labeling/set.csv", Body=HEADER + b"s1,,p1,Ann,Lee,a@x.org,555-0100,Oslo,1980\n"
+    )
+    conf = {"transform_id": transform, "output_s3_path": f"s3://{BUCKET}/labeling/"}
+    run_id = deployment.trigger("labeling_deadline_human_in_the_loop", conf)
+    wait_until(
+        lambda: deployment.run_state("labeling_deadline_human_in_the_loop", run_id) == "failed",
+        120,
+        "the labeling task's timeout",
+        deployment.logs,
+    )
+    label = deployment.task_instance("labeling_deadline_human_in_the_loop", run_id, "label")
+    assert (label["state"], label["try_number"]) == ("failed", 1)  # retries=2: a timeout is not retried
 
 
 def generation_runs(endpoint, transform_id):
