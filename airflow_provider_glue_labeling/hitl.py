@@ -134,6 +134,7 @@ def answer(ti: Any, user: Any, session: Any) -> bool:
     from airflow.api_fastapi.core_api.routes.public.hitl import update_hitl_detail
     from fastapi import HTTPException
 
+    session.expire(ti, ["hitl_detail"])  # loaded without it (Airflow 3.1): the handler loads it anew
     try:
         update_hitl_detail(
             dag_id=ti.dag_id,

@@ -112,6 +112,14 @@ class S3Files:
         client: Any = self.hook.conn
         client.delete_object(Bucket=bucket, Key=key)
 
+    def versions(self, bucket: str, prefix: str) -> dict[str, str]:
+        """Every key under ``prefix`` and its ETag (one listing call per 1,000 keys)."""
+        client: Any = self.hook.conn
+        found = {}
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            found.update({obj["Key"]: str(obj["ETag"]) for obj in page.get("Contents", [])})
+        return found
+
     def keys(self, bucket: str, prefix: str) -> list[str]:
         """Every key under ``prefix``, all pages."""
         return list(self.hook.list_keys(bucket, prefix=prefix) or [])

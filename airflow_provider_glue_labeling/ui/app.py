@@ -34,7 +34,7 @@ from pydantic import BaseModel, StrictBool, StrictInt, StrictStr
 
 from airflow_provider_glue_labeling import hitl
 from airflow_provider_glue_labeling.labels.format import AlreadySubmitted, LabelingError
-from airflow_provider_glue_labeling.ui import service
+from airflow_provider_glue_labeling.ui import service, tasks
 from airflow_provider_glue_labeling.ui.service import WRITE_HEADER, LabelingTask
 
 TASK_PATH = "/{dag_id}/{run_id}/{task_id}/{map_index}"
@@ -83,8 +83,8 @@ def _task(session: Any, user: Any, dag_id: str, run_id: str, task_id: str, map_i
     """The labeling task, if ``user`` may label it: 404 when there is none, 403 when its
     human-in-the-loop request names other users (``assigned_users``)."""
     try:
-        task = service.one_task(session, dag_id, run_id, task_id, map_index)
-    except service.NotALabelingTask as error:
+        task = tasks.one_task(session, dag_id, run_id, task_id, map_index)
+    except tasks.NotALabelingTask as error:
         raise HTTPException(404, str(error)) from error
     request = hitl.request_of(task.ti, session)
     if not hitl.may_answer(request, user):
@@ -220,7 +220,7 @@ def create_app() -> FastAPI:
 
         auth, allowed = get_auth_manager(), {}
         listed = []
-        for task in service.labeling_tasks(session, state=service.WAITING_STATES):
+        for task in tasks.labeling_tasks(session, state=service.WAITING_STATES):
             dag_id = task.ti.dag_id
             if dag_id not in allowed:
                 # The DAG's team, as requires_access_dag passes it (multi-team mode): never read
@@ -237,7 +237,7 @@ def create_app() -> FastAPI:
                 assigned = (
                     [str(u.get("name") or u["id"]) for u in (request.assigned_users or [])] if request else []
                 )
-                listed.append({**task.summary(), **service.counts(task), "assigned_users": assigned})
+                listed.append({**task.summary(), **tasks.counts(task), "assigned_users": assigned})
         return listed
 
     @app.get("/api/tasks" + TASK_PATH, dependencies=[may_edit])
@@ -293,7 +293,14 @@ def create_app() -> FastAPI:
     ) -> Submitted:
         task = _task(session, user, dag_id, run_id, task_id, map_index)
         labeling = _carry_out(task, lambda: task.submit(user.get_name()), "Not submitted: ")
-        hitl.answer(task.ti, user, session)  # the task goes on at once
+        try:
+            hitl.answer(task.ti, user, session)  # the task goes on at once
+        except HTTPException as error:
+            raise HTTPException(
+                502,
+                f"The labels were written to {task.labels_s3_path}, but the task's request could not be "
+                f"answered ({error.detail}): answer {hitl.LABELS_UPLOADED!r} in Required Actions",
+            ) from error
         return Submitted(labels_s3_path=task.labels_s3_path, rows=labeling.records(), by=user.get_name())
 
     return app

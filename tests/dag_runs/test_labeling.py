@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from airflow_provider_glue_labeling.emulator.seed import label_from_truth, people
-from airflow_provider_glue_labeling.versions import HAS_HITL, HAS_UI_PLUGINS, HITL_AWAITS_INPUT
+from airflow_provider_glue_labeling.versions import HAS_UI_PLUGINS
 from tests.helpers import BUCKET, HEADER, TRIES, client
 from tests.helpers import run_dag as run
 
@@ -71,12 +71,9 @@ def test_labels_that_leave_a_set_unlabeled_fail_naming_the_set(transform, endpoi
     assert f"Labels file {LABELS} has no labels for the labeling set(s) " in task_log()
 
 
-# dag.test() never ends Airflow 3.3's awaiting_input itself (the scheduler does): tests/deployment.
-DEADLINE_MODES = ["poke", "reschedule", "deferrable"]
-DEADLINE_MODES += ["human_in_the_loop"] if HAS_HITL and not HITL_AWAITS_INPUT else []
-
-
-@pytest.mark.parametrize("mode", DEADLINE_MODES)
+# The human-in-the-loop wait's timeout is tested on a deployment (tests/deployment): dag.test()
+# never ends Airflow 3.3's awaiting_input (the scheduler does), and cannot run HITLTrigger (3.1, 3.2).
+@pytest.mark.parametrize("mode", ["poke", "reschedule", "deferrable"])
 def test_the_wait_ends_at_its_timeout_in_one_try_not_retried(mode, transform, endpoint, tmp_path, task_log):
     client("s3", endpoint).put_object(Bucket=BUCKET, Key="labeling/set.csv", Body=LABELING_SET)
     state, states, _ = run(f"labeling_deadline_{mode}", transform, tmp_path)

@@ -25,6 +25,9 @@ pytestmark = pytest.mark.skipif(not HAS_UI_PLUGINS, reason="UI plugins (the labe
 
 LABELS = f"s3://{BUCKET}/people-labels/round-1.csv"
 USERS = {"alice": "admin", "bea": "user", "carl": "user", "victor": "viewer"}  # the task names alice, bea
+# The labeling task is a human-in-the-loop task where dag.test() can run one: Airflow 3.3 (on 3.1 and
+# 3.2 it watches for the file in the worker; tests/deployment covers their human-in-the-loop wait).
+HITL = HITL_AWAITS_INPUT
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +88,7 @@ class People(threading.Thread):
     def work(self) -> None:
         deadline = time.monotonic() + 120
         listed = []
-        while not listed or listed[0]["state"] == "running":  # until it asked for the labels
+        while not listed or (HITL and listed[0]["state"] == "running"):  # until it asked for labels
             assert time.monotonic() < deadline, "the labeling task never showed up as waiting"
             listed = self.call("GET", "/api/tasks", "alice").json()
             time.sleep(0.2)
@@ -209,32 +212,35 @@ def test_people_label_through_the_page_while_the_task_waits_and_the_dag_imports(
     assert seen["anonymous_lists"] == [401, 401]
     assert seen["viewer"] == [403, 403, 403, 403]
     assert seen["viewer_list"] == []
-    assert seen["unassigned"] == [403, 403, 403, 403] and seen["unassigned_list"] == []
+    if HITL:  # carl may edit the DAG's tasks, but is not one of the task's assigned users
+        assert seen["unassigned"] == [403, 403, 403, 403] and seen["unassigned_list"] == []
     # A person refused the page reads a sentence; the JSON API keeps its JSON.
     content_type, text = seen["viewer_page"]
     assert content_type.startswith("text/html") and "You may not label this task" in text
     assert seen["written_before_bea"] == []
 
     listed, task = seen["listed"], seen["task"]
-    waiting = "awaiting_input" if HITL_AWAITS_INPUT else "deferred"  # holding no worker either way
+    waiting = "awaiting_input" if HITL else "running"  # holding nothing, or a worker
     assert (listed["transform_id"], listed["state"], listed["sets"], listed["records"]) == (
         transform,
         waiting,
         10,
         100,
     )
-    assert listed["assigned_users"] == ["alice", "Bea"]
-    # The request in Required Actions: what to label, a link to the page, who may answer; then
-    # the page's submit answered it, as the user who submitted.
-    (request,) = seen["request"]["hitl_details"]
-    assert (
-        request["subject"] == f"Label 100 records in 10 sets for the Glue FindMatches transform {transform}"
-    )
-    assert "/glue-labeling/tasks/label_with_people/" in request["body"] and LABELS in request["body"]
-    assert [u["id"] for u in request["assigned_users"]] == ["alice", "bea"]
-    assert request["options"] == ["Labels uploaded"] and not request["response_received"]
-    (answered,) = seen["answered"]["hitl_details"]
-    assert answered["response_received"] and answered["chosen_options"] == ["Labels uploaded"]
+    if HITL:
+        assert listed["assigned_users"] == ["alice", "Bea"]
+        # The request in Required Actions: what to label, a link to the page, who may answer; then
+        # the page's submit answered it, as the user who submitted.
+        (request,) = seen["request"]["hitl_details"]
+        assert (
+            request["subject"]
+            == f"Label 100 records in 10 sets for the Glue FindMatches transform {transform}"
+        )
+        assert "/glue-labeling/tasks/label_with_people/" in request["body"] and LABELS in request["body"]
+        assert [u["id"] for u in request["assigned_users"]] == ["alice", "bea"]
+        assert request["options"] == ["Labels uploaded"] and not request["response_received"]
+        (answered,) = seen["answered"]["hitl_details"]
+        assert answered["response_received"] and answered["chosen_options"] == ["Labels uploaded"]
     assert listed["labels_s3_path"] == LABELS
     set_ids = [s["set_id"] for s in task["sets"]]
     assert seen["wrong_draft"][0] == 422
@@ -292,7 +298,8 @@ def test_people_label_through_the_page_while_the_task_waits_and_the_dag_imports(
         else "bea"
     )
     assert f"User {winner} submitted the labels of 10 set(s), 100 record(s) to {LABELS}" in caplog.text
-    assert answered["responded_by_user"]["id"] == winner
+    if HITL:
+        assert seen["answered"]["hitl_details"][0]["responded_by_user"]["id"] == winner
     # Who did what is in Airflow's Audit Log, whatever the log level.
     from airflow.models import Log
     from airflow.utils.session import create_session

@@ -308,8 +308,21 @@ def test_people_label_in_the_browser_and_the_dag_runs_to_success(waiting, tmp_pa
         assert frame.locator(f"section[data-set='{first}']").get_attribute("class") == "card done"
         expected = [rows.nth(i).get_attribute("data-group") for i in range(10)]
         assert len(set(expected)) == len(entities)
-        # Grouped records that differ show where: a highlighted cell in the grouped rows.
+        # Grouped records that differ show where: highlighted cells, and in them the characters
+        # that differ ("Denis" / "Dennis"), not only the whole cell.
         assert card.locator("td.diff").count() > 0
+        marks = card.locator("td.diff:has(mark)")
+        assert marks.count() > 0
+        cell = marks.nth(0)
+        assert 0 < len("".join(cell.locator("mark").all_inner_texts())) < len(cell.inner_text())
+        # E shows each entity's records together (and E again as generated).
+        page.keyboard.press("e")
+        shown = [rows.nth(i).get_attribute("data-group") for i in range(10)]
+        # each entity's records in one run: a label, once left, does not come back
+        assert all(shown[i] == shown[i + 1] or shown[i] not in shown[i + 1 :] for i in range(9)), shown
+        assert sorted(shown) == sorted(expected)
+        page.keyboard.press("e")
+        assert [rows.nth(i).get_attribute("data-group") for i in range(10)] == expected
 
         # An incomplete submission is refused, naming the sets left to label.
         frame.locator("#submit").click()
