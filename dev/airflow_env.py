@@ -23,14 +23,18 @@ FAKE_CREDENTIALS = {
 }
 
 
-def prepare(home: Path, dag_folders: dict[str, Path]) -> None:
-    """Set the environment for an offline Airflow in ``home`` with ``dag_folders`` as bundles."""
+def prepare(home: Path, dag_folders: dict[str, Path], teams: dict[str, str] | None = None) -> None:
+    """Set the environment for an offline Airflow in ``home`` with ``dag_folders`` as bundles.
+
+    :param teams: bundle name to the team that owns it (Airflow's multi-team mode, 3.2+).
+    """
     home.mkdir(parents=True, exist_ok=True)
     bundles = [
         {
             "name": name,
             "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
             "kwargs": {"path": str(folder.resolve()), "refresh_interval": 0},
+            **({"team_name": teams[name]} if teams and name in teams else {}),
         }
         for name, folder in dag_folders.items()
     ]

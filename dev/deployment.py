@@ -37,7 +37,11 @@ USERS = {
     "alice": ("admin", "alice-test-password"),
     "bea": ("user", "bea-test-password"),
     "victor": ("viewer", "victor-test-password"),
+    "ana": ("user", "ana-test-password"),  # in multi-team mode, of team_a
+    "ben": ("user", "ben-test-password"),  # in multi-team mode, of team_b
 }
+# Multi-team mode (Airflow 3.2+): each user's teams.
+USER_TEAMS = {"ana": "team_a", "ben": "team_b"}
 
 
 def free_port() -> int:
@@ -65,10 +69,17 @@ class Deployment:
     :param dag_folders: bundle name to DAG folder.
     :param migrated_db: a migrated metadata DB to start from (saves a migration).
     :param env: more environment for every component (e.g. connections, users).
+    :param teams: bundle name to the team that owns it: Airflow's multi-team mode (3.2+), with the
+        users of :data:`USER_TEAMS` in their teams.
     """
 
     def __init__(
-        self, home: Path, dag_folders: dict[str, Path], migrated_db: Path, env: dict[str, str] | None = None
+        self,
+        home: Path,
+        dag_folders: dict[str, Path],
+        migrated_db: Path,
+        env: dict[str, str] | None = None,
+        teams: dict[str, str] | None = None,
     ) -> None:
         self.home = home
         self.port = free_port()
@@ -78,7 +89,7 @@ class Deployment:
         shutil.copy(migrated_db, home / "airflow.db")
         saved = dict(os.environ)
         try:
-            airflow_env.prepare(home, dag_folders)
+            airflow_env.prepare(home, dag_folders, teams)
             self.env = {
                 **os.environ,
                 # executors start ``airflow`` from PATH: this interpreter's
@@ -105,8 +116,11 @@ class Deployment:
                         ),
                         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
                         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(
-                            f"{name}:{role}" for name, (role, _) in USERS.items()
+                            f"{name}:{role}"
+                            + (f":{USER_TEAMS[name]}" if teams and name in USER_TEAMS else "")
+                            for name, (role, _) in USERS.items()
                         ),
+                        "AIRFLOW__CORE__MULTI_TEAM": str(bool(teams)),
                         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
                     }
                 )
@@ -315,11 +329,17 @@ class Deployment:
 
 @contextmanager
 def deployment(
-    home: Path, dag_folders: dict[str, Path], migrated_db: Path, env: dict[str, str] | None = None
+    home: Path,
+    dag_folders: dict[str, Path],
+    migrated_db: Path,
+    env: dict[str, str] | None = None,
+    teams: dict[str, str] | None = None,
 ) -> Iterator[Deployment]:
     """A started :class:`Deployment` whose DAGs are serialized; every process is stopped after."""
-    running = Deployment(home, dag_folders, migrated_db, env)
+    running = Deployment(home, dag_folders, migrated_db, env, teams)
     try:
+        for team in sorted({*teams.values(), *USER_TEAMS.values()} if teams else ()):
+            running.airflow("teams", "create", team)
         running.airflow("dags", "reserialize")
         running.start()
         yield running
