@@ -80,6 +80,8 @@ REFUSALS: tuple[type[Exception], ...] = (LabelingError, BotoCoreError, ClientErr
 # one per connection and region for a while, and then take a new one (the connection may change).
 CLIENT_SECONDS = 300.0
 _clients: dict[tuple[type, Any, Any, Any], tuple[float, Any]] = {}
+# Drafts read at once when a task opens (S3 serves parallel GETs; a set's draft is about 1 KiB).
+DRAFT_READERS = 16
 # The drafts this process read or wrote: (bucket, key) -> (ETag, draft). A listing's ETags tell
 # which are still current; only the others are read again.
 _drafts: dict[tuple[str, str], tuple[str, Any]] = {}
@@ -159,7 +161,7 @@ class LabelingTask:
         found = {}
         listed = self.s3.versions(self.bucket, self.draft_prefix)
         unread = [key for key, etag in listed.items() if _drafts.get((self.bucket, key), ("",))[0] != etag]
-        with ThreadPoolExecutor(max_workers=8) as pool:
+        with ThreadPoolExecutor(max_workers=DRAFT_READERS) as pool:
             for key, kept in zip(
                 unread, pool.map(lambda k: self.s3.read_version(self.bucket, k), unread), strict=True
             ):
