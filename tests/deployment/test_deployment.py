@@ -364,6 +364,11 @@ def test_people_label_in_the_browser_and_the_dag_runs_to_success(waiting, tmp_pa
         assert frame.locator("#progress").inner_text().startswith("10 of 10 sets done · 100 of 100 records")
         rows = frame.locator(f"section[data-set='{first}'] tr.record")
         assert [rows.nth(i).get_attribute("data-group") for i in range(10)] == expected
+        shot = tmp_path / "labeling-page.png"
+        page.set_viewport_size({"width": 1400, "height": 1600})  # the chart and the first two sets
+        page.screenshot(path=str(shot))
+        shots(shot)
+        page.set_viewport_size({"width": 1400, "height": 1000})
         # alice and bea submit from their pages at once: one wins, the other is told it was done.
         bea.evaluate("document.getElementById('submit').click()")
         frame.locator("#submit").click()
@@ -377,10 +382,6 @@ def test_people_label_in_the_browser_and_the_dag_runs_to_success(waiting, tmp_pa
         winner = next(who for who, (kind, _) in answers.items() if kind == "ok")
         loser_says = next(text for kind, text in answers.values() if kind == "error")
         assert "submitted" in loser_says and ("read-only" in loser_says or "not rewritten" in loser_says)
-        shot = tmp_path / "labeling-page.png"
-        page.set_viewport_size({"width": 1400, "height": 1600})  # the chart and the first two sets
-        page.screenshot(path=str(shot))
-        shots(shot)
 
         # Load time of the page of a 100-record labeling set, as the browser measured it.
         page.goto(w.page)
