@@ -158,6 +158,12 @@ class GlueMLLabelingOperator(SensorDeadline, AwsBaseSensor[GlueMLHook]):
         if s3.exists(bucket, key):
             return self._accept(s3, context)
         labeling = LabelingSet.parse(s3.read_files(self.labeling_set_s3_path, "labeling_set_s3_path"))
+        if not labeling.sets:
+            raise GlueMLError(
+                f"No labeling set at labeling_set_s3_path {self.labeling_set_s3_path}: nothing to label "
+                "(expected the generation's output_s3_path, or the sensor's S3Path)",
+                transform_id=self.transform_id,
+            )
         self.log.info(
             "Waiting for the labels of the labeling set %s (%d sets, %d records) at %s",
             self.labeling_set_s3_path,

@@ -86,6 +86,8 @@ class Deployment:
         self.url = f"http://127.0.0.1:{self.port}"
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         home.mkdir(parents=True, exist_ok=True)
+        for stale in ("airflow.db-wal", "airflow.db-shm"):  # an earlier deployment's, stopped hard
+            (home / stale).unlink(missing_ok=True)
         shutil.copy(migrated_db, home / "airflow.db")
         saved = dict(os.environ)
         try:

@@ -256,6 +256,9 @@ LABELS = "s3://labels-bkt/people-labels/round-1.csv"
         ("labels_s3_path", "people.csv", "expected an S3 URI"),
         ("labeling_set_s3_path", "", "expected an S3 URI"),
         ("poke_interval", 0, "poke_interval"),
+        ("human_in_the_loop", "yes", "human_in_the_loop"),
+        ("assigned_users", [3], 'expected user ids or {"id": ..., "name": ...} dicts'),
+        ("assigned_users", [{"name": "bea"}], 'expected user ids or {"id": ..., "name": ...} dicts'),
     ],
 )
 def test_bad_parameters_are_refused_before_any_call(aws, parameter, value, rule):
@@ -263,6 +266,7 @@ def test_bad_parameters_are_refused_before_any_call(aws, parameter, value, rule)
         "labeling_set_s3_path": "s3://labels-bkt/labeling/",
         "labels_s3_path": LABELS,
         "poke_interval": 1,
+        "human_in_the_loop": False,
         parameter: value,
     }
     task = GlueMLLabelingOperator(
@@ -271,3 +275,19 @@ def test_bad_parameters_are_refused_before_any_call(aws, parameter, value, rule)
     with pytest.raises(GlueMLInputError, match=rule) as error:
         task.execute({})
     assert parameter in str(error.value)
+
+
+def test_assigned_users_need_a_human_in_the_loop_task(aws):
+    task = GlueMLLabelingOperator(
+        task_id="label",
+        transform_id="tfm-1",
+        labeling_set_s3_path="s3://labels-bkt/labeling/",
+        labels_s3_path=LABELS,
+        human_in_the_loop=False,
+        assigned_users=["bea"],
+        aws_conn_id=None,
+        region_name="us-east-1",
+    )
+    with pytest.raises(GlueMLInputError, match="human_in_the_loop=True") as error:
+        task.execute({})
+    assert "assigned_users" in str(error.value) and "bea" in str(error.value)
