@@ -40,10 +40,11 @@ needs_ui_plugins = pytest.mark.skipif(
 DAG_ID = "glue_findmatches_retraining"
 BUCKET = "labels-bkt"
 POLL_SECONDS = 1
-# Glue runs here last longer than the 5 s Airflow 3.3's supervisor may take to notice that a
-# deferred task's process ended: a trigger that fires sooner races with that late "success" event,
-# and the scheduler fails the resumed try. Real Glue runs take minutes.
-RUN_SECONDS = 7
+# Glue runs here last longer than Airflow 3.3's supervisor may take to notice that a deferred
+# task's process ended (about 5 s, more while another deployment shares the 2 cores): a trigger
+# that fires sooner races with that late "success" event, and the scheduler fails the resumed
+# try. Real Glue runs take minutes.
+RUN_SECONDS = 12
 # How a human-in-the-loop task waits for its answer: holding nothing on 3.3, deferred before.
 WAITING = "awaiting_input" if HITL_AWAITS_INPUT else "deferred"
 
