@@ -122,33 +122,37 @@ def may_answer(request: Any, user: Any) -> bool:
     return bool(get_auth_manager().is_authorized_hitl_task(assigned_users=assigned, user=user))
 
 
-def answer(ti: Any, user: Any, session: Any) -> bool:
+def answer(ti: Any, user: Any) -> bool:
     """Answer the task instance's request with :data:`LABELS_UPLOADED` as ``user``, through the
     REST API's handler (``PATCH .../hitlDetails``): the task goes on at once.
 
+    The answer is a transaction of its own, committed at once: the labels file is written by
+    then, and the request's other writes (the Audit Log) wait for nothing of it.
+
     :return: False when there is no request, or it was answered already (in Required Actions).
     """
-    if request_of(ti, session) is None:
-        return False
     from airflow.api_fastapi.core_api.datamodels.hitl import UpdateHITLDetailPayload
     from airflow.api_fastapi.core_api.routes.public.hitl import update_hitl_detail
+    from airflow.utils.session import create_session
     from fastapi import HTTPException
 
-    session.expire(ti, ["hitl_detail"])  # loaded without it (Airflow 3.1): the handler loads it anew
-    try:
-        update_hitl_detail(
-            dag_id=ti.dag_id,
-            dag_run_id=ti.run_id,
-            task_id=ti.task_id,
-            update_hitl_detail_payload=UpdateHITLDetailPayload(
-                chosen_options=[LABELS_UPLOADED], params_input={}
-            ),
-            user=user,
-            session=session,
-            map_index=ti.map_index,
-        )
-    except HTTPException as error:
-        if error.status_code == 409:  # answered already
+    with create_session() as session:
+        if request_of(ti, session) is None:
             return False
-        raise
+        try:
+            update_hitl_detail(
+                dag_id=ti.dag_id,
+                dag_run_id=ti.run_id,
+                task_id=ti.task_id,
+                update_hitl_detail_payload=UpdateHITLDetailPayload(
+                    chosen_options=[LABELS_UPLOADED], params_input={}
+                ),
+                user=user,
+                session=session,
+                map_index=ti.map_index,
+            )
+        except HTTPException as error:
+            if error.status_code == 409:  # answered already
+                return False
+            raise
     return True

@@ -74,7 +74,8 @@ class GlueMLLabelingOperator(SensorDeadline, AwsBaseSensor[GlueMLHook]):
     :param assigned_users: who may label and answer: user ids, or Airflow's ``HITLUser`` dicts
         (``{"id": ..., "name": ...}``); the labeling page refuses anyone else (403). Default:
         anyone who may edit the DAG's task instances. Airflow 3.1+.
-    :param notifiers: Airflow notifiers told when the task starts to wait (e.g. Slack, email).
+    :param notifiers: Airflow notifiers told when the task asks for the labels (e.g. Slack,
+        email). Airflow 3.1+, as ``assigned_users``.
     :param deferrable: watch for the file in the triggerer (default from ``[operators]
         default_deferrable``), when not a human-in-the-loop task.
     :param poke_interval: seconds between looks for the labels file (default: ``[glue_labeling]
@@ -142,12 +143,13 @@ class GlueMLLabelingOperator(SensorDeadline, AwsBaseSensor[GlueMLHook]):
         self._labels_file()
         self.hook.require_region()
         assigned = hitl.users(self.assigned_users)
-        if assigned and not self.human_in_the_loop:
-            raise GlueMLInputError(
-                "assigned_users",
-                self.assigned_users,
-                "assigned users answer a human-in-the-loop task: human_in_the_loop=True (Airflow 3.1+)",
-            )
+        for name, value in (("assigned_users", assigned), ("notifiers", self.notifiers)):
+            if value and not self.human_in_the_loop:
+                raise GlueMLInputError(
+                    name,
+                    getattr(self, name),
+                    f"{name} belong to a human-in-the-loop task: human_in_the_loop=True (Airflow 3.1+)",
+                )
         return assigned
 
     def execute(self, context: Context) -> Any:

@@ -294,7 +294,7 @@ def create_app() -> FastAPI:
         task = _task(session, user, dag_id, run_id, task_id, map_index)
         labeling = _carry_out(task, lambda: task.submit(user.get_name()), "Not submitted: ")
         try:
-            hitl.answer(task.ti, user, session)  # the task goes on at once
+            hitl.answer(task.ti, user)  # the task goes on at once
         except HTTPException as error:
             raise HTTPException(
                 502,

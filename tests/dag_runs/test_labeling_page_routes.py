@@ -229,6 +229,9 @@ def test_people_label_through_the_page_while_the_task_waits_and_the_dag_imports(
         100,
     )
     if HITL:
+        # The notifiers were told when the task asked.
+        notified = tmp_path / "result.json.notified"
+        assert notified.read_text() == "label of label_with_people asks for labels"
         assert listed["assigned_users"] == ["alice", "Bea"]
         # The request in Required Actions: what to label, a link to the page, who may answer; then
         # the page's submit answered it, as the user who submitted.

@@ -7,7 +7,7 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
-from airflow.providers.common.compat.sdk import DAG, task
+from airflow.providers.common.compat.sdk import DAG, BaseNotifier, task
 from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS
 
 from airflow_provider_glue_labeling.operators import (
@@ -313,6 +313,20 @@ for mode in ("poke", "reschedule", "deferrable", "human_in_the_loop", "soft_fail
         )
     DAGS[dag.dag_id] = dag
 
+
+class NoteTheAsk(BaseNotifier):
+    """A notifier as Slack or email would be: it writes what it was told beside the result file."""
+
+    template_fields = ("path",)
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self.path = path
+
+    def notify(self, context) -> None:
+        Path(self.path).write_text(f"{context['ti'].task_id} of {context['ti'].dag_id} asks for labels")
+
+
 # people label through the page: on Airflow 3.1+ a human-in-the-loop task that alice and bea may answer
 with DAG("label_with_people", schedule=None, params=PARAMS) as dag:
     generate = GlueMLLabelingSetGenerationOperator(
@@ -326,6 +340,7 @@ with DAG("label_with_people", schedule=None, params=PARAMS) as dag:
         # request (the in-process supervisor does not answer): there the task watches the file.
         human_in_the_loop=HITL_AWAITS_INPUT,
         assigned_users=["alice", {"id": "bea", "name": "Bea"}] if HITL_AWAITS_INPUT else None,
+        notifiers=[NoteTheAsk("{{ params.result_file }}.notified")] if HITL_AWAITS_INPUT else None,
         deferrable=False,
         poke_interval=0.2,
         timeout=300,
@@ -335,6 +350,18 @@ with DAG("label_with_people", schedule=None, params=PARAMS) as dag:
         task_id="import_labels", input_s3_path=label.output, **WAIT_IN_WORKER, **TEMPLATED
     )
     generate >> label >> imported >> record("{{ params.result_file }}", labels=label.output)
+DAGS[dag.dag_id] = dag
+
+# a labels file put in place another way, taken when a person answers "Labels uploaded" (3.1+)
+with DAG("label_uploaded", schedule=None, params=PARAMS) as dag:
+    GlueMLLabelingOperator(
+        task_id="label",
+        labeling_set_s3_path="{{ params.output_s3_path }}",
+        labels_s3_path="{{ params.labels_a }}",
+        human_in_the_loop=True,
+        timeout=300,
+        **TEMPLATED,
+    )
 DAGS[dag.dag_id] = dag
 
 # each evaluation records a round of the quality history and decides whether labels still help

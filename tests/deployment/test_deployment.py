@@ -515,3 +515,61 @@ def test_marking_a_deferred_task_failed_cancels_its_run_and_a_triggerer_restart_
     assert generation_runs(endpoint, transform)["s3://labels-bkt/keep/"] == (keep_id, "RUNNING")
     assert generation_runs(endpoint, transform)["s3://labels-bkt/mapped/"][1] == "RUNNING"
     assert states() == {"cancel": "failed", "keep": "failed"}
+
+
+@needs_ui_plugins
+def test_labels_uploaded_another_way_are_taken_when_a_person_says_so(transform, endpoint, running_airflow):
+    from dev.deployment import wait_until
+
+    deployment = running_airflow
+    s3 = client("s3", endpoint)
+    s3.put_object(Bucket=BUCKET, Key="labeling/set.csv", Body=HEADER + UPLOADED_ROWS)
+    labels = f"s3://{BUCKET}/uploaded/labels.csv"
+    conf = {"transform_id": transform, "output_s3_path": f"s3://{BUCKET}/labeling/", "labels_a": labels}
+    runs = [deployment.trigger("label_uploaded", conf) for _ in range(2)]
+
+    def answer(run_id):
+        """What a person does in Required Actions: the REST API's PATCH of the request."""
+        wait_until(
+            lambda: deployment.states("label_uploaded", run_id, ["label"])["label"] == WAITING,
+            240,
+            "the labeling task to ask",
+            deployment.logs,
+        )
+        # A person answers after a while: an answer within seconds of the task's parking races with
+        # Airflow 3.3 noticing that the parked task's process ended (it then fails the resumed try).
+        time.sleep(8)
+        answered = deployment.client("alice").patch(
+            f"{deployment.url}/api/v2/dags/label_uploaded/dagRuns/{quote(run_id, safe='')}"
+            "/taskInstances/label/-1/hitlDetails",
+            json={"chosen_options": ["Labels uploaded"], "params_input": {}},
+            timeout=30,
+        )
+        answered.raise_for_status()
+
+        def ended():
+            state = deployment.run_state("label_uploaded", run_id)
+            return state if state in ("success", "failed") else None
+
+        return wait_until(ended, 120, "the labeling task to go on", deployment.logs)
+
+    # Answered before anyone put the file there: the task fails, saying where it looked.
+    assert answer(runs[0]) == "failed"
+
+    def task_logs():
+        return "".join(
+            p.read_text(errors="replace") for p in (deployment.home / "logs").rglob("*") if p.is_file()
+        )
+
+    said = f"alice answered 'Labels uploaded', but there is no labels file at {labels}"
+    wait_until(lambda: said in task_logs(), 60, "the task's log to say why", deployment.logs)  # written last
+    # A spreadsheet's labels uploaded to the path, then the answer: the task takes and checks them.
+    s3.put_object(Bucket=BUCKET, Key="uploaded/labels.csv", Body=HEADER + UPLOADED_LABELS)
+    assert answer(runs[1]) == "success"
+    assert deployment.xcom("label_uploaded", runs[1], "label", "return_value") == labels
+
+
+UPLOADED_ROWS = (
+    b"s1,,p1,Ann,Lee,ann@example.com,555-0100,Oslo,1980\ns1,,p2,Anne,Lee,ann@example.com,555-0100,Oslo,1980\n"
+)
+UPLOADED_LABELS = UPLOADED_ROWS.replace(b"s1,,", b"s1,A,")
