@@ -27,7 +27,7 @@ from airflow_provider_glue_labeling.hooks import (
     default_deferrable,
     default_poll_seconds,
 )
-from airflow_provider_glue_labeling.labels.files import S3Files, labels_file_problem, schema_columns
+from airflow_provider_glue_labeling.labels.files import S3Files, beside, labels_file_problem, schema_columns
 from airflow_provider_glue_labeling.labels.format import LabelingSet
 from airflow_provider_glue_labeling.sensors import SensorDeadline
 from airflow_provider_glue_labeling.validation import (
@@ -251,8 +251,7 @@ class GlueMLLabelingOperator(SensorDeadline, AwsBaseSensor[GlueMLHook]):
     def _marker(self) -> tuple[str, str]:
         """Where the task notes which task instance took the labels file (hidden from Glue)."""
         bucket, key = self._labels_file()
-        folder, _, name = key.rpartition("/")
-        return bucket, f"{folder}/_{name}.taken.json" if folder else f"_{name}.taken.json"
+        return bucket, beside(key, ".taken.json")
 
     @staticmethod
     def _identity(context: Context) -> dict[str, Any]:
@@ -267,9 +266,7 @@ class GlueMLLabelingOperator(SensorDeadline, AwsBaseSensor[GlueMLHook]):
             return
         _, key = self._labels_file()
         if s3.exists(bucket, key):
-            folder, _, name = key.rpartition("/")
-            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-            aside = f"{folder}/_{name}.replaced-{stamp}" if folder else f"_{name}.replaced-{stamp}"
+            aside = beside(key, datetime.now(UTC).strftime(".replaced-%Y%m%dT%H%M%SZ"))
             s3.move(bucket, key, aside)
             self.log.info(
                 "This task took %s before it was cleared: labeling again (the old file is kept at s3://%s/%s)",

@@ -30,6 +30,13 @@ def hidden_file(key: str) -> bool:
     return key.rsplit("/", 1)[-1].startswith(("_", "."))
 
 
+def beside(key: str, suffix: str) -> str:
+    """The hidden key ``_<name><suffix>`` in ``key``'s folder: drafts, markers and files kept aside
+    (a leading ``_`` keeps them out of Glue's, Spark's and the import's listings)."""
+    folder, _, name = key.rpartition("/")
+    return f"{folder}/_{name}{suffix}" if folder else f"_{name}{suffix}"
+
+
 class S3Files:
     """The S3 objects one AWS connection reaches, through the Amazon provider's ``S3Hook``.
 

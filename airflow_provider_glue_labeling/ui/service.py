@@ -26,7 +26,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from airflow_provider_glue_labeling.exceptions import NOTHING, GlueMLError
-from airflow_provider_glue_labeling.labels.files import S3Files, WriteConflict, labels_file_problem
+from airflow_provider_glue_labeling.labels.files import S3Files, WriteConflict, beside, labels_file_problem
 from airflow_provider_glue_labeling.labels.format import AlreadySubmitted, LabelingError, LabelingSet
 from airflow_provider_glue_labeling.quality.chart import chart_svg
 from airflow_provider_glue_labeling.quality.intervals import intervals
@@ -112,8 +112,7 @@ class LabelingTask:
         self.labels_s3_path = str(self.fields["labels_s3_path"])
         self.history_s3_path = self.fields["history_s3_path"]
         self.bucket, self.key = check_s3_uri("labels_s3_path", self.labels_s3_path)
-        folder, _, name = self.key.rpartition("/")
-        self.draft_prefix = f"{folder}/_{name}.draft." if folder else f"_{name}.draft."
+        self.draft_prefix = beside(self.key, ".draft.")
 
     def _connection(self) -> tuple[Any, Any, Any]:
         verify = self.fields["verify"]
@@ -161,7 +160,7 @@ class LabelingTask:
         found = {}
         listed = self.s3.versions(self.bucket, self.draft_prefix)
         unread = [key for key, etag in listed.items() if _drafts.get((self.bucket, key), ("",))[0] != etag]
-        with ThreadPoolExecutor(max_workers=DRAFT_READERS) as pool:
+        with ThreadPoolExecutor(max_workers=min(DRAFT_READERS, len(unread) or 1)) as pool:
             for key, kept in zip(
                 unread, pool.map(lambda k: self.s3.read_version(self.bucket, k), unread), strict=True
             ):
