@@ -19,7 +19,7 @@ from airflow.providers.amazon.aws.sensors.base_aws import AwsBaseSensor
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.providers.common.compat.sdk import PokeReturnValue
 
-from airflow_provider_glue_labeling import hitl
+from airflow_provider_glue_labeling import assets, hitl
 from airflow_provider_glue_labeling.exceptions import GlueMLError, GlueMLInputError
 from airflow_provider_glue_labeling.hooks import (
     GlueMLHook,
@@ -118,6 +118,7 @@ class GlueMLLabelingOperator(SensorDeadline, AwsBaseSensor[GlueMLHook]):
             [] if notifiers is None else notifiers if isinstance(notifiers, list) else [notifiers]
         )
         self.deferrable = default_deferrable() if deferrable is None else deferrable
+        assets.add_labels_outlet(self)
 
     def _labels_file(self) -> tuple[str, str]:
         """``(bucket, key)`` of ``labels_s3_path``, which names one file."""
@@ -292,4 +293,5 @@ class GlueMLLabelingOperator(SensorDeadline, AwsBaseSensor[GlueMLHook]):
         )
         taken = {"taken_by": self._identity(context), "at": datetime.now(UTC).isoformat(timespec="seconds")}
         s3.write(*self._marker(), json.dumps(taken).encode())
+        assets.record_labels_event(self, context, {"transform_id": self.transform_id, **taken})
         return self.labels_s3_path

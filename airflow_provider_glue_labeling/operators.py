@@ -14,30 +14,22 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from botocore.exceptions import ClientError
 
-from airflow_provider_glue_labeling.exceptions import GlueMLError, GlueMLFinalError, GlueMLInputError
+from airflow_provider_glue_labeling.evaluation import DECISION_KEY, GlueMLEvaluationOperator
+from airflow_provider_glue_labeling.exceptions import GlueMLError, GlueMLInputError
 from airflow_provider_glue_labeling.glue.polling import task_run_from_event
 from airflow_provider_glue_labeling.glue.statuses import TaskType
 from airflow_provider_glue_labeling.labeling import GlueMLLabelingOperator
 from airflow_provider_glue_labeling.labels.files import S3Files, labels_file_problem, schema_columns
-from airflow_provider_glue_labeling.quality import decision
-from airflow_provider_glue_labeling.quality.rounds import make_round, read_rounds, record_round, table
 from airflow_provider_glue_labeling.runs import lifecycle
 from airflow_provider_glue_labeling.runs.flow import GlueMLTaskRunOperator
 from airflow_provider_glue_labeling.validation import (
     check_bool,
-    check_count,
-    check_fraction,
-    check_optional_s3_uri,
-    check_positive,
     check_s3_uri,
-    rendered_flag,
-    rendered_int,
 )
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-DECISION_KEY = "teaching_decision"  # XCom: an evaluation's plateau-rule decision and its reason
 __all__ = [
     "DECISION_KEY",
     "GlueMLEvaluationOperator",
@@ -107,6 +99,7 @@ class GlueMLImportLabelsOperator(GlueMLTaskRunOperator):
     """
 
     task_type = TaskType.IMPORT_LABELS
+    updates_transform = True
     template_fields: Sequence[str] = aws_template_fields("transform_id", "input_s3_path", "backup_s3_path")
 
     def __init__(
@@ -144,6 +137,9 @@ class GlueMLImportLabelsOperator(GlueMLTaskRunOperator):
 
     def echoed_start(self) -> dict[str, Any] | None:
         return {"InputS3Path": self.input_s3_path, "Replace": self.replace_all_labels}
+
+    def event_facts(self, run: dict[str, Any]) -> dict[str, Any]:
+        return {"input_s3_path": self.input_s3_path, "replace_all_labels": self.replace_all_labels}
 
     def check_inputs(self, context: Context) -> None:
         """Read the labels file(s) and refuse what Glue would refuse, before any run starts.
@@ -240,161 +236,3 @@ class GlueMLImportLabelsOperator(GlueMLTaskRunOperator):
     def running_run_id(self) -> str | None:
         """The import, or before it starts the backup export."""
         return self.task_run_id or self.backup_run_id
-
-
-class GlueMLEvaluationOperator(GlueMLTaskRunOperator):
-    """Evaluate a transform (``StartMLEvaluationTaskRun``) and gate on its quality.
-
-    After the run it reads ``EvaluationMetrics.FindMatchesMetrics`` from ``GetMLTransform`` and
-    returns them as Glue gives them (``Precision``, ``Recall``, ``F1``, ``AreaUnderPRCurve``,
-    ``ConfusionMatrix`` ...). With thresholds it logs each metric against its threshold and fails
-    when one is below. When it does not wait, it returns the TaskRunId.
-
-    :param min_f1: lowest acceptable F1 (0..1), or None. (templated)
-    :param min_precision: lowest acceptable precision (0..1), or None. (templated)
-    :param min_recall: lowest acceptable recall (0..1), or None. (templated)
-    :param min_area_under_pr_curve: lowest acceptable area under the precision-recall curve,
-        or None. (templated; use ``render_template_as_native_obj=True`` for numbers from params)
-    :param history_s3_path: an S3 prefix where each evaluation records its round (time,
-        ``LabelCount``, metrics, confusion matrix, DAG and run) as an object of its own, read
-        back by :func:`~airflow_provider_glue_labeling.history.read_history`; the log shows the
-        rounds as a table. (templated)
-    :param min_gain: with it, the evaluation decides whether more labels are worth asking for
-        instead of gating (:func:`~airflow_provider_glue_labeling.history.decide`): "good
-        enough", "plateau" when the evidence of the rounds says another round gains F1 less than
-        ``min_gain``, else "keep labeling", saying why. The decision, its reason and numbers go
-        to the log and to XCom ``teaching_decision``; a threshold not met does not fail the task.
-        A transform with no labels yet is not evaluated. Needs ``history_s3_path``.
-    :param over_rounds: the recent trend of F1 is fitted over this many rounds before the last,
-        and the last (default 3: four rounds; at least three are used).
-    :param label_floor: no plateau before the evaluation tested at least this many matching and
-        this many non-matching pairs (default 10, dedupe's advice).
-    :param require_lower_bound: meet ``min_f1``, ``min_precision`` and ``min_recall`` with the
-        lower end of the metric's 95 % interval instead of the estimate (default False). (These
-        four are templated; text renders read as numbers and ``True``/``False``)
-    """
-
-    task_type = TaskType.EVALUATION
-    template_fields: Sequence[str] = aws_template_fields(
-        "transform_id",
-        "min_f1",
-        "min_precision",
-        "min_recall",
-        "min_area_under_pr_curve",
-        "history_s3_path",
-        "min_gain",
-        "over_rounds",
-        "label_floor",
-        "require_lower_bound",
-    )
-
-    def __init__(
-        self,
-        *,
-        min_f1: float | None = None,
-        min_precision: float | None = None,
-        min_recall: float | None = None,
-        min_area_under_pr_curve: float | None = None,
-        history_s3_path: str | None = None,
-        min_gain: float | None = None,
-        over_rounds: int = 3,
-        label_floor: int = decision.LABEL_FLOOR,
-        require_lower_bound: bool = False,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.min_f1, self.min_precision, self.min_recall = min_f1, min_precision, min_recall
-        self.min_area_under_pr_curve = min_area_under_pr_curve
-        self.history_s3_path, self.min_gain, self.over_rounds = history_s3_path, min_gain, over_rounds
-        self.label_floor, self.require_lower_bound = label_floor, require_lower_bound
-
-    def gate(self) -> decision.Gate:
-        """The rendered quality gate and plateau rule, checked, text renders read as values."""
-        return decision.Gate(
-            thresholds={metric: check_fraction(p, getattr(self, p)) for metric, p in decision.METRICS},
-            history_s3_path=check_optional_s3_uri("history_s3_path", self.history_s3_path),
-            min_gain=check_fraction("min_gain", self.min_gain),
-            over_rounds=int(check_positive("over_rounds", rendered_int(self.over_rounds), int)),
-            label_floor=int(check_count("label_floor", rendered_int(self.label_floor))),
-            require_lower_bound=check_bool("require_lower_bound", rendered_flag(self.require_lower_bound)),
-        )
-
-    def validate(self) -> None:
-        super().validate()
-        thresholds, history, min_gain = self.gate()[:3]
-        if min_gain is not None and history is None:
-            raise GlueMLInputError(
-                "history_s3_path",
-                None,
-                f"the plateau rule (min_gain={min_gain}) compares rounds: give an S3 prefix to keep them",
-                explain_empty=False,
-            )
-        gates = [f"{p}={thresholds[m]}" for m, p in decision.METRICS if thresholds[m] is not None]
-        gates += [f"min_gain={min_gain}"] if min_gain is not None else []
-        gates += [f"history_s3_path={history}"] if history is not None else []
-        if gates and not self.wait_for_completion:
-            raise GlueMLInputError(
-                "wait_for_completion",
-                False,
-                f"the quality gate ({', '.join(gates)}) needs the evaluation's result: keep "
-                "wait_for_completion=True, or drop the thresholds to only start the run",
-                explain_empty=False,
-            )
-
-    def run_task(self, context: Context) -> Any:
-        if self.gate().min_gain is not None and not self.hook.get_transform(self.transform_id).get(
-            "LabelCount"
-        ):
-            # Glue refuses to evaluate a transform with no labels (MLTransformNotReadyException).
-            reason = f"transform {self.transform_id} has no labels yet: label a first round"
-            self._push_decision(context, {"decision": decision.KEEP_LABELING, "reason": reason})
-            return None
-        return super().run_task(context)
-
-    def result(self, run: dict[str, Any], context: Context) -> Any:
-        transform = self.hook.get_transform(self.transform_id)
-        metrics = (transform.get("EvaluationMetrics") or {}).get("FindMatchesMetrics")
-        if not metrics:
-            raise GlueMLError(
-                f"Evaluation run {run['TaskRunId']} of transform '{self.transform_id}' succeeded but "
-                "GetMLTransform has no EvaluationMetrics.FindMatchesMetrics",
-                transform_id=self.transform_id,
-                task_run_id=run["TaskRunId"],
-            )
-        gate = self.gate()
-        rows, failed = decision.quality_gate(metrics, gate.thresholds, gate.require_lower_bound)
-        self.log.info("Evaluation of %s (run %s):\n%s", self.transform_id, run["TaskRunId"], rows)
-        if gate.history_s3_path is not None:
-            rounds = self._record_round(context, transform, run["TaskRunId"], gate.history_s3_path)
-            if gate.min_gain is not None:
-                decided = decision.decide(
-                    rounds,
-                    gate.min_gain,
-                    gate.over_rounds,
-                    gate.thresholds,
-                    label_floor=gate.label_floor,
-                    require_lower_bound=gate.require_lower_bound,
-                )
-                self._push_decision(context, decided)
-                return metrics
-        if failed:
-            raise GlueMLFinalError(
-                f"Glue ML transform '{self.transform_id}' is below its quality gate: {', '.join(failed)}",
-                transform_id=self.transform_id,
-                task_run_id=run["TaskRunId"],
-            )
-        return metrics
-
-    def _record_round(
-        self, context: Context, transform: dict[str, Any], task_run_id: str, path: str
-    ) -> list[dict[str, Any]]:
-        """Record this evaluation as a round of the history at ``path``; log and return every round."""
-        s3, ti = S3Files.of(self), context["ti"]
-        key = record_round(s3, path, make_round(transform, task_run_id, ti.dag_id, ti.run_id))
-        rounds = read_rounds(s3, path, self.transform_id)
-        self.log.info("Recorded round %d at %s; the rounds so far:\n%s", len(rounds), key, table(rounds))
-        return rounds
-
-    def _push_decision(self, context: Context, decided: dict[str, Any]) -> None:
-        self.log.info("Teaching decision: %s (%s)", decided["decision"], decided["reason"])
-        context["ti"].xcom_push(key=DECISION_KEY, value=decided)

@@ -38,7 +38,6 @@ TASKS = [
     "wait_for_labeling_set",
     "label",
     "import_labels",
-    "wait_for_import",
 ]
 
 

@@ -15,6 +15,10 @@
 5. import the labels (checked before the run starts) and wait for the import. Next week's run
    evaluates them.
 
+The evaluation and the import update the transform's asset ``glue-ml-transform://<transform id>/``
+(the evaluation's event carries its metrics, decision and ``passed``), and each labels file is an
+asset of its own: ``glue_findmatches_matching.py`` is scheduled on the transform's asset.
+
 Transform, bucket, thresholds and the plateau rule are DAG params: trigger the DAG with your own.
 Waits run in the triggerer when ``[operators] default_deferrable`` is true.
 """
@@ -111,24 +115,11 @@ with DAG(
         history_s3_path=HISTORY,
         timeout=LABELS_TIMEOUT,
     )
+    # [START howto_operator_glue_ml_import_labels]
     import_labels = GlueMLImportLabelsOperator(
         task_id="import_labels",
         transform_id=TRANSFORM,
         input_s3_path=labeled.output,
-        wait_for_completion=False,
     )
-    labels_imported = GlueMLTaskRunSensor(
-        task_id="wait_for_import",
-        transform_id=TRANSFORM,
-        task_run_id=import_labels.output,
-        timeout=6 * 60 * 60,
-    )
-    (
-        evaluate
-        >> ask_for_labels()
-        >> generate
-        >> labeling_set_ready
-        >> labeled
-        >> import_labels
-        >> labels_imported
-    )
+    # [END howto_operator_glue_ml_import_labels]
+    evaluate >> ask_for_labels() >> generate >> labeling_set_ready >> labeled >> import_labels

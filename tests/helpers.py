@@ -156,3 +156,24 @@ def retry_context(store: Store | None = None, *, try_number: int = 2, began=None
     if store is not None:
         context["task_state_store"] = store
     return context
+
+
+def asset_events(uri: str) -> list[dict]:
+    """The extras of every event of the asset ``uri`` (a dataset on Airflow 2), oldest first."""
+    from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    if AIRFLOW_V_3_0_PLUS:
+        from airflow.models.asset import AssetEvent as Event
+        from airflow.models.asset import AssetModel as Model
+
+        key = Event.asset_id
+    else:
+        from airflow.models.dataset import DatasetEvent as Event
+        from airflow.models.dataset import DatasetModel as Model
+
+        key = Event.dataset_id
+    with create_session() as session:
+        query = select(Event.extra).join(Model, Model.id == key).where(Model.uri == uri).order_by(Event.id)
+        return [dict(extra or {}) for extra in session.scalars(query)]

@@ -163,6 +163,32 @@ def true_quality(
     return {**_rates(counts), "ConfusionMatrix": counts}
 
 
+def match_ids(labels: list[dict[str, str]], rows: list[dict[str, str]], key: str | None) -> list[int]:
+    """Each source record's match id, as Glue's FindMatches job adds them: records of one entity
+    share an id; a record like no other has an id of its own.
+
+    The model trained on all the labels decides each candidate pair (as :func:`true_quality`);
+    the pairs it calls matches are joined transitively (connected components), and each group
+    takes the number of its first record.
+    """
+    columns = _columns(labels, key)
+    weights, threshold = _fit([p for ps in _pairs(labels, columns).values() for p in ps], len(columns))
+    group = list(range(len(rows)))
+
+    def root(i: int) -> int:
+        while group[i] != i:
+            group[i] = group[group[i]]
+            i = group[i]
+        return i
+
+    records = tuple(tuple(row.get(c) or "" for c in columns) for row in rows)
+    for (i, j), sims in _candidates(records):
+        if _score(sims, weights) >= threshold:
+            a, b = root(i), root(j)
+            group[max(a, b)] = min(a, b)
+    return [root(i) for i in range(len(rows))]
+
+
 @functools.lru_cache(maxsize=2)
 def _candidates(records: tuple[tuple[str, ...], ...]) -> list[tuple[tuple[int, int], list[float]]]:
     """Each record with its ``NEIGHBOURS`` most alike by word overlap, as pairs with their similarities."""

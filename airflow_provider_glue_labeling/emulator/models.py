@@ -16,7 +16,7 @@ from airflow_provider_glue_labeling.emulator.data import (
     primary_key,
     to_csv,
 )
-from airflow_provider_glue_labeling.emulator.matching import evaluate, labeling_set, true_quality
+from airflow_provider_glue_labeling.emulator.matching import evaluate, labeling_set, match_ids, true_quality
 from airflow_provider_glue_labeling.emulator.settings import SETTINGS, take_forced_outcome
 from airflow_provider_glue_labeling.glue.statuses import ACTIVE_STATUSES, QUOTA_TASK_TYPES, ErrorCode
 from airflow_provider_glue_labeling.labels.format import LABEL_COLUMNS, MAX_LABELS_FILE_BYTES
@@ -255,6 +255,24 @@ class MLState:
             transform, state = self.transform(transform_id)
             rows, _ = self.data.read_source(transform)
             return true_quality(state.labels, rows, primary_key(transform) or "", truth)
+
+    def find_matches(self, transform_id: str, output_path: str, name: str) -> None:
+        """What a Glue ETL job applying ``FindMatches.apply`` writes: the transform's source records,
+        each with a ``match_id`` column, as CSV under ``output_path`` (file ``name``).
+
+        A transform with no labels has no model to apply: the job fails, as Glue's does.
+        """
+        with self.lock:
+            transform, state = self.transform(transform_id)
+            if not state.labels:
+                raise RunFailed(
+                    f"MLTransformNotReadyException: transform {transform_id} is not ready: teach it "
+                    "with labels before applying it"
+                )
+            rows, columns = self.data.read_source(transform)
+            ids = match_ids(state.labels, rows, primary_key(transform))
+            matched = [{**row, "match_id": str(number)} for row, number in zip(rows, ids, strict=True)]
+            self.data.write(output_path, name, to_csv(matched, [*columns, "match_id"]))
 
     # -- the work of each task type -------------------------------------------------------------
     def _do_work(self, run: TaskRun) -> None:

@@ -13,12 +13,12 @@ from typing import Any
 from botocore.exceptions import ConnectionClosedError
 from moto.core.responses import ActionResult
 from moto.core.utils import camelcase_to_underscores
-from moto.glue.models import FakeMLTransform, GlueBackend, glue_backends
+from moto.glue.models import FakeJobRun, FakeMLTransform, GlueBackend, glue_backends
 from moto.glue.responses import GlueResponse
 from moto.s3.responses import S3Response
 
 from airflow_provider_glue_labeling.emulator import settings
-from airflow_provider_glue_labeling.emulator.data import GlueErrorResponse, parse_s3_uri
+from airflow_provider_glue_labeling.emulator.data import GlueErrorResponse, RunFailed, parse_s3_uri
 from airflow_provider_glue_labeling.emulator.models import MLState, TaskRun
 from airflow_provider_glue_labeling.glue.statuses import ErrorCode
 
@@ -186,6 +186,41 @@ HANDLERS: dict[str, Callable[[GlueResponse, MLState], dict[str, Any]]] = {
     "CancelMLTaskRun": cancel_ml_task_run,
 }
 
+# A Glue ETL job that applies a FindMatches transform (``awsglueml.transforms.FindMatches``), and the
+# job arguments the emulator reads, as example_dags/findmatches_job.py takes them.
+FINDMATCHES_CALL = b"FindMatches.apply("
+JOB_ARGUMENTS = ("--transform_id", "--output_path")
+
+
+def run_findmatches_job(backend: GlueBackend, job_name: str, run_id: str) -> None:
+    """Do the work of a job run whose script applies FindMatches; moto only records other jobs' runs.
+
+    The script is read from the job's ``Command.ScriptLocation`` in S3; the transform and the
+    output path come from the run's arguments over the job's ``DefaultArguments``. The records
+    with their match ids are written as the run starts; a failure ends the run FAILED with its
+    ``ErrorMessage``, as Glue reports a job's error.
+    """
+    job = backend.get_job(job_name)
+    run = job.get_job_run(run_id)
+    state = ml_state(backend)
+    try:
+        command: Any = job.command or {}  # moto types it str; the API gives a dict
+        location = command.get("ScriptLocation") or ""
+        script = b"".join(body for _, body in state.data.objects(location)) if location else b""
+        if FINDMATCHES_CALL not in script:
+            return
+        arguments = {**job.default_arguments, **(run.arguments or {})}
+        missing = [name for name in JOB_ARGUMENTS if not arguments.get(name)]
+        if missing:
+            raise RunFailed(f"The job's script needs the arguments {', '.join(missing)}")
+        # Spark names its output files part-<number>-<id>; one file here.
+        name = f"part-00000-{run_id}.csv"
+        state.find_matches(arguments["--transform_id"], arguments["--output_path"], name)
+    except (RunFailed, GlueErrorResponse) as failure:
+        run.status = "FAILED"
+        run.__dict__["error_message"] = getattr(failure, "message", None) or str(failure)
+
+
 _installed = False
 
 
@@ -218,6 +253,23 @@ def install() -> None:
         with _S3_WRITES:
             return moto_put_object(self)
 
+    moto_start_job_run = GlueBackend.start_job_run
+
+    def start_job_run(self: GlueBackend, name: str, *args: Any, **kwargs: Any) -> str:
+        run_id = moto_start_job_run(self, name, *args, **kwargs)
+        run_findmatches_job(self, name, run_id)
+        return run_id
+
+    moto_job_run_as_dict = FakeJobRun.as_dict
+
+    def job_run_as_dict(self: FakeJobRun) -> dict[str, Any]:
+        body = moto_job_run_as_dict(self)
+        if self.__dict__.get("error_message"):
+            body["ErrorMessage"] = self.__dict__["error_message"]
+        return body
+
+    GlueBackend.start_job_run = start_job_run  # type: ignore[method-assign]
+    FakeJobRun.as_dict = job_run_as_dict  # type: ignore[method-assign]
     GlueResponse.get_ml_transform = get_ml_transform  # type: ignore[method-assign]
     FakeMLTransform.as_dict = as_dict  # type: ignore[method-assign]
     S3Response.put_object = put_object  # type: ignore[method-assign]

@@ -18,6 +18,7 @@ from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.providers.common.compat.sdk import ResumableJobMixin
 
+from airflow_provider_glue_labeling import assets
 from airflow_provider_glue_labeling.exceptions import GlueMLError, GlueMLFinalError
 from airflow_provider_glue_labeling.glue.polling import summarize, task_run_from_event
 from airflow_provider_glue_labeling.glue.statuses import (
@@ -61,6 +62,8 @@ class GlueMLTaskRunOperator(ResumableJobMixin, AwsBaseOperator[GlueMLHook]):
 
     aws_hook_class = GlueMLHook
     task_type: ClassVar[str]
+    # The run changes the transform: the transform's asset is an outlet (see :mod:`~.assets`).
+    updates_transform: ClassVar[bool] = False
     template_fields: Sequence[str] = aws_template_fields("transform_id")
     operator_extra_links = (GlueMLTransformLink(),)
     external_id_key = lifecycle.RUN_ID_KEY
@@ -84,6 +87,8 @@ class GlueMLTaskRunOperator(ResumableJobMixin, AwsBaseOperator[GlueMLHook]):
         self.waiter_max_attempts, self.cancel_on_kill = waiter_max_attempts, cancel_on_kill
         self.task_run_id: str | None = None
         self.ledger: lifecycle.Ledger | None = None  # what the task-state store holds, read once a try
+        if self.updates_transform:
+            assets.add_transform_outlet(self)
 
     # -- what subclasses change ---------------------------------------------------------------
     def validate(self) -> None:
@@ -94,6 +99,7 @@ class GlueMLTaskRunOperator(ResumableJobMixin, AwsBaseOperator[GlueMLHook]):
         check_positive("waiter_delay", self.waiter_delay, float)
         if self.waiter_max_attempts is not None:
             check_positive("waiter_max_attempts", self.waiter_max_attempts)
+        assets.check_transform_outlets(self)
         self.hook.require_region()
 
     def start_parameters(self) -> dict[str, Any]:
@@ -120,6 +126,10 @@ class GlueMLTaskRunOperator(ResumableJobMixin, AwsBaseOperator[GlueMLHook]):
     def result(self, run: dict[str, Any], context: Context) -> Any:
         """The task's result once its run SUCCEEDED (``run`` is a :func:`~.glue.polling.summarize` dict)."""
         return run["TaskRunId"]
+
+    def event_facts(self, run: dict[str, Any]) -> dict[str, Any]:
+        """What the transform's asset event says of the finished run, besides the transform and run."""
+        return {}
 
     # -- the shared flow ------------------------------------------------------------------------
     @property
@@ -266,6 +276,10 @@ class GlueMLTaskRunOperator(ResumableJobMixin, AwsBaseOperator[GlueMLHook]):
             self._record_finished(context, run["TaskRunId"])
             raise
         self._record_finished(context, run["TaskRunId"])
+        facts = self.event_facts(run)
+        assets.record_event(
+            self, context, assets.event_extra(self.transform_id, run["TaskRunId"], self.task_type, **facts)
+        )
         return result
 
     def get_job_result(self, external_id: Any, context: Context) -> Any:

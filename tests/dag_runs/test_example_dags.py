@@ -17,7 +17,7 @@ from airflow_provider_glue_labeling.emulator.seed import (
     people,
 )
 from dev.demo import BUCKET, Labeler
-from tests.helpers import ROOT, client
+from tests.helpers import ROOT, asset_events, client
 
 EXAMPLES = ROOT / "example_dags"
 _connects: list[object] = []
@@ -42,7 +42,11 @@ def test_dagbag_loads_examples_without_errors_or_aws_calls():
     bag = DagBag(dag_folder=str(EXAMPLES))
     made = list(_connects)
     assert bag.import_errors == {}
-    assert set(bag.dag_ids) == {"glue_labeling_set_generation", "glue_findmatches_retraining"}
+    assert set(bag.dag_ids) == {
+        "glue_labeling_set_generation",
+        "glue_findmatches_retraining",
+        "glue_findmatches_matching",
+    }
     assert made == [], f"loading the example DAGs opened connections: {made}"
     retraining = bag.dags["glue_findmatches_retraining"]
     schedule = retraining.schedule if AIRFLOW_V_3_0_PLUS else retraining.schedule_interval
@@ -60,7 +64,7 @@ def load(name: str, deferrable: bool, monkeypatch):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     glue_tasks = [t for t in module.dag.tasks if t.task_type.startswith("GlueML")]
-    assert glue_tasks and all(t.deferrable is deferrable for t in glue_tasks)
+    assert all(t.deferrable is deferrable for t in glue_tasks)
     return module.dag
 
 
@@ -84,12 +88,14 @@ def test_retraining_dag_asks_for_labels_until_quality_is_good_enough(
 ):
     glue, s3, transform_id, truth = people_transform
     dag = load("glue_findmatches_retraining", deferrable, monkeypatch)
+    monkeypatch.setenv("GLUE_FINDMATCHES_TRANSFORM_ID", transform_id)
+    monkeypatch.setenv("GLUE_FINDMATCHES_BUCKET", BUCKET)
+    matching = load("glue_findmatches_matching", deferrable, monkeypatch)
     labeling_round = [
         "generate_labeling_set",
         "wait_for_labeling_set",
         "label",
         "import_labels",
-        "wait_for_import",
     ]
     conf = {"transform_id": transform_id, "bucket": BUCKET, "min_f1": 0.5}
     labeler = Labeler(glue, s3, transform_id, truth)
@@ -103,6 +109,13 @@ def test_retraining_dag_asks_for_labels_until_quality_is_good_enough(
         assert f"Asking people for labels: transform {transform_id} has no labels yet" in "".join(
             capfd.readouterr()
         )
+        # The transform's latest event is the import: the matching DAG finds nothing to do.
+        not_yet = matching.test()
+        assert states(not_yet) == {
+            "transform_passed": "success",
+            "find_matches": "skipped",
+            "count_matches": "skipped",
+        }
         # The next run evaluates those labels: F1 meets min_f1, so nobody is asked for labels.
         second = dag.test(run_conf=conf)
     finally:
@@ -119,6 +132,37 @@ def test_retraining_dag_asks_for_labels_until_quality_is_good_enough(
     assert f"Asking nobody for labels (good_enough): good enough: F1 {f1:.4f} >= 0.5000" in logged
     history = s3.list_objects_v2(Bucket=BUCKET, Prefix="quality-history/")["Contents"]
     assert len(history) == 1  # one evaluation, one round
+
+    # The transform's asset: an evaluation that found no labels, the import, the passing evaluation.
+    events = asset_events(f"glue-ml-transform://{transform_id}/")
+    assert [(e["task_run_type"], e.get("passed")) for e in events] == [
+        ("EVALUATION", False),
+        ("IMPORT_LABELS", None),
+        ("EVALUATION", True),
+    ]
+    assert events[0]["decision"] == "keep_labeling" and events[0]["task_run_id"] is None
+    assert events[1]["input_s3_path"].endswith("/labels.csv") and events[1]["replace_all_labels"] is False
+    passed = events[2]
+    assert (passed["decision"], passed["label_count"], passed["failed"]) == ("good_enough", 100, [])
+    assert passed["metrics"]["F1"] == f1 and passed["task_run_id"].startswith("tsk-")
+    labels_file = events[1]["input_s3_path"]
+    assert [e["transform_id"] for e in asset_events(labels_file)] == [transform_id]
+
+    # Now the latest event is an evaluation that passed: the FindMatches job runs with the transform.
+    matched = matching.test()
+    assert set(states(matched).values()) == {"success"}, states(matched)
+    output = s3.list_objects_v2(Bucket=BUCKET, Prefix="matches/")["Contents"]
+    assert len(output) == 1 and output[0]["Key"].endswith(".csv")
+    rows = list(
+        csv.DictReader(
+            io.StringIO(s3.get_object(Bucket=BUCKET, Key=output[0]["Key"])["Body"].read().decode())
+        )
+    )
+    assert len(rows) == len(truth) and {"id", "match_id"} <= set(rows[0])
+    summary = matched.get_task_instance("count_matches").xcom_pull(task_ids="count_matches")
+    groups = {row["match_id"] for row in rows}
+    assert (summary["records"], summary["match_groups"]) == (len(truth), len(groups))
+    assert len(set(truth.values())) * 0.8 <= len(groups) < len(truth)  # duplicates found, not all
 
 
 @pytest.mark.parametrize("deferrable", [False, True], ids=["worker", "deferrable"])

@@ -392,7 +392,7 @@ def test_people_label_in_the_browser_and_the_dag_runs_to_success(waiting, tmp_pa
         browser.close()
 
     def states():
-        return w.deployment.states(DAG_ID, w.run_id, ["label", "import_labels", "wait_for_import"])
+        return w.deployment.states(DAG_ID, w.run_id, ["label", "import_labels"])
 
     wait_until(lambda: states()["label"] == "success", 60, "the labeling task to go on", w.deployment.logs)
     print(f"labeling task done {time.monotonic() - submitted:.1f}s after the submission")

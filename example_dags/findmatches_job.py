@@ -1,0 +1,37 @@
+"""AWS Glue ETL job script: apply a FindMatches transform to its source table and write every record
+with its match id (records with the same ``match_id`` are one entity), as CSV under an S3 path.
+
+Job arguments: ``--transform_id`` (tfm-...) and ``--output_path`` (s3://bucket/prefix/). The
+source is the transform's own input table (``GetMLTransform``'s ``InputRecordTables``).
+It runs in Glue (``awsglue`` and ``awsglueml`` exist only there), from
+``glue_findmatches_matching.py``; the emulator runs any job whose script calls FindMatches.apply
+with these two arguments.
+"""
+
+import sys
+
+import boto3
+from awsglue.context import GlueContext
+from awsglue.job import Job
+from awsglue.utils import getResolvedOptions
+from awsglueml.transforms import FindMatches
+from pyspark.context import SparkContext
+
+args = getResolvedOptions(sys.argv, ["JOB_NAME", "transform_id", "output_path"])
+glue_context = GlueContext(SparkContext.getOrCreate())
+job = Job(glue_context)
+job.init(args["JOB_NAME"], args)
+
+table = boto3.client("glue").get_ml_transform(TransformId=args["transform_id"])["InputRecordTables"][0]
+records = glue_context.create_dynamic_frame.from_catalog(
+    database=table["DatabaseName"], table_name=table["TableName"], transformation_ctx="records"
+)
+matched = FindMatches.apply(frame=records, transformId=args["transform_id"], transformation_ctx="matched")
+glue_context.write_dynamic_frame.from_options(
+    frame=matched,
+    connection_type="s3",
+    connection_options={"path": args["output_path"]},
+    format="csv",
+    transformation_ctx="written",
+)
+job.commit()

@@ -1,0 +1,97 @@
+"""Find the matches after every round that taught the transform enough: the FindMatches ETL job.
+
+Scheduled on the transform's asset, ``glue-ml-transform://<transform id>/``, which the retraining
+DAG's evaluation and import update. The latest event decides:
+
+1. ``transform_passed`` goes on only when that event is an evaluation that passed: every
+   threshold met, or (with the plateau rule) "good enough" or "plateau", labels no longer help.
+   After an import, or an evaluation that asks for more labels, the run ends here (skipped);
+2. ``find_matches`` runs the Glue ETL job ``findmatches_job.py`` with the Amazon provider's
+   ``GlueJobOperator``: it applies the transform to its source table and writes every record with
+   its ``match_id`` under ``s3://<bucket>/matches/<run time>/``;
+3. ``count_matches`` reads what the job wrote: records, match groups, the largest group.
+
+The transform, bucket and the job's IAM role come from the environment (an asset is named when
+the DAG is parsed): ``GLUE_FINDMATCHES_TRANSFORM_ID``, ``GLUE_FINDMATCHES_BUCKET`` and
+``GLUE_FINDMATCHES_JOB_ROLE_ARN``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from pathlib import Path
+from typing import Any
+
+import pendulum
+from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+from airflow.providers.amazon.aws.operators.glue import GlueJobOperator
+from airflow.providers.common.compat.sdk import DAG, task
+
+from airflow_provider_glue_labeling.assets import PASSED, transform_asset
+from airflow_provider_glue_labeling.hooks import default_poll_seconds
+
+TRANSFORM_ID = os.environ.get("GLUE_FINDMATCHES_TRANSFORM_ID", "tfm-0123456789abcdef")
+BUCKET = os.environ.get("GLUE_FINDMATCHES_BUCKET", "my-findmatches-bucket")
+ROLE_ARN = os.environ.get("GLUE_FINDMATCHES_JOB_ROLE_ARN", "arn:aws:iam::123456789012:role/GlueFindMatches")
+MATCHES = f"s3://{BUCKET}/matches/" + "{{ (dag_run.logical_date or dag_run.run_after) | ts_nodash }}/"
+# [START howto_asset_glue_ml_transform]
+TRANSFORM = transform_asset(TRANSFORM_ID)  # glue-ml-transform://tfm-.../
+# [END howto_asset_glue_ml_transform]
+
+# [START howto_asset_schedule_on_transform]
+with DAG(
+    dag_id="glue_findmatches_matching",
+    schedule=[TRANSFORM],
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    tags=["glue", "findmatches"],
+) as dag:
+
+    @task.short_circuit(inlets=[TRANSFORM])
+    def transform_passed(**context: Any) -> bool:
+        """Go on when the transform's latest event is an evaluation that passed."""
+        events = context["inlet_events"][TRANSFORM]
+        latest = dict(events[-1].extra) if len(events) else {}
+        print(f"Latest event of {TRANSFORM.uri}: {latest}")
+        return latest.get("task_run_type") == "EVALUATION" and latest.get(PASSED) is True
+
+    # [END howto_asset_schedule_on_transform]
+
+    # [START howto_operator_glue_findmatches_job]
+    find_matches = GlueJobOperator(
+        task_id="find_matches",
+        job_name=f"findmatches-{TRANSFORM_ID}",
+        script_location=str(Path(__file__).with_name("findmatches_job.py")),
+        s3_bucket=BUCKET,  # the script is uploaded under s3://<bucket>/artifacts/glue-scripts/
+        replace_script_file=True,
+        update_config=True,
+        iam_role_arn=ROLE_ARN,
+        create_job_kwargs={"GlueVersion": "4.0", "WorkerType": "G.1X", "NumberOfWorkers": 2},
+        script_args={"--transform_id": TRANSFORM_ID, "--output_path": MATCHES},
+        job_poll_interval=default_poll_seconds(),
+        waiter_delay=max(1, round(default_poll_seconds())),
+    )
+    # [END howto_operator_glue_findmatches_job]
+
+    @task
+    def count_matches(output_path: str) -> dict[str, Any]:
+        """How many records the job wrote, in how many match groups."""
+        bucket, prefix = S3Hook.parse_s3_url(output_path)
+        hook = S3Hook()
+        groups: dict[str, int] = {}
+        for key in hook.list_keys(bucket, prefix=prefix) or []:
+            for row in csv.DictReader(io.StringIO(hook.read_key(key, bucket))):
+                groups[row["match_id"]] = groups.get(row["match_id"], 0) + 1
+        summary = {
+            "output_path": output_path,
+            "records": sum(groups.values()),
+            "match_groups": len(groups),
+            "records_with_a_match": sum(n for n in groups.values() if n > 1),
+            "largest_group": max(groups.values(), default=0),
+        }
+        print(f"Matches: {summary}")
+        return summary
+
+    transform_passed() >> find_matches >> count_matches(MATCHES)
