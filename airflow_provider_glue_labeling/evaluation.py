@@ -14,6 +14,7 @@ from airflow_provider_glue_labeling import assets
 from airflow_provider_glue_labeling.exceptions import GlueMLError, GlueMLFinalError, GlueMLInputError
 from airflow_provider_glue_labeling.glue.statuses import TaskType
 from airflow_provider_glue_labeling.labels.files import S3Files
+from airflow_provider_glue_labeling.lineage import Ref
 from airflow_provider_glue_labeling.quality import decision
 from airflow_provider_glue_labeling.quality.rounds import make_round, read_rounds, record_round, table
 from airflow_provider_glue_labeling.runs.flow import GlueMLTaskRunOperator
@@ -23,6 +24,7 @@ from airflow_provider_glue_labeling.validation import (
     check_fraction,
     check_optional_s3_uri,
     check_positive,
+    check_s3_uri,
     rendered_flag,
     rendered_int,
 )
@@ -100,6 +102,18 @@ class GlueMLEvaluationOperator(GlueMLTaskRunOperator):
         self.history_s3_path, self.min_gain, self.over_rounds = history_s3_path, min_gain, over_rounds
         self.label_floor, self.require_lower_bound = label_floor, require_lower_bound
         self._verdict: dict[str, Any] = {}
+        self._history_object: str | None = None
+
+    def lineage_inputs(self) -> list[Ref]:
+        return [Ref("transform")]
+
+    def lineage_outputs(self) -> list[Ref]:
+        """The round recorded in the history (its prefix before the run ends), if one is kept."""
+        recorded = self._history_object or self.history_s3_path
+        return [Ref("s3", recorded)] if isinstance(recorded, str) and recorded.startswith("s3://") else []
+
+    def lineage_metrics(self) -> dict[str, Any] | None:
+        return self._verdict.get("metrics")
 
     def gate(self) -> decision.Gate:
         """The rendered quality gate and plateau rule, checked, text renders read as values."""
@@ -187,6 +201,7 @@ class GlueMLEvaluationOperator(GlueMLTaskRunOperator):
         """Record this evaluation as a round of the history at ``path``; log and return every round."""
         s3, ti = S3Files.of(self), context["ti"]
         key = record_round(s3, path, make_round(transform, task_run_id, ti.dag_id, ti.run_id))
+        self._history_object = f"s3://{check_s3_uri('history_s3_path', path)[0]}/{key}"
         rounds = read_rounds(s3, path, self.transform_id)
         self.log.info("Recorded round %d at %s; the rounds so far:\n%s", len(rounds), key, table(rounds))
         return rounds

@@ -29,6 +29,7 @@ from airflow_provider_glue_labeling.hooks import (
 )
 from airflow_provider_glue_labeling.labels.files import S3Files, beside, labels_file_problem, schema_columns
 from airflow_provider_glue_labeling.labels.format import LabelingSet
+from airflow_provider_glue_labeling.lineage import GlueMLLineageMixin, Ref
 from airflow_provider_glue_labeling.sensors import SensorDeadline
 from airflow_provider_glue_labeling.validation import (
     check_bool,
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-class GlueMLLabelingOperator(SensorDeadline, AwsBaseSensor[GlueMLHook]):
+class GlueMLLabelingOperator(GlueMLLineageMixin, SensorDeadline, AwsBaseSensor[GlueMLHook]):
     """Wait for people to label a labeling set; return where the labels file landed, for the import.
 
     It sits between "labeling set ready" and :class:`GlueMLImportLabelsOperator`, waits for days
@@ -119,6 +120,12 @@ class GlueMLLabelingOperator(SensorDeadline, AwsBaseSensor[GlueMLHook]):
         )
         self.deferrable = default_deferrable() if deferrable is None else deferrable
         assets.add_labels_outlet(self)
+
+    def lineage_inputs(self) -> list[Ref]:
+        return [Ref("s3", self.labeling_set_s3_path)]
+
+    def lineage_outputs(self) -> list[Ref]:
+        return [Ref("s3", self.labels_s3_path)]
 
     def _labels_file(self) -> tuple[str, str]:
         """``(bucket, key)`` of ``labels_s3_path``, which names one file."""

@@ -20,6 +20,7 @@ from airflow_provider_glue_labeling.glue.polling import task_run_from_event
 from airflow_provider_glue_labeling.glue.statuses import TaskType
 from airflow_provider_glue_labeling.labeling import GlueMLLabelingOperator
 from airflow_provider_glue_labeling.labels.files import S3Files, labels_file_problem, schema_columns
+from airflow_provider_glue_labeling.lineage import Ref
 from airflow_provider_glue_labeling.runs import lifecycle
 from airflow_provider_glue_labeling.runs.flow import GlueMLTaskRunOperator
 from airflow_provider_glue_labeling.validation import (
@@ -60,6 +61,9 @@ class _OutputPathOperator(GlueMLTaskRunOperator):
     def echoed_start(self) -> dict[str, Any] | None:
         return {"OutputS3Path": self.output_s3_path}
 
+    def lineage_outputs(self) -> list[Ref]:
+        return [Ref("s3", self.output_s3_path)]
+
 
 class GlueMLLabelingSetGenerationOperator(_OutputPathOperator):
     """Generate a labeling set for a FindMatches transform (``StartMLLabelingSetGenerationTaskRun``).
@@ -73,6 +77,9 @@ class GlueMLLabelingSetGenerationOperator(_OutputPathOperator):
 
     task_type = TaskType.LABELING_SET_GENERATION
 
+    def lineage_inputs(self) -> list[Ref]:
+        return [Ref("tables")]
+
 
 class GlueMLExportLabelsOperator(_OutputPathOperator):
     """Export every label of a transform to S3 (``StartExportLabelsTaskRun``); returns the TaskRunId.
@@ -81,6 +88,9 @@ class GlueMLExportLabelsOperator(_OutputPathOperator):
     """
 
     task_type = TaskType.EXPORT_LABELS
+
+    def lineage_inputs(self) -> list[Ref]:
+        return [Ref("transform")]
 
 
 class GlueMLImportLabelsOperator(GlueMLTaskRunOperator):
@@ -140,6 +150,12 @@ class GlueMLImportLabelsOperator(GlueMLTaskRunOperator):
 
     def event_facts(self, run: dict[str, Any]) -> dict[str, Any]:
         return {"input_s3_path": self.input_s3_path, "replace_all_labels": self.replace_all_labels}
+
+    def lineage_inputs(self) -> list[Ref]:
+        return [Ref("s3", self.input_s3_path)]
+
+    def lineage_outputs(self) -> list[Ref]:
+        return [Ref("transform")]
 
     def check_inputs(self, context: Context) -> None:
         """Read the labels file(s) and refuse what Glue would refuse, before any run starts.

@@ -17,6 +17,7 @@ from airflow_provider_glue_labeling.glue.errors import POLL_LIMIT
 from airflow_provider_glue_labeling.glue.polling import summarize, task_run_done, task_run_from_event
 from airflow_provider_glue_labeling.glue.statuses import FAILURE_STATUSES
 from airflow_provider_glue_labeling.hooks import GlueMLHook, default_deferrable, default_poll_seconds
+from airflow_provider_glue_labeling.lineage import GlueMLLineageMixin
 from airflow_provider_glue_labeling.validation import check_positive, check_task_run_id, check_transform_id
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ class SensorDeadline:
         return super().resume_execution(next_method, next_kwargs, context)  # type: ignore[misc]
 
 
-class GlueMLTaskRunSensor(SensorDeadline, AwsBaseSensor[GlueMLHook]):
+class GlueMLTaskRunSensor(GlueMLLineageMixin, SensorDeadline, AwsBaseSensor[GlueMLHook]):
     """Wait until a Glue ML task run SUCCEEDED; fail when it ends FAILED, STOPPED or TIMEOUT.
 
     A STOPPING run is waited for: it still holds one of the transform's concurrent-run slots.

@@ -28,6 +28,7 @@ from airflow_provider_glue_labeling.glue.statuses import (
     TaskRunStatus,
 )
 from airflow_provider_glue_labeling.hooks import GlueMLHook, default_deferrable, default_poll_seconds
+from airflow_provider_glue_labeling.lineage import GlueMLLineageMixin
 from airflow_provider_glue_labeling.links import GlueMLTransformLink
 from airflow_provider_glue_labeling.runs import lifecycle
 from airflow_provider_glue_labeling.validation import check_bool, check_positive, check_transform_id
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-class GlueMLTaskRunOperator(ResumableJobMixin, AwsBaseOperator[GlueMLHook]):
+class GlueMLTaskRunOperator(GlueMLLineageMixin, ResumableJobMixin, AwsBaseOperator[GlueMLHook]):
     """Base of the operators: start one Glue ML task run, then defer, wait or return its id.
 
     Subclasses set ``task_type`` and give the start call's parameters in :meth:`start_parameters`.
@@ -126,6 +127,9 @@ class GlueMLTaskRunOperator(ResumableJobMixin, AwsBaseOperator[GlueMLHook]):
     def result(self, run: dict[str, Any], context: Context) -> Any:
         """The task's result once its run SUCCEEDED (``run`` is a :func:`~.glue.polling.summarize` dict)."""
         return run["TaskRunId"]
+
+    def lineage_run_type(self) -> str | None:
+        return self.task_type
 
     def event_facts(self, run: dict[str, Any]) -> dict[str, Any]:
         """What the transform's asset event says of the finished run, besides the transform and run."""
@@ -270,6 +274,7 @@ class GlueMLTaskRunOperator(ResumableJobMixin, AwsBaseOperator[GlueMLHook]):
 
     def _finish(self, run: dict[str, Any], context: Context) -> Any:
         """:meth:`result`, then record that the task finished; a failure no retry can change too."""
+        self.task_run_id = run["TaskRunId"]  # a resumed task knows its run from the trigger's event
         try:
             result = self.result(run, context)
         except GlueMLFinalError:

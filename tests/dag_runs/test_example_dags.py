@@ -181,6 +181,7 @@ def test_labeling_set_generation_dag_end_to_end(people_transform, monkeypatch, d
             "transform_id": transform_id,
             "output_s3_path": f"s3://{BUCKET}/labeling/",
             "labels_s3_path": f"s3://{BUCKET}/labels/ready.csv",
+            "backup_s3_path": f"s3://{BUCKET}/backup/",
         }
     )
     assert dag_run.state == "success", states(dag_run)
@@ -190,7 +191,10 @@ def test_labeling_set_generation_dag_end_to_end(people_transform, monkeypatch, d
     assert [(r["Properties"]["TaskType"], r["Status"]) for r in runs["TaskRuns"]] == [
         ("LABELING_SET_GENERATION", "SUCCEEDED"),
         ("IMPORT_LABELS", "SUCCEEDED"),
+        ("EXPORT_LABELS", "SUCCEEDED"),
     ]
     assert glue.get_ml_transform(TransformId=transform_id)["LabelCount"] == 12
     written = s3.list_objects_v2(Bucket=BUCKET, Prefix="labeling/")["Contents"]
     assert len(written) == 1 and written[0]["Key"].endswith(f"{runs['TaskRuns'][0]['TaskRunId']}.csv")
+    (backup,) = s3.list_objects_v2(Bucket=BUCKET, Prefix="backup/")["Contents"]
+    assert s3.get_object(Bucket=BUCKET, Key=backup["Key"])["Body"].read().count(b"\n") == 13  # header, 12
