@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: install browser lint typecheck test test-matrix constraints dist demo bench bench-stopping bench-page clean
+.PHONY: install browser lint typecheck test test-matrix constraints dist docs demo bench bench-stopping bench-page clean
 
 install: $(STAMP)
 
@@ -46,6 +46,11 @@ dist: install
 	rm -rf *.egg-info  # setuptools' leftover; beside the checkout it is a second copy of the package
 	$(VENV)/bin/twine check --strict dist/*
 
+# The provider's documentation (how-to pages with snippets of the example DAGs), warnings as errors.
+docs: install
+	$(VENV)/bin/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+	@echo "docs/_build/html/index.html"
+
 demo: install
 	$(PY) -m dev.demo
 
@@ -61,4 +66,4 @@ bench-page: install browser
 	$(PY) bench/labeling_page_bench.py
 
 clean:
-	rm -rf $(VENV) .matrix .airflow .mypy_cache .ruff_cache build dist
+	rm -rf $(VENV) .matrix .airflow .mypy_cache .ruff_cache build dist docs/_build

@@ -24,8 +24,9 @@ if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
 
 FACET_NAME = "glueMLTaskRun"
-# The run facet's JSON schema, shipped with the provider: a URN names it (OpenLineage asks for a URI).
+# The run facet's JSON schema ships with the provider: a URN names it (OpenLineage asks for a URI).
 FACET_SCHEMA_URL = "urn:airflow-provider-glue-labeling:facets:GlueMLTaskRunRunFacet:1"
+#: The JSON schema of the run facet ``glueMLTaskRun`` (``_schemaURL``: :data:`FACET_SCHEMA_URL`).
 FACET_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "$id": FACET_SCHEMA_URL,

@@ -8,12 +8,18 @@ the DAG waits for people, a demo labeler opens the labeling page's HTTP API (Air
 the user ``bea``, groups each set's records from the known truth, saves them and submits, as
 people do in the page; on older Airflow it uploads the labels file to S3 instead.
 ``--label-yourself`` leaves the labeling to you: open the printed URL, sign in, "Labeling".
+Once an evaluation passes (good enough, or a plateau), its event on the transform's asset runs
+``glue_findmatches_matching.py``, whose FindMatches job writes every record with its match id;
+the demo ends printing the records, the match groups and their pairwise precision and recall
+against the known truth.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import csv
+import io
 import os
 import sys
 import threading
@@ -28,6 +34,7 @@ from dev import airflow_env
 
 ROOT = Path(__file__).resolve().parents[1]
 DAG_ID = "glue_findmatches_retraining"
+MATCHING_DAG_ID = "glue_findmatches_matching"
 BUCKET = "findmatches-demo"
 LABELER = "bea"
 PEOPLE_SECONDS = 8  # the demo's labeler starts this long after a task asks
@@ -207,6 +214,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         say(f"made {len(truth)} records of {len(set(truth.values()))} people; transform {transform_id}")
         env = {
+            # The matching DAG is scheduled on this transform's asset, named when the DAG is parsed.
+            "GLUE_FINDMATCHES_TRANSFORM_ID": transform_id,
+            "GLUE_FINDMATCHES_BUCKET": BUCKET,
             "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": str(args.deferrable),
             "AIRFLOW__GLUE_LABELING__POLL_SECONDS": os.environ.get(
                 "AIRFLOW__GLUE_LABELING__POLL_SECONDS", "1"
@@ -260,6 +270,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\nDAG run {run_id}: {ended}")
             for task_id, state in airflow.states(DAG_ID, run_id, TASKS).items():
                 print(f"  {task_id:<24}{state}")
+            matched = wait_for_matches(airflow, wait_until) if ended == "success" else None
         print_metrics(glue.get_ml_transform(TransformId=transform_id))
         history = f"s3://{BUCKET}/quality-history/{transform_id}/"
         rounds = read_history(history)
@@ -270,8 +281,47 @@ def main(argv: list[str] | None = None) -> int:
         series = (("F1", "estimated F1", "#5b3fd1"), ("TrueF1", "true F1", "#d1495b"))
         chart.write_text(chart_svg(rounds, series=series))
         print(f"\nChart of the rounds: {chart}")
+        if matched is not None:
+            print_matches(s3, matched, truth)
     say(f"finished in {time.monotonic() - started:.1f}s")
-    return 0 if ended == "success" else 1
+    return 0 if ended == "success" and matched is not None else 1
+
+
+def wait_for_matches(airflow: Any, wait_until: Any) -> dict[str, Any]:
+    """The matching DAG's run after the last evaluation (through the transform's asset): its summary."""
+    say(f"waiting for {MATCHING_DAG_ID}, scheduled on the transform's asset, to run the FindMatches job")
+
+    def matched() -> dict[str, Any] | None:
+        for run in reversed(airflow.runs(MATCHING_DAG_ID)):
+            if run["state"] == "success" and airflow.states(
+                MATCHING_DAG_ID, run["dag_run_id"], ["count_matches"]
+            ) == {"count_matches": "success"}:
+                return dict(airflow.xcom(MATCHING_DAG_ID, run["dag_run_id"], "count_matches", "return_value"))
+        return None
+
+    summary: dict[str, Any] = wait_until(
+        matched, 300, f"{MATCHING_DAG_ID} to write the matches", airflow.logs
+    )
+    return summary
+
+
+def print_matches(s3: Any, summary: dict[str, Any], truth: dict[str, str]) -> None:
+    """The matches the job wrote, and their pairwise precision and recall against the known truth."""
+    from airflow_provider_glue_labeling.emulator.seed import pairwise_quality
+
+    bucket, _, prefix = summary["output_path"].removeprefix("s3://").partition("/")
+    rows: list[dict[str, str]] = []
+    for obj in s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", []):
+        body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read().decode()
+        rows.extend(csv.DictReader(io.StringIO(body)))
+    quality = pairwise_quality(rows, truth, "id")
+    print(
+        f"\nMatches, {summary['output_path']} (the FindMatches job of {MATCHING_DAG_ID}):\n"
+        f"  {quality['records']} records in {quality['match_groups']} match groups "
+        f"({quality['entities']} true entities)\n"
+        f"  pairwise against the known truth: precision {quality['precision']:.4f}, "
+        f"recall {quality['recall']:.4f}, F1 {quality['f1']:.4f}"
+    )
 
 
 if __name__ == "__main__":

@@ -248,6 +248,24 @@ class Deployment:
         )
         return dict(json.loads(out.strip().splitlines()[-1]))
 
+    def runs(self, dag_id: str) -> list[dict[str, Any]]:
+        """Every run of a DAG, oldest first: ``run_id``, ``state`` and ``run_type``."""
+        if AIRFLOW_3:
+            answer = self.client().get(
+                f"{self.url}/api/v2/dags/{dag_id}/dagRuns", params={"order_by": "id"}, timeout=10
+            )
+            answer.raise_for_status()
+            return [
+                {key: run[key] for key in ("dag_run_id", "state", "run_type")}
+                for run in answer.json()["dag_runs"]
+            ]
+        out = self._python(
+            "import json\nfrom airflow.models.dagrun import DagRun\n"
+            f"runs = sorted(DagRun.find(dag_id={dag_id!r}), key=lambda r: r.id)\n"
+            "print(json.dumps([{'dag_run_id': r.run_id, 'state': r.state, 'run_type': r.run_type} for r in runs]))"
+        )
+        return list(json.loads(out.strip().splitlines()[-1]))
+
     def run_state(self, dag_id: str, run_id: str) -> str | None:
         """The state of a DAG run."""
         if AIRFLOW_3:

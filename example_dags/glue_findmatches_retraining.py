@@ -71,6 +71,7 @@ with DAG(
     # Throttling and dropped connections are retried; bad input fails at once.
     default_args={"retries": 2, "retry_delay": pendulum.duration(minutes=5)},
 ) as dag:
+    # [START howto_operator_glue_ml_evaluation]
     evaluate = GlueMLEvaluationOperator(
         task_id="evaluate",
         transform_id=TRANSFORM,
@@ -84,6 +85,7 @@ with DAG(
         min_recall="{{ params.min_recall }}",
         min_area_under_pr_curve="{{ params.min_area_under_pr_curve }}",
     )
+    # [END howto_operator_glue_ml_evaluation]
 
     @task.branch(task_id="ask_for_labels")
     def ask_for_labels(**context: Any) -> str | None:
@@ -107,6 +109,7 @@ with DAG(
         task_run_id=generate.output,
         timeout=6 * 60 * 60,
     )
+    # [START howto_operator_glue_ml_labeling]
     labeled = GlueMLLabelingOperator(
         task_id="label",
         transform_id=TRANSFORM,
@@ -115,6 +118,7 @@ with DAG(
         history_s3_path=HISTORY,
         timeout=LABELS_TIMEOUT,
     )
+    # [END howto_operator_glue_ml_labeling]
     # [START howto_operator_glue_ml_import_labels]
     import_labels = GlueMLImportLabelsOperator(
         task_id="import_labels",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import random
 from pathlib import Path
 from typing import Any
@@ -173,6 +174,37 @@ def _typo(rng: random.Random, word: str) -> str:
     if kind == 2 and at < len(word) - 1:
         return word[:at] + word[at + 1] + word[at] + word[at + 2 :]
     return word[:at] + rng.choice("aeiouns") + word[at + 1 :]
+
+
+def pairwise_quality(matches: list[dict[str, str]], truth: dict[str, str], key: str) -> dict[str, Any]:
+    """Pairwise precision, recall and F1 of a matching job's output against the known truth.
+
+    Two records are a predicted pair when they share a ``match_id``, a true pair when they belong
+    to one entity; each pair counts once. Also: records, match groups, true entities.
+
+    :param matches: the job's rows (source columns and ``match_id``).
+    :param truth: record id (``key``'s value) to its entity.
+    """
+    predicted = _pairs({row[key]: row["match_id"] for row in matches})
+    true = _pairs({row[key]: truth.get(row[key], row[key]) for row in matches})
+    hits = len(predicted & true)
+    precision = hits / len(predicted) if predicted else 0.0
+    recall = hits / len(true) if true else 0.0
+    return {
+        "records": len(matches),
+        "match_groups": len({row["match_id"] for row in matches}),
+        "entities": len({truth.get(row[key], row[key]) for row in matches}),
+        "precision": precision,
+        "recall": recall,
+        "f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0,
+    }
+
+
+def _pairs(group_of: dict[str, str]) -> set[tuple[str, str]]:
+    members: dict[str, list[str]] = {}
+    for record, group in group_of.items():
+        members.setdefault(group, []).append(record)
+    return {(a, b) for group in members.values() for a, b in itertools.combinations(sorted(group), 2)}
 
 
 def label_from_truth(labeling_set: bytes, truth: dict[str, str], primary_key: str) -> bytes:
