@@ -217,6 +217,9 @@ def main(argv: list[str] | None = None) -> int:
             # The matching DAG is scheduled on this transform's asset, named when the DAG is parsed.
             "GLUE_FINDMATCHES_TRANSFORM_ID": transform_id,
             "GLUE_FINDMATCHES_BUCKET": BUCKET,
+            # The scheduler creates asset-triggered runs (and the weekly DAG's one scheduled run, which
+            # fails at once on the example's placeholder transform: the demo triggers its own rounds).
+            "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "True",
             "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": str(args.deferrable),
             "AIRFLOW__GLUE_LABELING__POLL_SECONDS": os.environ.get(
                 "AIRFLOW__GLUE_LABELING__POLL_SECONDS", "1"

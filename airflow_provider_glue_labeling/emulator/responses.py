@@ -257,15 +257,23 @@ def install() -> None:
 
     def start_job_run(self: GlueBackend, name: str, *args: Any, **kwargs: Any) -> str:
         run_id = moto_start_job_run(self, name, *args, **kwargs)
+        self.get_job(name).get_job_run(run_id).__dict__["started"] = time.monotonic()
         run_findmatches_job(self, name, run_id)
         return run_id
 
     moto_job_run_as_dict = FakeJobRun.as_dict
 
     def job_run_as_dict(self: FakeJobRun) -> dict[str, Any]:
+        """A job run's state by the clock, as the emulator's task runs (STARTING, RUNNING,
+        SUCCEEDED after ``run_seconds``), or FAILED with its ``ErrorMessage``."""
         body = moto_job_run_as_dict(self)
+        elapsed = time.monotonic() - self.__dict__.get("started", 0.0)
         if self.__dict__.get("error_message"):
-            body["ErrorMessage"] = self.__dict__["error_message"]
+            body["JobRunState"], body["ErrorMessage"] = "FAILED", self.__dict__["error_message"]
+        elif elapsed < settings.SETTINGS.starting_seconds:
+            body["JobRunState"] = "STARTING"
+        else:
+            body["JobRunState"] = "RUNNING" if elapsed < settings.SETTINGS.run_seconds else "SUCCEEDED"
         return body
 
     GlueBackend.start_job_run = start_job_run  # type: ignore[method-assign]

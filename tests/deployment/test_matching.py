@@ -1,0 +1,117 @@
+"""From labels to matches on a real deployment (api-server or webserver, scheduler, dag-processor,
+triggerer): the retraining example DAG evaluates a taught transform, its event on the
+transform's asset runs the matching example DAG, whose FindMatches job (the Amazon provider's
+``GlueJobOperator``) writes the matches. OpenLineage's file transport captures every event.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from importlib.util import find_spec
+
+import jsonschema
+import pytest
+import requests
+
+import airflow_provider_glue_labeling.emulator as emulator
+from tests.helpers import BUCKET, ROOT, add_labels, client
+
+RETRAINING, MATCHING = "glue_findmatches_retraining", "glue_findmatches_matching"
+HAS_OPENLINEAGE = find_spec("airflow.providers.openlineage") is not None
+
+
+@pytest.fixture(scope="module")
+def taught(server, airflow_db, tmp_path_factory):
+    """A transform with a round of labels, and a deployment whose matching DAG is scheduled on it."""
+    from airflow_provider_glue_labeling.emulator.seed import create_findmatches_transform, people
+    from dev.airflow_env import PRISTINE_DB
+    from dev.deployment import deployment
+
+    requests.post(f"{server}/moto-api/reset", timeout=10).raise_for_status()
+    source, truth = people(count=150)
+    glue, s3 = client("glue", server), client("s3", server)
+    transform_id = create_findmatches_transform(glue, s3, bucket=BUCKET, source_csv=source, primary_key="id")
+    add_labels(server, transform_id, "first-round")
+    home = tmp_path_factory.mktemp("matching")
+    lineage = home / "openlineage.jsonl"
+    env = {
+        "GLUE_FINDMATCHES_TRANSFORM_ID": transform_id,  # the matching DAG's asset, named at parse time
+        "GLUE_FINDMATCHES_BUCKET": BUCKET,
+        # The scheduler creates asset-triggered runs (and the weekly DAG's one scheduled run, which
+        # fails at once on the example's placeholder transform).
+        "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "True",
+        "AIRFLOW__GLUE_LABELING__POLL_SECONDS": "1",
+        # Waits in the worker: this test is about the asset and lineage, not the triggerer.
+        "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": "False",
+        "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(
+            {"type": "file", "log_file_path": str(lineage), "append": True}
+        ),
+        "AIRFLOW__OPENLINEAGE__NAMESPACE": "glue-labeling-deployment",
+    }
+    emulator.configure(run_seconds=3)
+    dags = {"examples": ROOT / "example_dags"}
+    with deployment(home / "airflow", dags, airflow_db / PRISTINE_DB, env) as running:
+        yield running, transform_id, truth, lineage, s3
+
+
+def test_a_passing_evaluation_runs_the_matching_job_through_the_asset(taught):
+    from dev.deployment import wait_until
+
+    running, transform_id, truth, lineage, s3 = taught
+    emulator.configure(run_seconds=3)
+    run_id = running.trigger(RETRAINING, {"transform_id": transform_id, "bucket": BUCKET, "min_f1": 0.3})
+    state = wait_until(
+        lambda: (
+            running.run_state(RETRAINING, run_id) in ("success", "failed")
+            and running.run_state(RETRAINING, run_id)
+        ),
+        240,
+        "the retraining run",
+        running.logs,
+    )
+    assert state == "success"
+    decision = running.xcom(RETRAINING, run_id, "evaluate", "teaching_decision")
+    assert decision["decision"] == "good_enough", decision
+
+    # Nobody triggers the matching DAG: the evaluation's asset event does.
+    def matched():
+        done = [r for r in running.runs(MATCHING) if r["state"] in ("success", "failed")]
+        return done[-1] if done else None
+
+    run = wait_until(matched, 240, "the matching DAG, scheduled on the transform's asset", running.logs)
+    assert run["state"] == "success" and run["run_type"] in ("asset_triggered", "dataset_triggered"), run
+    tasks = ["transform_passed", "find_matches", "count_matches"]
+    assert set(running.states(MATCHING, run["dag_run_id"], tasks).values()) == {"success"}
+    summary = running.xcom(MATCHING, run["dag_run_id"], "count_matches", "return_value")
+    bucket, _, prefix = summary["output_path"].removeprefix("s3://").partition("/")
+    rows = []
+    for obj in s3.list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"]:
+        rows.extend(
+            csv.DictReader(io.StringIO(s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read().decode()))
+        )
+    assert len(rows) == summary["records"] == len(truth)
+    assert summary["match_groups"] == len({row["match_id"] for row in rows}) < len(truth)
+
+    if not HAS_OPENLINEAGE:
+        pytest.skip("OpenLineage checks need apache-airflow-providers-openlineage")
+    from airflow_provider_glue_labeling.lineage import FACET_NAME, FACET_SCHEMA
+    from tests.lineage.schema import validate
+
+    events = [json.loads(line) for line in lineage.read_text().splitlines()]
+    for event in events:
+        validate(event)
+    by_job = {(e["job"]["name"], e["eventType"]): e for e in events}
+    evaluated = by_job[f"{RETRAINING}.evaluate", "COMPLETE"]
+    facet = evaluated["run"]["facets"][FACET_NAME]
+    jsonschema.validate(facet, FACET_SCHEMA)
+    assert (facet["transformId"], facet["status"]) == (transform_id, "SUCCEEDED")
+    assert facet["metrics"]["F1"] >= 0.3
+    glue = "arn:aws:glue:us-east-1:123456789012"
+    assert [(d["namespace"], d["name"]) for d in evaluated["inputs"]] == [
+        (glue, f"mlTransform/{transform_id}")
+    ]
+    # The matching run's events, from its tasks in the scheduler and workers.
+    assert (f"{MATCHING}.find_matches", "COMPLETE") in by_job
+    assert (f"{MATCHING}.count_matches", "COMPLETE") in by_job
