@@ -14,7 +14,9 @@ project = "airflow-provider-glue-labeling"
 author = "airflow-provider-glue-labeling contributors"
 copyright = "2026, airflow-provider-glue-labeling contributors"
 release = version = __version__
-extensions = ["sphinx.ext.autodoc"]
+extensions = ["sphinx.ext.autodoc", "myst_parser"]
+source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
+myst_heading_anchors = 3
 autodoc_default_options = {"members": True, "show-inheritance": False}
 autodoc_typehints = "description"
 autodoc_member_order = "bysource"

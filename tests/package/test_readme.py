@@ -1,4 +1,4 @@
-"""Every code block in the README runs or holds as written."""
+"""Every code block in the README and the Markdown docs pages runs or holds as written."""
 
 from __future__ import annotations
 
@@ -14,22 +14,24 @@ from packaging.requirements import Requirement
 from airflow_provider_glue_labeling import __version__
 from tests.helpers import ROOT
 
-README = (ROOT / "README.md").read_text()
+PAGES = {path.relative_to(ROOT).as_posix(): path.read_text() for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]}
+README = "\n".join(PAGES.values())
 BLOCKS = [
-    (m.group(1), m.group(2), README.count("\n", 0, m.start()) + 1)
-    for m in re.finditer(r"(?ms)^```(\w*)\n(.*?)^```$", README)
+    (m.group(1), m.group(2), f"{page} line {text.count(chr(10), 0, m.start()) + 1}")
+    for page, text in PAGES.items()
+    for m in re.finditer(r"(?ms)^```(\w*)\n(.*?)^```$", text)
 ]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 
 
 def blocks(language: str) -> list:
-    found = [pytest.param(code, id=f"line {line}") for lang, code, line in BLOCKS if lang == language]
+    found = [pytest.param(code, id=where) for lang, code, where in BLOCKS if lang == language]
     assert found, f"the README has no {language} block"
     return found
 
 
 def test_every_block_names_its_language():
-    assert {lang for lang, _, _ in BLOCKS} <= {"python", "bash", "json", "text"}, BLOCKS
+    assert {lang for lang, _, _ in BLOCKS} <= {"python", "bash", "json", "text", "console"}, BLOCKS
 
 
 @pytest.mark.parametrize("code", blocks("python"))
