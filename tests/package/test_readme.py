@@ -14,7 +14,10 @@ from packaging.requirements import Requirement
 from airflow_provider_glue_labeling import __version__
 from tests.helpers import ROOT
 
-PAGES = {path.relative_to(ROOT).as_posix(): path.read_text() for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]}
+PAGES = {
+    path.relative_to(ROOT).as_posix(): path.read_text()
+    for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+}
 README = "\n".join(PAGES.values())
 BLOCKS = [
     (m.group(1), m.group(2), f"{page} line {text.count(chr(10), 0, m.start()) + 1}")
