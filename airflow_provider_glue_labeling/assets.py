@@ -39,13 +39,13 @@ def transform_asset(transform_id: str) -> Asset:
 
     :param transform_id: the Glue ML transform id (``tfm-…``), not a template.
     """
-    check_transform_id(transform_id)
-    if "{{" in transform_id:
+    if isinstance(transform_id, str) and "{{" in transform_id:
         raise GlueMLInputError(
             "transform_id",
             transform_id,
             "an asset is named when the DAG is parsed: give the transform id itself, not a template",
         )
+    check_transform_id(transform_id)
     return Asset(f"{SCHEME}://{transform_id}/")  # as Airflow normalizes it: a path of "/"
 
 

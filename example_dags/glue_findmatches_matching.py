@@ -47,6 +47,9 @@ with DAG(
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     tags=["glue", "findmatches"],
+    # The deferred job's wait between polls (Amazon provider 9.6+; older ones poll every
+    # job_poll_interval): default_args reach only the operators that take them.
+    default_args={"waiter_delay": max(1, round(default_poll_seconds()))},
 ) as dag:
 
     @task.short_circuit(inlets=[TRANSFORM])
@@ -71,7 +74,6 @@ with DAG(
         create_job_kwargs={"GlueVersion": "4.0", "WorkerType": "G.1X", "NumberOfWorkers": 2},
         script_args={"--transform_id": TRANSFORM_ID, "--output_path": MATCHES},
         job_poll_interval=default_poll_seconds(),
-        waiter_delay=max(1, round(default_poll_seconds())),
     )
     # [END howto_operator_glue_findmatches_job]
 

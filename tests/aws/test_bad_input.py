@@ -291,3 +291,20 @@ def test_assigned_users_need_a_human_in_the_loop_task(aws):
     with pytest.raises(GlueMLInputError, match="human_in_the_loop=True") as error:
         task.execute({})
     assert "assigned_users" in str(error.value) and "bea" in str(error.value)
+
+
+def test_an_asset_of_another_transform_is_refused_before_any_call(aws):
+    from airflow_provider_glue_labeling.assets import transform_asset
+
+    # A fixed transform id: the operator makes the transform's asset an outlet of its own.
+    assert [o.uri for o in EVALUATE[0](task_id="t", **EVALUATE[1]).outlets] == [
+        "glue-ml-transform://tfm-0123/"
+    ]
+    task = IMPORT[0](task_id="t", **IMPORT[1], outlets=[transform_asset("tfm-other")])
+    with pytest.raises(GlueMLInputError) as error:
+        task.execute({})
+    assert error.value.parameter == "outlets" and "glue-ml-transform://tfm-other/" in str(error.value)
+    assert "transform_id='tfm-0123'" in str(error.value)
+    assert emulator.calls() == []
+    with pytest.raises(GlueMLInputError, match=r"transform_id.*not a template"):
+        transform_asset("{{ params.transform_id }}")
