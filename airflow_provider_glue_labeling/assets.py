@@ -12,7 +12,9 @@ and the event goes through the asset alias ``glue-ml-transforms`` (Airflow's way
 at run time). Either way the event is an event of ``glue-ml-transform://<TransformId>/``, and a
 DAG scheduled on that asset runs. The labeling task records each labels file as an asset of its
 own (``s3://…/labels.csv``) through the alias ``glue-ml-labels``. On Airflow 2 assets are called
-datasets (``airflow.datasets.Dataset``, ``DatasetAlias``): the same objects.
+datasets (``airflow.datasets.Dataset``): a fixed transform id's dataset is updated the same way;
+aliases are left out there (see :data:`~.versions.HAS_ASSET_ALIASES`), so a templated transform id
+and the labels files record no event on Airflow 2.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from airflow.providers.common.compat.assets import Asset, AssetAlias
 
 from airflow_provider_glue_labeling.exceptions import GlueMLInputError
 from airflow_provider_glue_labeling.validation import check_transform_id
+from airflow_provider_glue_labeling.versions import HAS_ASSET_ALIASES
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -69,19 +72,19 @@ def add_transform_outlet(operator: Any) -> None:
     transform_id = operator.transform_id
     if operator.wait_for_completion is not True or not isinstance(transform_id, str):
         return
-    outlet: Any = AssetAlias(TRANSFORMS_ALIAS)
+    outlet: Any = AssetAlias(TRANSFORMS_ALIAS) if HAS_ASSET_ALIASES else None
     if "{{" not in transform_id:
         try:
             outlet = transform_asset(transform_id)
         except GlueMLInputError:
             return  # validate() names the parameter when the task runs
-    if not any(str(o) == str(outlet) for o in operator.outlets):
+    if outlet is not None and not any(str(o) == str(outlet) for o in operator.outlets):
         operator.outlets = [*operator.outlets, outlet]
 
 
 def add_labels_outlet(operator: Any) -> None:
     """Add the alias ``glue-ml-labels`` to the labeling task's outlets: each labels file is an asset."""
-    if not any(_alias_name(o) == LABELS_ALIAS for o in operator.outlets):
+    if HAS_ASSET_ALIASES and not any(_alias_name(o) == LABELS_ALIAS for o in operator.outlets):
         operator.outlets = [*operator.outlets, AssetAlias(LABELS_ALIAS)]
 
 

@@ -21,6 +21,10 @@ try:
     HAS_TASK_SDK = find_spec("airflow.sdk.execution_time") is not None
 except ModuleNotFoundError:  # no airflow.sdk at all
     HAS_TASK_SDK = False
+# Assets named when a task runs, through an asset alias: Airflow 3 (2.11's dataset aliases fail to
+# record an event of a task whose alias its DAG processor has not stored: "None value found in
+# collection DatasetModel.aliases").
+HAS_ASSET_ALIASES = AIRFLOW_VERSION >= (3, 0)
 # Human-in-the-loop tasks (Required Actions, assigned users, notifiers): Airflow 3.1+.
 HAS_HITL = AIRFLOW_VERSION >= (3, 1)
 # Airflow 3.3+ parks a human-in-the-loop task in ``awaiting_input`` (no trigger, no triggerer); 3.1

@@ -16,6 +16,7 @@ from airflow_provider_glue_labeling.emulator.seed import (
     label_from_truth,
     people,
 )
+from airflow_provider_glue_labeling.versions import HAS_ASSET_ALIASES
 from dev.demo import BUCKET, Labeler
 from tests.helpers import ROOT, asset_events, client
 
@@ -133,8 +134,11 @@ def test_retraining_dag_asks_for_labels_until_quality_is_good_enough(
     history = s3.list_objects_v2(Bucket=BUCKET, Prefix="quality-history/")["Contents"]
     assert len(history) == 1  # one evaluation, one round
 
-    # The transform's asset: an evaluation that found no labels, the import, the passing evaluation.
     events = asset_events(f"glue-ml-transform://{transform_id}/")
+    if not HAS_ASSET_ALIASES:  # Airflow 2: a templated transform id records no dataset event
+        assert events == []
+        return
+    # The transform's asset: an evaluation that found no labels, the import, the passing evaluation.
     assert [(e["task_run_type"], e.get("passed")) for e in events] == [
         ("EVALUATION", False),
         ("IMPORT_LABELS", None),
