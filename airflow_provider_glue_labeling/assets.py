@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 SCHEME = "glue-ml-transform"
 TRANSFORMS_ALIAS = "glue-ml-transforms"  # the events of transforms named by a template
 LABELS_ALIAS = "glue-ml-labels"  # the labels files, each an asset of its own
-# The keys of an event's extra that say what changed; see event_extra.
+# The key of an evaluation event's extra that says the round passed (see the evaluation's event_facts).
 PASSED = "passed"
 
 
