@@ -165,8 +165,11 @@ class _Places:
         named: list[tuple[str, str]] = []
         for ref in refs:
             if ref.kind == "s3" and ref.value:
-                bucket, key = check_s3_uri("s3 path", ref.value)
-                named.append((f"s3://{bucket}", key.rstrip("/") or "/"))
+                place = self._ask(
+                    f"the S3 path {ref.value!r}", lambda v=ref.value: check_s3_uri("s3 path", v)
+                )
+                if place:  # a path the task refused is logged, not named
+                    named.append((f"s3://{place[0]}", place[1].rstrip("/") or "/"))
             elif ref.kind == "tables" and self.namespace:
                 for table in self.transform.get("InputRecordTables") or []:
                     named.append((self.namespace, f"table/{table['DatabaseName']}/{table['TableName']}"))

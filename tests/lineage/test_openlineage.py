@@ -143,3 +143,20 @@ def test_the_schema_refuses_what_the_spec_refuses():
     ):
         with pytest.raises(jsonschema.ValidationError):
             validate(broken)
+
+
+def test_lineage_of_a_task_that_failed_on_its_input_names_what_it_can(aws):
+    from airflow_provider_glue_labeling.operators import GlueMLImportLabelsOperator
+
+    task = GlueMLImportLabelsOperator(
+        task_id="t",
+        transform_id="tfm-missing",
+        input_s3_path="labels.csv",
+        aws_conn_id=None,
+        region_name="us-east-1",
+    )
+    lineage = task.get_openlineage_facets_on_failure(None)
+    assert lineage.inputs == []  # "labels.csv" is no S3 path: logged, not named
+    assert [(d.namespace, d.name) for d in lineage.outputs] == [(GLUE, "mlTransform/tfm-missing")]
+    facet = lineage.run_facets[FACET_NAME]
+    assert (facet.transformId, facet.taskRunType, facet.taskRunId) == ("tfm-missing", "IMPORT_LABELS", None)
