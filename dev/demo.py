@@ -218,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
             "GLUE_FINDMATCHES_TRANSFORM_ID": transform_id,
             "GLUE_FINDMATCHES_BUCKET": BUCKET,
             # The scheduler creates asset-triggered runs (and the weekly DAG's one scheduled run, which
-            # fails at once on the example's placeholder transform: the demo triggers its own rounds).
+            # fails on the example's placeholder transform: the demo triggers its own rounds).
             "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "True",
             "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": str(args.deferrable),
             "AIRFLOW__GLUE_LABELING__POLL_SECONDS": os.environ.get(

@@ -45,7 +45,7 @@ def taught(server, airflow_db, tmp_path_factory):
         "GLUE_FINDMATCHES_TRANSFORM_ID": transform_id,  # the matching DAG's asset, named at parse time
         "GLUE_FINDMATCHES_BUCKET": BUCKET,
         # The scheduler creates asset-triggered runs (and the weekly DAG's one scheduled run, which
-        # fails at once on the example's placeholder transform).
+        # fails on the example's placeholder transform).
         "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "True",
         "AIRFLOW__GLUE_LABELING__POLL_SECONDS": "1",
         # Waits in the worker: this test is about the asset and lineage, not the triggerer.
