@@ -41,7 +41,8 @@ class GlueMLEvaluationOperator(GlueMLTaskRunOperator):
     After the run it reads ``EvaluationMetrics.FindMatchesMetrics`` from ``GetMLTransform`` and
     returns them as Glue gives them (``Precision``, ``Recall``, ``F1``, ``AreaUnderPRCurve``,
     ``ConfusionMatrix`` ...). With thresholds it logs each metric against its threshold and fails
-    when one is below. When it does not wait, it returns the TaskRunId.
+    when one is below. When it does not wait, it returns the TaskRunId. When it waits, its success
+    is an event of the transform's asset (:mod:`~.assets`) carrying the metrics and the decision.
 
     :param min_f1: lowest acceptable F1 (0..1), or None. (templated)
     :param min_precision: lowest acceptable precision (0..1), or None. (templated)

@@ -101,6 +101,7 @@ class GlueMLImportLabelsOperator(GlueMLTaskRunOperator):
     ``labeling_set_id,label`` and has no row without a ``labeling_set_id``. With
     ``replace_all_labels=True`` the current labels are first exported to ``backup_s3_path``, and
     that export is waited for (deferred when deferrable) even with ``wait_for_completion=False``.
+    When it waits for its run, its success is an event of the transform's asset (:mod:`~.assets`).
 
     :param input_s3_path: ``s3://bucket/key`` of the labels file, or a prefix of files. (templated)
     :param replace_all_labels: forget every earlier label (default False: add to them).
