@@ -99,12 +99,21 @@ class GlueMLLineageMixin:
         return None
 
     def get_openlineage_facets_on_start(self) -> OperatorLineage:
+        """What the task will read and write, and the run it starts with (once rendered)."""
         return self._lineage(finished=False)
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
+        """What the task read and wrote, and its run's end (status; metrics of an evaluation).
+
+        :param task_instance: the finished task instance (unused: the operator holds its run).
+        """
         return self._lineage(finished=True)
 
     def get_openlineage_facets_on_failure(self, task_instance: Any) -> OperatorLineage:
+        """As on complete, with Glue's ``ErrorString`` of a run that failed.
+
+        :param task_instance: the failed task instance (unused: the operator holds its run).
+        """
         return self._lineage(finished=True)
 
     def _lineage(self, finished: bool) -> OperatorLineage:
