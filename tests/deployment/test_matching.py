@@ -10,6 +10,7 @@ import csv
 import io
 import json
 from importlib.util import find_spec
+from types import SimpleNamespace
 
 import jsonschema
 import pytest
@@ -20,10 +21,15 @@ from airflow_provider_glue_labeling.versions import HAS_ASSET_ALIASES
 from tests.helpers import BUCKET, ROOT, add_labels, client
 
 RETRAINING, MATCHING = "glue_findmatches_retraining", "glue_findmatches_matching"
-pytestmark = pytest.mark.skipif(
-    not HAS_ASSET_ALIASES,
-    reason="the retraining example's templated transform id records its events through an asset alias (Airflow 3)",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        not HAS_ASSET_ALIASES,
+        reason="the retraining example's templated transform id records its events through an asset alias (Airflow 3)",
+    ),
+    # The first test's setup starts a deployment and waits for two DAG runs: on two cores beside
+    # another deployment and browsers that can take longer than the suite's 300 s a test.
+    pytest.mark.timeout(900),
+]
 HAS_OPENLINEAGE = find_spec("airflow.providers.openlineage") is not None
 
 
@@ -61,61 +67,78 @@ def taught(server, airflow_db, tmp_path_factory):
         yield running, transform_id, truth, lineage, s3
 
 
-def test_a_passing_evaluation_runs_the_matching_job_through_the_asset(taught):
+@pytest.fixture(scope="module")
+def matched(taught):
+    """The retraining DAG run on the deployment, and the matching DAG run its asset event started."""
     from dev.deployment import wait_until
 
     running, transform_id, truth, lineage, s3 = taught
     emulator.configure(run_seconds=3)
     run_id = running.trigger(RETRAINING, {"transform_id": transform_id, "bucket": BUCKET, "min_f1": 0.3})
-    state = wait_until(
-        lambda: (
-            running.run_state(RETRAINING, run_id) in ("success", "failed")
-            and running.run_state(RETRAINING, run_id)
-        ),
-        240,
-        "the retraining run",
-        running.logs,
-    )
-    assert state == "success"
-    decision = running.xcom(RETRAINING, run_id, "evaluate", "teaching_decision")
-    assert decision["decision"] == "good_enough", decision
+
+    def retrained():
+        state = running.run_state(RETRAINING, run_id)
+        return state if state in ("success", "failed") else None
+
+    # Generous: on two cores this deployment shares the machine with another one and browsers.
+    state = wait_until(retrained, 420, "the retraining run", running.logs)
 
     # Nobody triggers the matching DAG: the evaluation's asset event does.
-    def matched():
+    def matching_ended():
         done = [r for r in running.runs(MATCHING) if r["state"] in ("success", "failed")]
         return done[-1] if done else None
 
-    run = wait_until(matched, 240, "the matching DAG, scheduled on the transform's asset", running.logs)
-    assert run["state"] == "success" and run["run_type"] in ("asset_triggered", "dataset_triggered"), run
+    run = wait_until(
+        matching_ended, 420, "the matching DAG, scheduled on the transform's asset", running.logs
+    )
+    return SimpleNamespace(
+        running=running,
+        transform_id=transform_id,
+        truth=truth,
+        lineage=lineage,
+        s3=s3,
+        state=state,
+        run_id=run_id,
+        run=run,
+    )
+
+
+def test_a_passing_evaluation_runs_the_matching_job_through_the_asset(matched):
+    running, run = matched.running, matched.run
+    assert matched.state == "success", running.logs()
+    decision = running.xcom(RETRAINING, matched.run_id, "evaluate", "teaching_decision")
+    assert decision["decision"] == "good_enough", decision
     tasks = ["transform_passed", "find_matches", "count_matches"]
-    assert set(running.states(MATCHING, run["dag_run_id"], tasks).values()) == {"success"}
+    states = running.states(MATCHING, run["dag_run_id"], tasks)
+    assert run["state"] == "success" and set(states.values()) == {"success"}, (run, states, running.logs())
+    assert run["run_type"] in ("asset_triggered", "dataset_triggered"), run
     summary = running.xcom(MATCHING, run["dag_run_id"], "count_matches", "return_value")
     bucket, _, prefix = summary["output_path"].removeprefix("s3://").partition("/")
     rows = []
-    for obj in s3.list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"]:
-        rows.extend(
-            csv.DictReader(io.StringIO(s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read().decode()))
-        )
-    assert len(rows) == summary["records"] == len(truth)
-    assert summary["match_groups"] == len({row["match_id"] for row in rows}) < len(truth)
+    for obj in matched.s3.list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"]:
+        body = matched.s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read().decode()
+        rows.extend(csv.DictReader(io.StringIO(body)))
+    assert len(rows) == summary["records"] == len(matched.truth)
+    assert summary["match_groups"] == len({row["match_id"] for row in rows}) < len(matched.truth)
 
-    if not HAS_OPENLINEAGE:
-        pytest.skip("OpenLineage checks need apache-airflow-providers-openlineage")
+
+@pytest.mark.skipif(not HAS_OPENLINEAGE, reason="needs apache-airflow-providers-openlineage (the dev extra)")
+def test_openlineage_events_of_the_deployment_are_valid_and_name_the_transform(matched):
     from airflow_provider_glue_labeling.lineage import FACET_NAME, FACET_SCHEMA
     from tests.lineage.schema import validate
 
-    events = [json.loads(line) for line in lineage.read_text().splitlines()]
+    events = [json.loads(line) for line in matched.lineage.read_text().splitlines()]
     for event in events:
         validate(event)
     by_job = {(e["job"]["name"], e["eventType"]): e for e in events}
     evaluated = by_job[f"{RETRAINING}.evaluate", "COMPLETE"]
     facet = evaluated["run"]["facets"][FACET_NAME]
     jsonschema.validate(facet, FACET_SCHEMA)
-    assert (facet["transformId"], facet["status"]) == (transform_id, "SUCCEEDED")
+    assert (facet["transformId"], facet["status"]) == (matched.transform_id, "SUCCEEDED")
     assert facet["metrics"]["F1"] >= 0.3
     glue = "arn:aws:glue:us-east-1:123456789012"
     assert [(d["namespace"], d["name"]) for d in evaluated["inputs"]] == [
-        (glue, f"mlTransform/{transform_id}")
+        (glue, f"mlTransform/{matched.transform_id}")
     ]
     # The matching run's events, from its tasks in the scheduler and workers.
     assert (f"{MATCHING}.find_matches", "COMPLETE") in by_job
