@@ -97,6 +97,9 @@ class Deployment:
                 # executors start ``airflow`` from PATH: this interpreter's
                 "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
                 "AIRFLOW__CORE__PARALLELISM": "4",
+                # Processes share one SQLite file: a writer waits up to 30 s for another's lock
+                # (Python's default, 5 s, failed a REST trigger while a task started on 2 busy cores).
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}?timeout=30",
                 "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
                 # Only the runs a test triggers: no scheduled run of a @weekly example DAG beside them.
                 "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
