@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
-import io
 import os
 import sys
 import threading
@@ -234,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
                 say(f"label it yourself: {airflow.url}/glue-labeling/ (user bea, password {USERS['bea'][1]})")
             else:
                 labeler.start()
+            airflow.settle_scheduled(DAG_ID, "evaluate")  # the weekly run's start, before the demo's
             conf = {
                 "transform_id": transform_id,
                 "bucket": BUCKET,
@@ -310,14 +309,9 @@ def wait_for_matches(airflow: Any, wait_until: Any) -> dict[str, Any]:
 
 def print_matches(s3: Any, summary: dict[str, Any], truth: dict[str, str]) -> None:
     """The matches the job wrote, and their pairwise precision and recall against the known truth."""
-    from airflow_provider_glue_labeling.emulator.seed import pairwise_quality
+    from airflow_provider_glue_labeling.emulator.seed import pairwise_quality, read_matches
 
-    bucket, _, prefix = summary["output_path"].removeprefix("s3://").partition("/")
-    rows: list[dict[str, str]] = []
-    for obj in s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", []):
-        body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read().decode()
-        rows.extend(csv.DictReader(io.StringIO(body)))
-    quality = pairwise_quality(rows, truth, "id")
+    quality = pairwise_quality(read_matches(s3, summary["output_path"]), truth, "id")
     print(
         f"\nMatches, {summary['output_path']} (the FindMatches job of {MATCHING_DAG_ID}):\n"
         f"  {quality['records']} records in {quality['match_groups']} match groups "

@@ -269,6 +269,23 @@ class Deployment:
         )
         return list(json.loads(out.strip().splitlines()[-1]))
 
+    def settle_scheduled(self, dag_id: str, task_id: str, timeout: float = 300) -> None:
+        """Wait until the scheduler's own run of ``dag_id`` has ended the first try of ``task_id``.
+
+        With ``[scheduler] use_job_schedule`` on, a scheduled DAG gets a run as the deployment
+        starts; one SQLite file cannot take that run's start and a REST trigger at once (the
+        trigger answered 500, "database is locked"), so a caller triggers its own runs after.
+        """
+
+        def settled() -> bool:
+            scheduled = [r for r in self.runs(dag_id) if r["run_type"] == "scheduled"]
+            if not scheduled:
+                return False
+            state = self.states(dag_id, scheduled[0]["dag_run_id"], [task_id])[task_id]
+            return state in ("success", "failed", "up_for_retry", "skipped")
+
+        wait_until(settled, timeout, f"the scheduled run of {dag_id} to end its first try", self.logs)
+
     def run_state(self, dag_id: str, run_id: str) -> str | None:
         """The state of a DAG run."""
         if AIRFLOW_3:

@@ -176,6 +176,22 @@ def _typo(rng: random.Random, word: str) -> str:
     return word[:at] + rng.choice("aeiouns") + word[at + 1 :]
 
 
+def read_matches(s3: Any, output_path: str) -> list[dict[str, str]]:
+    """Every row a FindMatches job wrote under ``output_path`` (its CSV files, read in key order).
+
+    :param s3: a boto3 S3 client.
+    :param output_path: the job's ``--output_path``, ``s3://bucket/prefix/``.
+    """
+    from airflow_provider_glue_labeling.validation import check_s3_uri
+
+    bucket, prefix = check_s3_uri("output_path", output_path)
+    rows: list[dict[str, str]] = []
+    for obj in s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", []):
+        body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read().decode()
+        rows.extend(csv.DictReader(io.StringIO(body)))
+    return rows
+
+
 def pairwise_quality(matches: list[dict[str, str]], truth: dict[str, str], key: str) -> dict[str, Any]:
     """Pairwise precision, recall and F1 of a matching job's output against the known truth.
 

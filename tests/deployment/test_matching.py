@@ -6,8 +6,6 @@ transform's asset runs the matching example DAG, whose FindMatches job (the Amaz
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from importlib.util import find_spec
 from types import SimpleNamespace
@@ -17,6 +15,7 @@ import pytest
 import requests
 
 import airflow_provider_glue_labeling.emulator as emulator
+from airflow_provider_glue_labeling.emulator.seed import read_matches
 from airflow_provider_glue_labeling.versions import HAS_ASSET_ALIASES
 from tests.helpers import BUCKET, ROOT, add_labels, client
 
@@ -74,6 +73,7 @@ def matched(taught):
 
     running, transform_id, truth, lineage, s3 = taught
     emulator.configure(run_seconds=3)
+    running.settle_scheduled(RETRAINING, "evaluate")  # the weekly run's start, before ours
     run_id = running.trigger(RETRAINING, {"transform_id": transform_id, "bucket": BUCKET, "min_f1": 0.3})
 
     def retrained():
@@ -113,11 +113,7 @@ def test_a_passing_evaluation_runs_the_matching_job_through_the_asset(matched):
     assert run["state"] == "success" and set(states.values()) == {"success"}, (run, states, running.logs())
     assert run["run_type"] in ("asset_triggered", "dataset_triggered"), run
     summary = running.xcom(MATCHING, run["dag_run_id"], "count_matches", "return_value")
-    bucket, _, prefix = summary["output_path"].removeprefix("s3://").partition("/")
-    rows = []
-    for obj in matched.s3.list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"]:
-        body = matched.s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read().decode()
-        rows.extend(csv.DictReader(io.StringIO(body)))
+    rows = read_matches(matched.s3, summary["output_path"])
     assert len(rows) == summary["records"] == len(matched.truth)
     assert summary["match_groups"] == len({row["match_id"] for row in rows}) < len(matched.truth)
 
