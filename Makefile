@@ -1,18 +1,26 @@
-# Each target sets itself up: a .venv with the package and its dev tools, installed once.
-PYTHON ?= python3
+# Each target sets itself up: a .venv with the package and its dev tools, installed once from the
+# committed lock (the versions the project was tested with); again when the lock or pyproject changes.
+PYTHON ?= $(shell command -v python3.11 || echo python3)
 VENV := .venv
 PY := $(VENV)/bin/python
+LOCK := constraints/dev-py3.11.txt
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: install browser lint typecheck test test-matrix constraints dist docs demo bench bench-stopping bench-page clean
+.PHONY: install lock browser lint typecheck test test-matrix test-latest constraints dist docs demo bench bench-stopping bench-page clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# The lock is for Python 3.11 (uv resolves for one version): the venv is made with it.
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip uv
-	$(VENV)/bin/uv pip install -q --python $(PY) -e '.[dev]'
+	$(PY) -m pip install -q --disable-pip-version-check $$(grep '^uv==' $(LOCK))
+	$(VENV)/bin/uv pip install -q --python $(PY) -c $(LOCK) -e '.[dev]'
 	touch $(STAMP)
+
+# Resolve the lock and every locked matrix cell anew, to the newest releases the ranges admit
+# (needs the package index). Then run `make test test-matrix` before committing what changed.
+lock: install
+	$(PY) dev/matrix.py compile
 
 # The labeling page's browser test drives Debian's chromium (Playwright cannot download its own).
 browser:
@@ -35,9 +43,15 @@ test: lint typecheck browser
 test-matrix: install browser
 	$(PY) dev/matrix.py run $(CELLS)
 
-# Resolve the matrix's constraints files anew (needs the package index).
+# Resolve some of the matrix's constraints files anew: CELLS="a b" (needs the package index).
 constraints: install
 	$(PY) dev/matrix.py compile $(CELLS)
+
+# Drift: the tests on the newest releases the ranges admit (no lock), then a user's fresh install
+# (pip, nothing pinned) running a first DAG on the emulator. Needs the package index.
+test-latest: install browser
+	$(PY) dev/matrix.py run latest-py3.13
+	$(PY) dev/fresh_install.py
 
 # The sdist and the wheel under dist/, checked by twine.
 dist: install

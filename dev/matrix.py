@@ -1,9 +1,15 @@
-"""The support matrix: one venv per (Airflow, Python) cell, the whole test suite in each.
+"""The support matrix: one venv per (Airflow, Python) cell, the whole test suite in each; and the lock.
 
 ``python dev/matrix.py run [CELL ...]`` installs each cell from its constraints file under
 ``constraints/`` (a venv under ``.matrix/``, rebuilt only when the constraints change) and runs
-``pytest`` in it, then prints a table of passed counts and times. ``python dev/matrix.py compile
-[CELL ...]`` resolves the constraints files anew (the only step that needs the package index).
+``pytest`` in it, then prints a table of the versions, passed counts and times. ``python
+dev/matrix.py compile [NAME ...]`` resolves the constraints files anew (the only step that needs
+the package index), and with them the lock of ``make install``, ``constraints/dev-py3.11.txt``.
+
+The cell ``latest-py3.13`` has no constraints file: each run resolves the newest release of
+everything the package's ranges admit (Airflow, the Amazon provider, common-compat, moto, boto3),
+in a venv made anew, as a user's ``pip install`` would today. It is how drift is caught the day a
+release comes out (``make test-latest``).
 
 Older cells are resolved as of their Airflow release (``exclude_newer``), as Airflow's own
 constraints files pin the libraries of their time; the packages this provider needs newer than
@@ -29,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 CONSTRAINTS = ROOT / "constraints"
 VENVS = ROOT / ".matrix"
-TODAY = "2026-11-29"
+TODAY = time.strftime("%Y-%m-%d")  # a compile lets the own floors through up to its day
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,8 @@ class Cell:
     resolution: str = "highest"
     exclude_newer: str | None = None
     newer: tuple[str, ...] = field(default=())
+    extra: str = "test"
+    locked: bool = True  # False: no constraints file, the newest releases at each run
 
     def requirement(self) -> str:
         return f"apache-airflow{self.airflow}"
@@ -54,9 +62,14 @@ CELLS = {
     "airflow3.3-py3.11": Cell("==3.3.2", "3.11"),
     "airflow3.3-py3.12": Cell("==3.3.2", "3.12"),
     "airflow3.3-py3.13": Cell("==3.3.2", "3.13"),
+    "latest-py3.13": Cell("", "3.13", locked=False),
 }
-# What CI runs besides `make test` (Airflow 3.3 on Python 3.11): the lowest and the newest cell.
+# What CI runs besides `make test` (Airflow 3.3 on Python 3.11, from the lock) and `make
+# test-latest`: the lowest and the newest locked cell.
 CI_CELLS = ("airflow2.11-lowest-py3.12", "airflow3.3-py3.13")
+# `make install`'s lock: the dev extra (linters, docs, OpenLineage too) on the newest releases as of
+# its compile; `make lock` compiles it and every locked cell anew.
+LOCKS = {"dev-py3.11": Cell("", "3.11", extra="dev")}
 
 
 def uv() -> str:
@@ -82,9 +95,9 @@ def compile_cell(name: str, cell: Cell) -> None:
     VENVS.mkdir(exist_ok=True)
     requirement.write_text(f"{cell.requirement()}\n")
     command = [
-        uv(), "pip", "compile", "pyproject.toml", str(requirement), "--extra", "test",
+        uv(), "pip", "compile", "pyproject.toml", str(requirement), "--extra", cell.extra,
         "--python", interpreter(cell.python), "--resolution", cell.resolution,
-        "--no-header", "--no-annotate", "--quiet", "-o", str(CONSTRAINTS / f"{name}.txt"),
+        "--upgrade", "--no-header", "--no-annotate", "--quiet", "-o", str(CONSTRAINTS / f"{name}.txt"),
     ]  # fmt: skip
     if cell.exclude_newer:
         command += ["--exclude-newer", cell.exclude_newer]
@@ -96,28 +109,39 @@ def compile_cell(name: str, cell: Cell) -> None:
     # The provider itself is installed from the checkout, never from a pin.
     text = re.sub(r"(?m)^(-e |airflow-provider-glue-labeling\b).*\n", "", text)
     era = f", as of {cell.exclude_newer} but {', '.join(cell.newer)}" if cell.exclude_newer else ""
-    header = f"# {name}: apache-airflow{cell.airflow}, Python {cell.python}, {cell.resolution}{era}\n# Made by `python dev/matrix.py compile {name}`; do not edit by hand.\n"
+    header = (
+        f"# {name}: apache-airflow{cell.airflow}, extra {cell.extra}, Python {cell.python}, {cell.resolution}{era}\n"
+        f"# Made on {TODAY} by `make lock` (`python dev/matrix.py compile {name}`); do not edit by hand.\n"
+    )
     (CONSTRAINTS / f"{name}.txt").write_text(header + text)
     print(f"{name}: constraints/{name}.txt", flush=True)
 
 
 def install(name: str, cell: Cell) -> Path:
-    """The cell's venv, (re)built when its constraints or pyproject.toml changed."""
-    constraints = CONSTRAINTS / f"{name}.txt"
-    digest = hashlib.sha256(constraints.read_bytes() + (ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    """The cell's venv, (re)built when its constraints or pyproject.toml changed; an unlocked
+    cell's, built anew each time with the newest releases."""
     venv = VENVS / name
     stamp = venv / ".installed"
     python = venv / "bin" / "python"
-    if stamp.exists() and stamp.read_text() == digest and python.exists():
-        return python
+    pins: list[str] = []
+    digest = None
+    if cell.locked:
+        constraints = CONSTRAINTS / f"{name}.txt"
+        pins = ["-c", str(constraints)]
+        digest = hashlib.sha256(constraints.read_bytes() + (ROOT / "pyproject.toml").read_bytes()).hexdigest()
+        if stamp.exists() and stamp.read_text() == digest and python.exists():
+            return python
     shutil.rmtree(venv, ignore_errors=True)
     subprocess.run([uv(), "venv", "--quiet", "--python", interpreter(cell.python), str(venv)], check=True)
+    # --refresh: an unlocked cell asks the index for what is newest now, not what uv's cache saw.
+    fresh = [] if cell.locked else ["--refresh"]
     subprocess.run(
-        [uv(), "pip", "install", "--quiet", "--python", str(python), "-c", str(constraints), "-e", ".[test]"],
+        [uv(), "pip", "install", "--quiet", *fresh, "--python", str(python), *pins, "-e", f".[{cell.extra}]"],
         cwd=ROOT,
         check=True,
     )
-    stamp.write_text(digest)
+    if digest:
+        stamp.write_text(digest)
     return python
 
 
@@ -163,7 +187,8 @@ VERSIONS = """
 import platform
 from importlib.metadata import version
 print(" | ".join([platform.python_version(), version("apache-airflow"),
-      version("apache-airflow-providers-amazon"), version("apache-airflow-providers-common-compat")]))
+      version("apache-airflow-providers-amazon"), version("apache-airflow-providers-common-compat"),
+      version("moto"), version("boto3")]))
 """
 
 
@@ -172,9 +197,22 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("action", choices=("run", "compile", "list"))
-    parser.add_argument("cells", nargs="*", help="cells (default: all); 'ci' for the cells CI runs")
+    parser.add_argument(
+        "cells",
+        nargs="*",
+        help="cells (default: all; for compile, every locked cell and the lock); 'ci' for CI's",
+    )
     parser.add_argument("--pytest-args", default="", help="extra pytest arguments, e.g. '-x -k dag'")
     args = parser.parse_args(argv)
+    compiled = {**{n: c for n, c in CELLS.items() if c.locked}, **LOCKS}
+    if args.action == "compile":
+        names = args.cells or list(compiled)
+        unknown = [n for n in names if n not in compiled]
+        if unknown:
+            parser.error(f"unknown lock(s) {unknown}; they are {list(compiled)}")
+        for name in names:
+            compile_cell(name, compiled[name])
+        return 0
     names = list(CI_CELLS) if args.cells == ["ci"] else args.cells or list(CELLS)
     unknown = [n for n in names if n not in CELLS]
     if unknown:
@@ -182,13 +220,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.action == "list":
         print("\n".join(names))
         return 0
-    if args.action == "compile":
-        for name in names:
-            compile_cell(name, CELLS[name])
-        return 0
     rows = [run_cell(name, CELLS[name], args.pytest_args.split()) for name in names]
-    print("\n| cell | Python | Airflow | Amazon provider | common-compat | result | install | total |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print(
+        "\n| cell | Python | Airflow | Amazon provider | common-compat | moto | boto3 | result | install | total |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for name, (versions, summary, installed, total) in zip(names, rows, strict=True):
         print(f"| {name} | {versions} | {summary} | {installed:.0f} s | {total:.0f} s |")
     return 1 if any(summary.startswith("FAILED") for _, summary, _, _ in rows) else 0

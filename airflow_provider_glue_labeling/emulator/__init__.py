@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from collections.abc import Iterator
 
-from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
     MotoRequestHandler,
@@ -55,31 +55,25 @@ __all__ = [
 install()
 
 
-class _Server(ThreadedMotoServer):
-    """moto's threaded server, with the emulator's controls under ``/glue-ml-emulator/``."""
-
-    def _server_entry(self) -> None:
-        app = ControlApp(DomainDispatcherApplication(create_backend_app))
-        self._server = make_server(
-            self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
-        )
-        self._server_ready_event.set()
-        self._server.serve_forever()
-
-
 @contextlib.contextmanager
 def serve(port: int = 0) -> Iterator[str]:
     """Run a moto server with the emulator on 127.0.0.1 in this process; yield its endpoint URL.
 
-    Besides the AWS APIs it answers the controls of :mod:`.control` (see :class:`Remote`).
+    Besides the AWS APIs it answers the controls of :mod:`.control` (see :class:`Remote`). It is
+    moto's own WSGI app (``DomainDispatcherApplication`` over ``create_backend_app``, as the
+    ``moto_server`` command serves it) behind the controls, served by werkzeug on a thread of its own.
 
     :param port: the TCP port; 0 picks a free one.
     """
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = _Server(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
+    app = ControlApp(DomainDispatcherApplication(create_backend_app))
+    server = make_server("127.0.0.1", port, app, threaded=True, request_handler=MotoRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, name="glue-ml-emulator", daemon=True)
+    thread.start()
     try:
-        host, bound = server.get_host_and_port()
-        yield f"http://{host}:{bound}"
+        host, bound = server.server_address[:2]
+        yield f"http://{host!s}:{bound}"
     finally:
-        server.stop()
+        server.shutdown()
+        server.server_close()
+        thread.join()

@@ -88,7 +88,7 @@ class GlueData:
                 table = self.backend.get_table(database, name)
             except JsonRESTError as error:
                 raise RunFailed(f"Input table {database}.{name} not found: {error.message}") from None
-            location = table.get_version(str(table._current_version))["StorageDescriptor"]["Location"]
+            location = table.as_dict()["StorageDescriptor"]["Location"]
             for uri, data in self.objects(location):
                 table_rows, table_columns = read_csv(uri, data)
                 rows.extend(table_rows)
@@ -138,7 +138,7 @@ class GlueData:
             table = self.backend.get_table(ref.get("DatabaseName"), ref.get("TableName"))
         except JsonRESTError:
             return []
-        descriptor = table.get_version(str(table._current_version))["StorageDescriptor"]
+        descriptor = table.as_dict()["StorageDescriptor"]
         return [
             {"Name": c["Name"], "DataType": c.get("Type", "string")} for c in descriptor.get("Columns", [])
         ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import struct
 import threading
@@ -61,10 +62,27 @@ def _timestamp(value: Any) -> datetime | None:
     return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
 
 
+def request_parameters(response: GlueResponse) -> dict[str, Any]:
+    """The call's parameters, read from its JSON body (Glue speaks AWS JSON 1.1) as the client sent
+    them: the same on every moto release, whatever moto's own parsing makes of them (moto 5.2.6
+    dropped ``GlueResponse.parameters`` and parses the body by the service model instead).
+    """
+    body = response.body
+    if isinstance(body, bytes):
+        body = body.decode("utf-8")
+    try:
+        parameters = json.loads(body) if body else {}
+    except ValueError:
+        raise GlueErrorResponse(ErrorCode.INVALID_INPUT, "The request body is not valid JSON") from None
+    if not isinstance(parameters, dict):
+        raise GlueErrorResponse(ErrorCode.INVALID_INPUT, "The request body is not a JSON object")
+    return parameters
+
+
 def _apply_faults(response: GlueResponse, operation: str) -> float:
     """Raise or sleep as the faults on this call say; return how long to hold the answer back."""
     hold = 0.0
-    for fault in settings.record_call(operation, response.parameters):
+    for fault in settings.record_call(operation, request_parameters(response)):
         if fault.kind == "slow_reply":
             hold += fault.seconds
         elif fault.kind == "latency":
@@ -90,13 +108,17 @@ def _drop_connection(response: GlueResponse) -> None:
     raise ConnectionClosedError(endpoint_url=getattr(response, "uri", "glue"))
 
 
-def _operation(name: str) -> Callable[[Callable[[GlueResponse, MLState], dict[str, Any]]], Any]:
-    """Wrap a handler as a moto response method: call log, faults, then the handler."""
+Handler = Callable[[dict[str, Any], MLState], dict[str, Any]]
 
-    def wrap(handler: Callable[[GlueResponse, MLState], dict[str, Any]]) -> Any:
+
+def _operation(name: str) -> Callable[[Handler], Any]:
+    """Wrap a handler of the call's parameters as a moto response method: call log, faults, then
+    the handler."""
+
+    def wrap(handler: Handler) -> Any:
         def method(self: GlueResponse) -> ActionResult:
             hold = _apply_faults(self, name)
-            result = ActionResult(handler(self, ml_state(self.glue_backend)))
+            result = ActionResult(handler(request_parameters(self), ml_state(self.glue_backend)))
             time.sleep(hold)  # the work is done; the client waits for the answer
             return result
 
@@ -106,27 +128,27 @@ def _operation(name: str) -> Callable[[Callable[[GlueResponse, MLState], dict[st
     return wrap
 
 
-def _start(task_type: str, properties: Callable[[GlueResponse], dict[str, Any]]) -> Any:
-    def handler(self: GlueResponse, state: MLState) -> dict[str, Any]:
-        run = state.start(self._get_param("TransformId"), task_type, properties(self))
+def _start(task_type: str, properties: Callable[[dict[str, Any]], dict[str, Any]]) -> Handler:
+    def handler(params: dict[str, Any], state: MLState) -> dict[str, Any]:
+        run = state.start(params.get("TransformId", ""), task_type, properties(params))
         return {"TaskRunId": run.task_run_id}
 
     return handler
 
 
-def _path(self: GlueResponse, parameter: str) -> str:
-    value = self._get_param(parameter)
-    parse_s3_uri(parameter, value)
-    return value
+def _path(params: dict[str, Any], parameter: str) -> str:
+    value = params.get(parameter)
+    parse_s3_uri(parameter, value)  # refuses anything but an s3:// path
+    return str(value)
 
 
-def get_ml_task_run(self: GlueResponse, state: MLState) -> dict[str, Any]:
-    return state.poll(self._get_param("TransformId"), self._get_param("TaskRunId")).as_dict()
+def get_ml_task_run(params: dict[str, Any], state: MLState) -> dict[str, Any]:
+    return state.poll(params.get("TransformId", ""), params.get("TaskRunId", "")).as_dict()
 
 
-def get_ml_task_runs(self: GlueResponse, state: MLState) -> dict[str, Any]:
-    runs = state.all_runs(self._get_param("TransformId"))
-    flt = self._get_param("Filter") or {}
+def get_ml_task_runs(params: dict[str, Any], state: MLState) -> dict[str, Any]:
+    runs = state.all_runs(params.get("TransformId", ""))
+    flt = params.get("Filter") or {}
     after, before = _timestamp(flt.get("StartedAfter")), _timestamp(flt.get("StartedBefore"))
     runs = [
         r
@@ -136,16 +158,16 @@ def get_ml_task_runs(self: GlueResponse, state: MLState) -> dict[str, Any]:
         and (after is None or r.started_on >= after)
         and (before is None or r.started_on <= before)
     ]
-    sort = self._get_param("Sort") or {"Column": "STARTED", "SortDirection": "DESCENDING"}
+    sort = params.get("Sort") or {"Column": "STARTED", "SortDirection": "DESCENDING"}
     if sort.get("Column") not in SORT_KEYS:
         raise GlueErrorResponse(ErrorCode.INVALID_INPUT, f"Sort column {sort.get('Column')} is not valid")
     runs.sort(key=SORT_KEYS[sort["Column"]], reverse=sort.get("SortDirection") != "ASCENDING")
-    max_results = int(self._get_param("MaxResults") or 100)
+    max_results = int(params.get("MaxResults") or 100)
     if not 1 <= max_results <= 1000:
         raise GlueErrorResponse(
             ErrorCode.INVALID_INPUT, f"MaxResults {max_results} is not between 1 and 1000"
         )
-    token = self._get_param("NextToken")
+    token = params.get("NextToken")
     try:
         offset = int(token or 0)
     except ValueError:
@@ -157,12 +179,12 @@ def get_ml_task_runs(self: GlueResponse, state: MLState) -> dict[str, Any]:
     return body
 
 
-def cancel_ml_task_run(self: GlueResponse, state: MLState) -> dict[str, Any]:
-    run = state.cancel(self._get_param("TransformId"), self._get_param("TaskRunId"))
+def cancel_ml_task_run(params: dict[str, Any], state: MLState) -> dict[str, Any]:
+    run = state.cancel(params.get("TransformId", ""), params.get("TaskRunId", ""))
     return {"TransformId": run.transform_id, "TaskRunId": run.task_run_id, "Status": run.status}
 
 
-HANDLERS: dict[str, Callable[[GlueResponse, MLState], dict[str, Any]]] = {
+HANDLERS: dict[str, Handler] = {
     "StartMLLabelingSetGenerationTaskRun": _start(
         "LABELING_SET_GENERATION",
         lambda r: {"LabelingSetGenerationTaskRunProperties": {"OutputS3Path": _path(r, "OutputS3Path")}},
@@ -171,8 +193,8 @@ HANDLERS: dict[str, Callable[[GlueResponse, MLState], dict[str, Any]]] = {
         "IMPORT_LABELS",
         lambda r: {
             "ImportLabelsTaskRunProperties": {
-                "InputS3Path": r._get_param("InputS3Path"),  # checked by MLState.start, as Glue does
-                "Replace": bool(r._get_param("ReplaceAllLabels", False)),
+                "InputS3Path": r.get("InputS3Path"),  # checked by MLState.start, as Glue does
+                "Replace": bool(r.get("ReplaceAllLabels", False)),
             }
         },
     ),

@@ -65,18 +65,30 @@ def test_wheel_declares_one_version_and_the_true_floors(wheel):
     assert f"-{__version__}-" in wheel.name
     requires = {re.split(r"[\[<>=;]", r)[0].strip(): r for r in meta.get_all("Requires-Dist")}
     assert ">=2.11.0" in requires["apache-airflow"]
+    # Each range stops short of the next release that could break it (pyproject.toml).
+    assert "<3.4" in requires["apache-airflow"]
+    assert "<5.3" in requires["moto"]
     assert ">=1.23.0" in requires["apache-airflow-providers-common-compat"]
     assert ">=9.5.0" in requires["apache-airflow-providers-amazon"]
     assert meta["License-Expression"] == "Apache-2.0"
 
 
 def test_emulator_runs_from_the_installed_wheel(wheel, tmp_path):
-    """A clean venv, the wheel installed with its emulator extra, then ``python -m ...emulator``."""
+    """A clean venv, the wheel installed with its emulator extra, then ``python -m ...emulator``.
+
+    Its dependencies are the versions of the environment the tests run in (the lock, or a matrix
+    cell's), so the test says the same thing every day; ``make test-latest`` installs the newest.
+    """
     venv = tmp_path / "venv"
     subprocess.run([uv(), "venv", "--quiet", "--python", sys.executable, str(venv)], check=True)
     python = venv / "bin" / "python"
+    frozen = subprocess.run(
+        [uv(), "pip", "freeze", "--python", sys.executable], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    pins = tmp_path / "pins.txt"
+    pins.write_text("".join(f"{line}\n" for line in frozen if "==" in line and "glue-labeling" not in line))
     subprocess.run(
-        [uv(), "pip", "install", "--quiet", "--python", str(python), f"{wheel}[emulator]"],
+        [uv(), "pip", "install", "--quiet", "--python", str(python), "-c", str(pins), f"{wheel}[emulator]"],
         check=True,
         cwd=tmp_path,
     )
@@ -112,3 +124,27 @@ def test_emulator_runs_from_the_installed_wheel(wheel, tmp_path):
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
+
+
+def test_every_lock_stays_inside_the_declared_ranges():
+    """``make install``'s lock and each matrix cell pin versions the package declares it works with:
+    a range narrowed to leave out a broken release must leave it out of the locks too."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = [
+        Requirement(r) for r in project["dependencies"] + project["optional-dependencies"]["emulator"]
+    ]
+    locks = sorted((ROOT / "constraints").glob("*.txt"))
+    assert ROOT / "constraints" / "dev-py3.11.txt" in locks
+    for lock in locks:
+        pins = dict(
+            line.split("==", 1)
+            for line in lock.read_text().splitlines()
+            if "==" in line and not line.startswith("#")
+        )
+        for requirement in declared:
+            assert requirement.name in pins, (lock.name, requirement.name)
+            assert requirement.specifier.contains(pins[requirement.name]), (lock.name, str(requirement))
