@@ -30,6 +30,7 @@ from airflow_provider_glue_labeling.hooks import (
 from airflow_provider_glue_labeling.labels.files import S3Files, beside, labels_file_problem, schema_columns
 from airflow_provider_glue_labeling.labels.format import LabelingSet
 from airflow_provider_glue_labeling.lineage import GlueMLLineageMixin, Ref
+from airflow_provider_glue_labeling.runs import lifecycle
 from airflow_provider_glue_labeling.sensors import SensorDeadline
 from airflow_provider_glue_labeling.validation import (
     check_bool,
@@ -267,10 +268,23 @@ class GlueMLLabelingOperator(GlueMLLineageMixin, SensorDeadline, AwsBaseSensor[G
         return {"dag_id": ti.dag_id, "run_id": ti.run_id, "task_id": ti.task_id, "map_index": ti.map_index}
 
     def _label_again_if_cleared(self, s3: S3Files, context: Context) -> None:
-        """A Clear after this task instance took the labels file: keep that file aside, wait anew."""
+        """A Clear after this task instance took the labels file: keep that file aside, wait anew.
+
+        Told from a retry by the one rule of :func:`~.runs.lifecycle.cleared`: the marker records
+        the ``max_tries`` the task had when it took the file. A retry (a try that failed after it
+        took the file: its asset event, its XCom, a killed worker) takes the same file again.
+        """
         bucket, marker = self._marker()
         found = s3.read_version(bucket, marker)
-        if found is None or json.loads(found[0]).get("taken_by") != self._identity(context):
+        taken = json.loads(found[0]) if found is not None else None
+        if not isinstance(taken, dict) or taken.get("taken_by") != self._identity(context):
+            return
+        if not lifecycle.cleared(taken, lifecycle.max_tries_of(context)):
+            self.log.info(
+                "An earlier try of this task took %s (at %s): taking it again",
+                self.labels_s3_path,
+                taken.get("at"),
+            )
             return
         _, key = self._labels_file()
         if s3.exists(bucket, key):
@@ -299,6 +313,7 @@ class GlueMLLabelingOperator(GlueMLLineageMixin, SensorDeadline, AwsBaseSensor[G
             self.labeling_set_s3_path,
         )
         taken = {"taken_by": self._identity(context), "at": datetime.now(UTC).isoformat(timespec="seconds")}
-        s3.write(*self._marker(), json.dumps(taken).encode())
+        marker = {**taken, "max_tries": lifecycle.max_tries_of(context)}  # a later Clear raises it
+        s3.write(*self._marker(), json.dumps(marker).encode())
         assets.record_labels_event(self, context, {"transform_id": self.transform_id, **taken})
         return self.labels_s3_path

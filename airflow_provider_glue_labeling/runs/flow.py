@@ -153,7 +153,9 @@ class GlueMLTaskRunOperator(GlueMLLineageMixin, ResumableJobMixin, AwsBaseOperat
         store = self._store(context)
         # Read once a try: on Airflow 3.3 each look into the store is a call to the API server.
         self.ledger = lifecycle.Ledger.read(store)
-        if self.ledger is not None and lifecycle.cleared(self.ledger, _max_tries(context)):
+        if self.ledger is not None and lifecycle.cleared(
+            self.ledger.finished, lifecycle.max_tries_of(context)
+        ):
             self.log.info(
                 "This task finished with Glue ML task run %s and was cleared since: starting anew",
                 (self.ledger.finished or {}).get("run"),
@@ -171,7 +173,9 @@ class GlueMLTaskRunOperator(GlueMLLineageMixin, ResumableJobMixin, AwsBaseOperat
         """Record that the task finished with ``run_id``: a later try comes from a Clear."""
         store = self._store(context)
         if store is not None:
-            store.set(lifecycle.FINISHED_KEY, lifecycle.finished_record(run_id, _max_tries(context)))
+            store.set(
+                lifecycle.FINISHED_KEY, lifecycle.finished_record(run_id, lifecycle.max_tries_of(context))
+            )
 
     def submit_job(self, context: Context) -> str:
         self.check_inputs(context)
@@ -311,10 +315,6 @@ class GlueMLTaskRunOperator(GlueMLLineageMixin, ResumableJobMixin, AwsBaseOperat
     def running_run_id(self) -> str | None:
         """The run this task is waiting for, which a kill cancels."""
         return self.task_run_id
-
-
-def _max_tries(context: Context) -> int | None:
-    return getattr(context.get("ti"), "max_tries", None)
 
 
 def run_began(dag_run: Any) -> datetime | None:

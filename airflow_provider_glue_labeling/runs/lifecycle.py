@@ -3,14 +3,14 @@
 A task knows its :class:`Ledger`: what its task-state store holds (Airflow 3.3+; below it there
 is no store and the ledger is ``None``), its try and ``max_tries``, and when its DAG run began.
 From those and Glue's answers, these functions decide: a Clear means start again
-(:func:`cleared`), when an earlier try may have started a run (:func:`adoption_window`), which
+(:func:`cleared`, for the labeling task too), when an earlier try may have started a run (:func:`adoption_window`), which
 active run is this task's own (:func:`adopt`), and what to do with the import's backup export
 (:func:`backup_step`). Nothing here calls AWS or Airflow; the clock is passed in.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -59,17 +59,24 @@ def finished_record(run_id: str, max_tries: int | None) -> dict[str, Any]:
     return {"run": run_id, "max_tries": max_tries}
 
 
-def cleared(ledger: Ledger | None, max_tries: int | None) -> bool:
+def max_tries_of(context: Any) -> int | None:
+    """The task instance's ``max_tries`` (in its context): the one rule of :func:`cleared` reads it."""
+    return getattr(context.get("ti"), "max_tries", None)
+
+
+def cleared(finished: Mapping[str, Any] | None, max_tries: int | None) -> bool:
     """Whether the task finished before and a user cleared it since: then it starts anew.
 
-    The store outlives a Clear; only a finished task leaves :data:`FINISHED_KEY` in it, and Airflow
-    raises ``max_tries`` on a Clear, never on a retry. A try that died after starting or
-    finishing its run leaves no such mark, or the same ``max_tries``: its retry reconnects to
-    that run or reuses its result.
+    This is the one rule that tells a Clear from a retry, for every task: a task that finished
+    (a run's task: its store's :data:`FINISHED_KEY`; the labeling task: the marker beside the
+    labels file it took) records the ``max_tries`` it had then. Airflow raises ``max_tries`` on a
+    Clear, never on a retry. A try that died after starting or finishing its work leaves no such
+    mark, or the same ``max_tries``: its retry reconnects to its run, or reuses its result.
+
+    :param finished: what the task left when it finished (with ``max_tries``), or None.
+    :param max_tries: the task instance's ``max_tries`` now.
     """
-    return (
-        ledger is not None and ledger.finished is not None and ledger.finished.get("max_tries") != max_tries
-    )
+    return finished is not None and finished.get("max_tries") != max_tries
 
 
 def adoption_window(

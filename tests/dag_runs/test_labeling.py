@@ -10,7 +10,7 @@ import pytest
 
 from airflow_provider_glue_labeling.emulator.seed import label_from_truth, people
 from airflow_provider_glue_labeling.versions import HAS_UI_PLUGINS
-from tests.helpers import BUCKET, HEADER, TRIES, client
+from tests.helpers import BUCKET, HEADER, TRIES, client, load_test_dags
 from tests.helpers import run_dag as run
 
 LABELS = "s3://labels-bkt/people-labels/round-1.csv"
@@ -87,3 +87,50 @@ def test_soft_fail_skips_the_task_at_its_timeout(transform, endpoint, tmp_path, 
     _state, states, _ = run("labeling_deadline_soft_fail", transform, tmp_path)
     assert (states["label"], TRIES["label"]) == ("skipped", 1)
     assert f"no labels file at {LABELS}" in task_log()
+
+
+# -- a retry is not a Clear ------------------------------------------------------------------------
+
+
+def labels_kept_aside(endpoint) -> list[str]:
+    listed = client("s3", endpoint).list_objects_v2(Bucket=BUCKET, Prefix="people-labels/")
+    return [o["Key"] for o in listed.get("Contents", []) if ".replaced-" in o["Key"]]
+
+
+def test_a_retry_after_the_task_took_its_labels_takes_them_again(transform, endpoint, tmp_path, task_log):
+    """The first try takes the labels file, then fails (post_execute): the retry takes the same
+    file, and the labels people gave are neither kept aside nor asked for again."""
+    s3 = client("s3", endpoint)
+    s3.put_object(Bucket=BUCKET, Key="labeling/set.csv", Body=LABELING_SET)
+    labels = label_from_truth(LABELING_SET, {"p1": "ann", "p2": "ann"}, "id")
+    s3.put_object(Bucket=BUCKET, Key="people-labels/round-1.csv", Body=labels)
+
+    state, states, _ = run("label_fails_after_taking", transform, tmp_path, labels_a=LABELS)
+
+    assert (state, states["label"], TRIES["label"]) == ("success", "success", 2), states
+    log = task_log()
+    assert "the first try fails after it took the labels file" in log
+    assert "labeling again" not in log
+    assert "An earlier try of this task took" in log
+    assert labels_kept_aside(endpoint) == []
+    assert s3.get_object(Bucket=BUCKET, Key="people-labels/round-1.csv")["Body"].read() == labels
+
+
+def test_a_clear_after_the_task_took_its_labels_asks_again(transform, endpoint, tmp_path, task_log):
+    """A user's Clear of a labeling task that took its labels: the file is kept aside, the task
+    waits anew (here until its timeout: nobody labels again)."""
+    s3 = client("s3", endpoint)
+    s3.put_object(Bucket=BUCKET, Key="labeling/set.csv", Body=LABELING_SET)
+    labels = label_from_truth(LABELING_SET, {"p1": "ann", "p2": "ann"}, "id")
+    s3.put_object(Bucket=BUCKET, Key="people-labels/round-1.csv", Body=labels)
+    dags = load_test_dags()
+    conf = {"transform_id": transform, "output_s3_path": f"s3://{BUCKET}/labeling/", "labels_a": LABELS}
+    dag_run = dags.DAGS["label_fails_after_taking"].test(run_conf=conf)
+    assert dag_run.state == "success"
+
+    states = dags.clear_and_run("label_fails_after_taking", dag_run.run_id, ["label"])
+
+    assert states == {"label": "failed"}  # timed out: nobody labeled again
+    assert "before it was cleared: labeling again" in task_log()
+    (aside,) = labels_kept_aside(endpoint)
+    assert s3.get_object(Bucket=BUCKET, Key=aside)["Body"].read() == labels

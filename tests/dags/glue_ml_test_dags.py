@@ -316,6 +316,32 @@ for mode in ("poke", "reschedule", "deferrable", "human_in_the_loop", "soft_fail
     DAGS[dag.dag_id] = dag
 
 
+class FailsOnceAfterTaking(GlueMLLabelingOperator):
+    """A labeling task whose first try fails after it took the labels file, as a failed asset event,
+    XCom push or a killed worker would fail it: its retry must take the same file, not ask again."""
+
+    def post_execute(self, context, result=None):
+        super().post_execute(context, result)
+        if context["ti"].try_number == 1:
+            raise RuntimeError("the first try fails after it took the labels file")
+
+
+# the labels file is there: the task takes it; its first try then fails, its retry runs
+with DAG("label_fails_after_taking", schedule=None, params=PARAMS) as dag:
+    FailsOnceAfterTaking(
+        task_id="label",
+        labeling_set_s3_path="{{ params.output_s3_path }}",
+        labels_s3_path="{{ params.labels_a }}",
+        human_in_the_loop=False,
+        mode="poke",
+        poke_interval=0.1,
+        timeout=3,
+        **RETRY_AT_ONCE,
+        **TEMPLATED,
+    )
+DAGS[dag.dag_id] = dag
+
+
 class NoteTheAsk(BaseNotifier):
     """A notifier as Slack or email would be: it writes what it was told beside the result file."""
 

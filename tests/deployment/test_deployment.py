@@ -28,6 +28,7 @@ from urllib.parse import quote
 
 import pytest
 import requests
+from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS
 
 import airflow_provider_glue_labeling.emulator as emulator
 from airflow_provider_glue_labeling.versions import HAS_UI_PLUGINS, HITL_AWAITS_INPUT
@@ -457,6 +458,40 @@ def test_a_labeling_task_nobody_answers_ends_at_its_timeout_not_retried(transfor
     )
     label = deployment.task_instance("labeling_deadline_human_in_the_loop", run_id, "label")
     assert (label["state"], label["try_number"]) == ("failed", 1)  # retries=2: a timeout is not retried
+
+
+@pytest.mark.skipif(not AIRFLOW_V_3_0_PLUS, reason="reads the task instance through Airflow 3's REST API")
+def test_a_labeling_task_that_fails_after_taking_its_labels_takes_them_again_on_its_retry(
+    transform, endpoint, running_airflow
+):
+    """The scheduler's retry of a labeling task whose first try failed after taking the labels
+    file (here in post_execute) is not a Clear: the labels people gave stay, and are taken again."""
+    from dev.deployment import wait_until
+
+    deployment = running_airflow
+    s3 = client("s3", endpoint)
+    s3.put_object(
+        Bucket=BUCKET, Key="labeling/set.csv", Body=HEADER + b"s1,,p1,Ann,Lee,a@x.org,555-0100,Oslo,1980\n"
+    )
+    labels = HEADER + b"s1,a,p1,Ann,Lee,a@x.org,555-0100,Oslo,1980\n"
+    s3.put_object(Bucket=BUCKET, Key="people-labels/retried.csv", Body=labels)
+    conf = {
+        "transform_id": transform,
+        "output_s3_path": f"s3://{BUCKET}/labeling/",
+        "labels_a": f"s3://{BUCKET}/people-labels/retried.csv",
+    }
+    run_id = deployment.trigger("label_fails_after_taking", conf)
+    wait_until(
+        lambda: deployment.run_state("label_fails_after_taking", run_id) in ("success", "failed"),
+        180,
+        "the labeling task's retry",
+        deployment.logs,
+    )
+    label = deployment.task_instance("label_fails_after_taking", run_id, "label")
+    assert (label["state"], label["try_number"]) == ("success", 2)
+    listed = s3.list_objects_v2(Bucket=BUCKET, Prefix="people-labels/")["Contents"]
+    assert not [o["Key"] for o in listed if ".replaced-" in o["Key"]]
+    assert s3.get_object(Bucket=BUCKET, Key="people-labels/retried.csv")["Body"].read() == labels
 
 
 def generation_runs(endpoint, transform_id):
