@@ -13,7 +13,7 @@ from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow_provider_glue_labeling import assets
 from airflow_provider_glue_labeling.exceptions import GlueMLError, GlueMLFinalError, GlueMLInputError
 from airflow_provider_glue_labeling.glue.statuses import TaskType
-from airflow_provider_glue_labeling.labels.files import S3Files
+from airflow_provider_glue_labeling.hooks import AwsConnection
 from airflow_provider_glue_labeling.lineage import Ref
 from airflow_provider_glue_labeling.quality import decision
 from airflow_provider_glue_labeling.quality.rounds import make_round, read_rounds, record_round, table
@@ -200,7 +200,7 @@ class GlueMLEvaluationOperator(GlueMLTaskRunOperator):
         self, context: Context, transform: dict[str, Any], task_run_id: str, path: str
     ) -> list[dict[str, Any]]:
         """Record this evaluation as a round of the history at ``path``; log and return every round."""
-        s3, ti = S3Files.of(self), context["ti"]
+        s3, ti = AwsConnection.of(self).s3(), context["ti"]
         key = record_round(s3, path, make_round(transform, task_run_id, ti.dag_id, ti.run_id))
         self._history_object = f"s3://{check_s3_uri('history_s3_path', path)[0]}/{key}"
         rounds = read_rounds(s3, path, self.transform_id)

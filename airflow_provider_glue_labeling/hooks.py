@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -11,24 +13,103 @@ import botocore.session
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from airflow.providers.common.compat.sdk import conf
 
-from airflow_provider_glue_labeling.exceptions import GlueMLError, GlueMLInputError
+from airflow_provider_glue_labeling.exceptions import NOTHING, GlueMLError, GlueMLInputError
 from airflow_provider_glue_labeling.exceptions import TaskRunStatus as TaskRunStatus
 from airflow_provider_glue_labeling.glue.errors import no_region, translate_errors
 from airflow_provider_glue_labeling.glue.polling import TaskRunPoll
 from airflow_provider_glue_labeling.glue.statuses import ACTIVE_STATUSES, START_CALLS, ErrorCode
+from airflow_provider_glue_labeling.labels.files import S3Files
 
 
-def connection_arguments(task: Any) -> dict[str, Any]:
-    """A task's AWS connection arguments, as the Amazon provider's triggers and hooks take them.
+@dataclass(frozen=True)
+class AwsConnection:
+    """A task's four AWS connection fields: every S3 and Glue access for a task is made from them.
 
-    :param task: an operator or sensor of this provider (``AwsBaseOperator``/``AwsBaseSensor``).
+    The task itself, its triggers, the labeling page and the quality history all reach AWS
+    through this one value, so a ``botocore_config`` (a proxy, a retry mode, timeouts) applies
+    to each of them as it does to the task.
+
+    :param aws_conn_id: the Airflow AWS connection.
+    :param region_name: the AWS region.
+    :param verify: verify SSL certificates (or a CA bundle path).
+    :param botocore_config: botocore client configuration, as a dict.
     """
-    return {
-        "aws_conn_id": task.aws_conn_id,
-        "region_name": task.region_name,
-        "verify": task.verify,
-        "botocore_config": task.botocore_config,
-    }
+
+    aws_conn_id: str | None = "aws_default"
+    region_name: str | None = None
+    verify: bool | str | None = None
+    botocore_config: Mapping[str, Any] | None = field(default=None, hash=False)
+
+    @classmethod
+    def of(cls, task: Any) -> AwsConnection:
+        """The connection fields of an operator, sensor or trigger of this provider.
+
+        :param task: anything with ``aws_conn_id``, ``region_name``, ``verify`` and ``botocore_config``.
+        """
+        return cls(task.aws_conn_id, task.region_name, task.verify, task.botocore_config)
+
+    @classmethod
+    def rendered(cls, fields: Mapping[str, Any]) -> AwsConnection:
+        """The connection fields a task instance's rendered template fields hold.
+
+        Airflow keeps a rendered None as the text ``"None"`` and a ``verify`` flag as ``"True"`` or
+        ``"False"``; ``botocore_config`` is kept as a dict.
+
+        :param fields: the rendered template fields (``RenderedTaskInstanceFields``).
+        :raises ValueError: a ``botocore_config`` that is not a dict.
+        """
+        value = {n: None if fields.get(n) in NOTHING else fields.get(n) for n in CONNECTION_FIELDS}
+        verify = value["verify"]
+        if isinstance(verify, str):
+            verify = {"True": True, "False": False}.get(verify, verify)
+        config = value["botocore_config"]
+        if config is not None and not isinstance(config, Mapping):
+            raise ValueError(f"botocore_config {config!r} is not a dict of botocore client configuration")
+        return cls(value["aws_conn_id"], value["region_name"], verify, config)
+
+    def arguments(self) -> dict[str, Any]:
+        """The fields as the Amazon provider's triggers take them (and as this provider's do)."""
+        return {
+            "aws_conn_id": self.aws_conn_id,
+            "region_name": self.region_name,
+            "verify": self.verify,
+            "botocore_config": dict(self.botocore_config) if self.botocore_config is not None else None,
+        }
+
+    def key(self) -> tuple[Any, ...]:
+        """A hashable key: clients made for equal keys are interchangeable (a cache's key)."""
+        config = json.dumps(self.botocore_config, sort_keys=True, default=str)
+        return (self.aws_conn_id, self.region_name, str(self.verify), config)
+
+    def hook_arguments(self, **config: Any) -> dict[str, Any]:
+        """The fields as an ``AwsBaseHook`` takes them.
+
+        :param config: botocore configuration defaults, under the task's own ``botocore_config``.
+        """
+        merged = {**config, **(self.botocore_config or {})}
+        return {
+            "aws_conn_id": self.aws_conn_id,
+            "region_name": self.region_name,
+            "verify": self.verify,
+            "config": merged or None,
+        }
+
+    def glue(self, **config: Any) -> GlueMLHook:
+        """A Glue ML hook over these fields.
+
+        :param config: botocore configuration defaults, under the task's own ``botocore_config``.
+        """
+        return GlueMLHook(**self.hook_arguments(**config))
+
+    def s3(self) -> S3Files:
+        """The S3 objects these fields reach."""
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        return S3Files(S3Hook(**self.hook_arguments()))
+
+
+# The connection fields, as a task's template fields name them.
+CONNECTION_FIELDS = ("aws_conn_id", "region_name", "verify", "botocore_config")
 
 
 def default_deferrable() -> bool:

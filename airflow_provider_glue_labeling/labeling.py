@@ -22,8 +22,8 @@ from airflow.providers.common.compat.sdk import PokeReturnValue
 from airflow_provider_glue_labeling import assets, hitl
 from airflow_provider_glue_labeling.exceptions import GlueMLError, GlueMLInputError
 from airflow_provider_glue_labeling.hooks import (
+    AwsConnection,
     GlueMLHook,
-    connection_arguments,
     default_deferrable,
     default_poll_seconds,
 )
@@ -86,12 +86,13 @@ class GlueMLLabelingOperator(GlueMLLineageMixin, SensorDeadline, AwsBaseSensor[G
     :param aws_conn_id: the Airflow AWS connection. (templated)
     :param region_name: the AWS region. (templated)
     :param verify: verify SSL certificates (or a CA bundle path). (templated)
-    :param botocore_config: botocore client configuration, as a dict.
+    :param botocore_config: botocore client configuration, as a dict. (templated: the labeling
+        page reads it from the task's rendered fields, to reach S3 and Glue as the task does)
     """
 
     aws_hook_class = GlueMLHook
     template_fields: Sequence[str] = aws_template_fields(
-        "transform_id", "labeling_set_s3_path", "labels_s3_path", "history_s3_path"
+        "transform_id", "labeling_set_s3_path", "labels_s3_path", "history_s3_path", "botocore_config"
     )
     ui_color = "#ede4ff"
 
@@ -163,7 +164,7 @@ class GlueMLLabelingOperator(GlueMLLineageMixin, SensorDeadline, AwsBaseSensor[G
 
     def execute(self, context: Context) -> Any:
         assigned = self._validate()
-        s3 = S3Files.of(self)
+        s3 = AwsConnection.of(self).s3()
         self._label_again_if_cleared(s3, context)
         bucket, key = self._labels_file()
         if s3.exists(bucket, key):
@@ -201,7 +202,7 @@ class GlueMLLabelingOperator(GlueMLLineageMixin, SensorDeadline, AwsBaseSensor[G
                 bucket_name=bucket,
                 bucket_key=key,
                 poke_interval=self.poke_interval,
-                **connection_arguments(self),
+                **AwsConnection.of(self).arguments(),
             )
             self.defer(
                 trigger=trigger, method_name="execute_complete", timeout=timedelta(seconds=self.timeout)
@@ -209,7 +210,7 @@ class GlueMLLabelingOperator(GlueMLLineageMixin, SensorDeadline, AwsBaseSensor[G
         return super().execute(context)
 
     def poke(self, context: Context) -> PokeReturnValue | bool:
-        s3 = S3Files.of(self)
+        s3 = AwsConnection.of(self).s3()
         if not s3.exists(*self._labels_file()):
             return False
         return PokeReturnValue(is_done=True, xcom_value=self._accept(s3, context))
@@ -227,7 +228,7 @@ class GlueMLLabelingOperator(GlueMLLineageMixin, SensorDeadline, AwsBaseSensor[G
                 f"Waiting for the labels file {self.labels_s3_path} failed: "
                 f"{event.get('error') or event.get('message') or event}"
             )
-        s3 = S3Files.of(self)
+        s3 = AwsConnection.of(self).s3()
         if "chosen_options" in event:
             who = event.get("responded_by_user") or {}
             who = who.get("name") or who.get("id") if isinstance(who, dict) else who

@@ -18,8 +18,9 @@ from airflow_provider_glue_labeling.evaluation import DECISION_KEY, GlueMLEvalua
 from airflow_provider_glue_labeling.exceptions import GlueMLError, GlueMLInputError
 from airflow_provider_glue_labeling.glue.polling import task_run_from_event
 from airflow_provider_glue_labeling.glue.statuses import TaskType
+from airflow_provider_glue_labeling.hooks import AwsConnection
 from airflow_provider_glue_labeling.labeling import GlueMLLabelingOperator
-from airflow_provider_glue_labeling.labels.files import S3Files, labels_file_problem, schema_columns
+from airflow_provider_glue_labeling.labels.files import labels_file_problem, schema_columns
 from airflow_provider_glue_labeling.lineage import Ref
 from airflow_provider_glue_labeling.runs import lifecycle
 from airflow_provider_glue_labeling.runs.flow import GlueMLTaskRunOperator
@@ -164,7 +165,7 @@ class GlueMLImportLabelsOperator(GlueMLTaskRunOperator):
         Glue reads the file with the transform's IAM role, not Airflow's: when Airflow may not
         read it (access denied), the check is skipped with a warning and Glue has the last word.
         """
-        s3 = S3Files.of(self)
+        s3 = AwsConnection.of(self).s3()
         bucket, key = check_s3_uri("input_s3_path", self.input_s3_path)
         try:
             keys = s3.files_at(bucket, key)

@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import json
 import time
 from collections.abc import AsyncIterator
+from functools import cached_property
 from typing import Any
 
+from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 from airflow.providers.amazon.aws.triggers.s3 import S3KeyTrigger
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 from botocore.exceptions import NoRegionError
@@ -18,7 +19,7 @@ from botocore.exceptions import NoRegionError
 from airflow_provider_glue_labeling.exceptions import GlueMLError, GlueMLInputError
 from airflow_provider_glue_labeling.glue.errors import no_region, translate_errors
 from airflow_provider_glue_labeling.glue.polling import TaskRunPoll, error_event, summarize
-from airflow_provider_glue_labeling.hooks import GlueMLHook, connection_arguments
+from airflow_provider_glue_labeling.hooks import AwsConnection, GlueMLHook
 from airflow_provider_glue_labeling.versions import HAS_TASK_SDK, TRIGGER_HAS_ON_KILL
 
 # Connections each shared client keeps open: 10,000 waits polling every 60 s make about
@@ -41,9 +42,7 @@ class SharedClients:
 
     @staticmethod
     def key(trigger: GlueMLTaskRunTrigger) -> tuple[Any, ...]:
-        config = json.dumps(trigger.botocore_config, sort_keys=True, default=str)
-        loop = id(asyncio.get_running_loop())
-        return (loop, trigger.aws_conn_id, trigger.region_name, str(trigger.verify), config)
+        return (id(asyncio.get_running_loop()), *AwsConnection.of(trigger).key())
 
     @contextlib.asynccontextmanager
     async def use(self, trigger: GlueMLTaskRunTrigger) -> AsyncIterator[Any]:
@@ -162,7 +161,7 @@ class GlueMLTaskRunTrigger(BaseTrigger):
             waiter_delay=waiter_delay,
             waiter_max_attempts=waiter_max_attempts,
             cancel_on_kill=getattr(task, "cancel_on_kill", False),
-            **connection_arguments(task),
+            **AwsConnection.of(task).arguments(),
         )
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -172,12 +171,7 @@ class GlueMLTaskRunTrigger(BaseTrigger):
 
     def hook(self) -> GlueMLHook:
         """The hook for this trigger's connection (its pool size defaults to ``POOL_CONNECTIONS``)."""
-        return GlueMLHook(
-            aws_conn_id=self.aws_conn_id,
-            region_name=self.region_name,
-            verify=self.verify,
-            config={"max_pool_connections": POOL_CONNECTIONS, **(self.botocore_config or {})},
-        )
+        return AwsConnection.of(self).glue(max_pool_connections=POOL_CONNECTIONS)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         poll = TaskRunPoll(
@@ -303,6 +297,11 @@ class GlueMLLabelsFileTrigger(S3KeyTrigger):
     def serialize(self) -> tuple[str, dict[str, Any]]:
         _, arguments = super().serialize()
         return f"{__name__}.{type(self).__name__}", {**arguments, "deadline": self.deadline}
+
+    @cached_property
+    def hook(self) -> S3Hook:
+        """The S3 hook of the task's connection fields, made where every other access is made."""
+        return AwsConnection.of(self).s3().hook
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         looks: Any = super().run()

@@ -5,7 +5,7 @@ import tempfile
 from pathlib import Path
 
 from dev import airflow_env
-from tests.helpers import BUCKET, ROOT, client
+from tests.helpers import BUCKET, ROOT, Proxy, client
 
 # A committed sample of the DBLP-ACM benchmark; DBLP_ACM_DIR points the tests at the full files.
 DBLP_ACM = Path(os.environ.get("DBLP_ACM_DIR") or ROOT / "tests" / "data" / "dblp-acm")
@@ -15,6 +15,11 @@ AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="glue-labeling-airflow-"))
 # INFO, so that tests can read what tasks log (pytest captures it).
 os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "INFO"
 airflow_env.prepare(AIRFLOW_HOME, {"tests": ROOT / "tests" / "dags", "examples": ROOT / "example_dags"})
+
+# One HTTP proxy for the process, named before any DAG file is parsed: the DAG that sends its
+# labeling task through it (label_through_a_proxy) names the same one however often it is parsed.
+PROXY = Proxy().__enter__()
+os.environ["GLUE_LABELING_TEST_PROXY"] = PROXY.url
 
 import pytest  # noqa: E402
 import requests  # noqa: E402
@@ -41,6 +46,13 @@ def _emulator_defaults():
 def task_log(capfd, caplog):
     """What was logged so far: Airflow 3 logs tasks through structlog to stdout, Airflow 2 through logging."""
     return lambda: "".join(capfd.readouterr()) + caplog.text
+
+
+@pytest.fixture
+def proxy() -> Proxy:
+    """The process's HTTP proxy, with what it saw so far forgotten."""
+    PROXY.seen.clear()
+    return PROXY
 
 
 @pytest.fixture

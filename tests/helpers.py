@@ -177,3 +177,82 @@ def asset_events(uri: str) -> list[dict]:
     with create_session() as session:
         query = select(Event.extra).join(Model, Model.id == key).where(Model.uri == uri).order_by(Event.id)
         return [dict(extra or {}) for extra in session.scalars(query)]
+
+
+class Proxy:
+    """An HTTP proxy on 127.0.0.1 that forwards each request and notes it, as
+    ``{"method", "path", "target"}`` (``target``: the Glue call's ``X-Amz-Target``).
+
+    A ``botocore_config`` of ``{"proxies": {"http": proxy.url}}`` sends a client's calls through
+    it: what it saw shows which accesses took the task's ``botocore_config``.
+    """
+
+    HOP_BY_HOP = frozenset({"connection", "proxy-connection", "keep-alive", "transfer-encoding"})
+
+    def __init__(self) -> None:
+        self.seen: list[dict[str, str]] = []
+
+    def __enter__(self) -> Proxy:
+        import http.client
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from urllib.parse import urlsplit
+
+        proxy = self
+
+        class Forward(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def forward(self) -> None:
+                url = urlsplit(self.path)
+                body = self.body()
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in Proxy.HOP_BY_HOP}
+                if body is not None:
+                    headers["Content-Length"] = str(len(body))
+                proxy.seen.append(
+                    {"method": self.command, "path": url.path, "target": self.headers.get("X-Amz-Target", "")}
+                )
+                upstream = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
+                path = url.path + (f"?{url.query}" if url.query else "")
+                upstream.request(self.command, path, body=body, headers=headers)
+                answer = upstream.getresponse()
+                data = answer.read()
+                self.send_response(answer.status, answer.reason)
+                for name, value in answer.getheaders():
+                    if name.lower() not in Proxy.HOP_BY_HOP | {"content-length"}:
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+                upstream.close()
+
+            def body(self) -> bytes | None:
+                if "chunked" in self.headers.get("Transfer-Encoding", ""):
+                    chunks = []
+                    while size := int(self.rfile.readline().split(b";")[0], 16):
+                        chunks.append(self.rfile.read(size))
+                        self.rfile.readline()
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    return b"".join(chunks)
+                length = self.headers.get("Content-Length")
+                return self.rfile.read(int(length)) if length else None
+
+            do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = forward
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Forward)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def config(self) -> dict[str, dict[str, str]]:
+        """The ``botocore_config`` that sends a client's calls through this proxy."""
+        return {"proxies": {"http": self.url}}

@@ -40,34 +40,15 @@ def beside(key: str, suffix: str) -> str:
 class S3Files:
     """The S3 objects one AWS connection reaches, through the Amazon provider's ``S3Hook``.
 
-    Only the hook's boto3 client is used (threads may share it), never a boto3 resource.
+    Only the hook's boto3 client is used (threads may share it), never a boto3 resource. Make
+    one for a task with :meth:`~airflow_provider_glue_labeling.hooks.AwsConnection.s3`, which
+    takes all of the task's connection fields.
 
-    :param aws_conn_id: the Airflow AWS connection.
-    :param region_name: the AWS region.
-    :param verify: verify SSL certificates (or a CA bundle path).
-    :param botocore_config: botocore client configuration, as a dict.
+    :param hook: the S3 hook to reach S3 through.
     """
 
-    def __init__(
-        self,
-        aws_conn_id: str | None = "aws_default",
-        region_name: str | None = None,
-        verify: bool | str | None = None,
-        botocore_config: dict[str, Any] | None = None,
-    ) -> None:
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
-        self.hook = S3Hook(
-            aws_conn_id=aws_conn_id, region_name=region_name, verify=verify, config=botocore_config
-        )
-
-    @classmethod
-    def of(cls, task: Any) -> S3Files:
-        """The S3 a task reaches with its own connection fields.
-
-        :param task: an operator of this provider (``AwsBaseOperator``).
-        """
-        return cls(task.aws_conn_id, task.region_name, task.verify, task.botocore_config)
+    def __init__(self, hook: Any) -> None:
+        self.hook = hook
 
     def exists(self, bucket: str, key: str) -> bool:
         return bool(self.hook.check_for_key(key, bucket))

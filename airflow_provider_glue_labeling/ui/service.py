@@ -2,8 +2,9 @@
 
 The page finds a waiting :class:`~airflow_provider_glue_labeling.labeling.GlueMLLabelingOperator`
 by its rendered template fields (:data:`RENDERED_FIELDS`: transform, labeling set, labels path,
-quality history, AWS connection), which Airflow's task runner stores and users cannot edit, so
-the connection and the S3 paths the page uses are the task's own.
+quality history, and the four AWS connection fields), which Airflow's task runner stores and users
+cannot edit, so the connection (with its ``botocore_config``) and the S3 paths the page uses are
+the task's own (:class:`~airflow_provider_glue_labeling.hooks.AwsConnection`).
 
 Drafts are S3 objects beside the labels file, one per set (two people on two sets never
 overwrite each other), named with a leading ``_`` (``_labels.csv.draft.<set>.json``), which
@@ -26,6 +27,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from airflow_provider_glue_labeling.exceptions import NOTHING, GlueMLError
+from airflow_provider_glue_labeling.hooks import CONNECTION_FIELDS, AwsConnection, GlueMLHook
 from airflow_provider_glue_labeling.labels.files import S3Files, WriteConflict, beside, labels_file_problem
 from airflow_provider_glue_labeling.labels.format import AlreadySubmitted, LabelingError, LabelingSet
 from airflow_provider_glue_labeling.quality.chart import chart_svg
@@ -39,9 +41,7 @@ RENDERED_FIELDS = (
     "labeling_set_s3_path",
     "labels_s3_path",
     "history_s3_path",
-    "aws_conn_id",
-    "region_name",
-    "verify",
+    *CONNECTION_FIELDS,
 )
 # The page's writes carry this header: a form on another site cannot send it, and a script there
 # cannot either without a CORS preflight, which the page's app never answers (request forgery).
@@ -77,9 +77,9 @@ class StaleDraft(LabelingError):
 REFUSALS: tuple[type[Exception], ...] = (LabelingError, BotoCoreError, ClientError, GlueMLError)
 
 # A boto3 client costs about 0.3 s to make (it loads its service model): the page's requests share
-# one per connection and region for a while, and then take a new one (the connection may change).
+# one per connection (its four fields) for a while, then take a new one (the connection may change).
 CLIENT_SECONDS = 300.0
-_clients: dict[tuple[type, Any, Any, Any], tuple[float, Any]] = {}
+_clients: dict[tuple[Any, ...], tuple[float, Any]] = {}
 # Drafts read at once when a task opens (S3 serves parallel GETs; a set's draft is about 1 KiB).
 DRAFT_READERS = 16
 # The drafts this process read or wrote: (bucket, key) -> (ETag, draft). A listing's ETags tell
@@ -87,11 +87,12 @@ DRAFT_READERS = 16
 _drafts: dict[tuple[str, str], tuple[str, Any]] = {}
 
 
-def _client(kind: type, aws_conn_id: Any, region_name: Any, verify: Any) -> Any:
-    key = (kind, aws_conn_id, region_name, verify)
+def _client(kind: str, connection: AwsConnection) -> Any:
+    """The shared ``connection.s3()`` or ``connection.glue()`` (``kind``), made anew when it is old."""
+    key = (kind, *connection.key())
     made, made_client = _clients.get(key, (0.0, None))
     if made_client is None or time.monotonic() - made > CLIENT_SECONDS:
-        made_client = kind(aws_conn_id=aws_conn_id, region_name=region_name, verify=verify)
+        made_client = getattr(connection, kind)()
         _clients[key] = (time.monotonic(), made_client)
     return made_client
 
@@ -113,21 +114,15 @@ class LabelingTask:
         self.history_s3_path = self.fields["history_s3_path"]
         self.bucket, self.key = check_s3_uri("labels_s3_path", self.labels_s3_path)
         self.draft_prefix = beside(self.key, ".draft.")
-
-    def _connection(self) -> tuple[Any, Any, Any]:
-        verify = self.fields["verify"]
-        verify = {"True": True, "False": False}.get(verify, verify) if isinstance(verify, str) else verify
-        return self.fields["aws_conn_id"], self.fields["region_name"], verify
+        self.connection = AwsConnection.rendered(fields)
 
     @property
     def s3(self) -> S3Files:
-        return _client(S3Files, *self._connection())
+        return _client("s3", self.connection)
 
     @property
-    def glue(self) -> Any:
-        from airflow_provider_glue_labeling.hooks import GlueMLHook
-
-        return _client(GlueMLHook, *self._connection())
+    def glue(self) -> GlueMLHook:
+        return _client("glue", self.connection)
 
     def summary(self) -> dict[str, Any]:
         """The task as the list shows it."""

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
 from airflow_provider_glue_labeling.ui.service import REFUSALS, RENDERED_FIELDS, LabelingTask
 
 log = logging.getLogger(__name__)
+# What Airflow's secrets masker leaves of a sensitive value (``proxies``, a password) in the
+# rendered fields it stores.
+MASKED = "***"
 
 
 class NotALabelingTask(LookupError):
@@ -38,10 +42,47 @@ def labeling_tasks(session: Any, **where: Any) -> list[LabelingTask]:
     for ti, fields in session.execute(query.order_by(TaskInstance.start_date)).all():
         if isinstance(fields, dict) and all(fields.get(name) for name in RENDERED_FIELDS[:3]):
             try:
-                found.append(LabelingTask(ti, fields))
+                found.append(LabelingTask(ti, with_botocore_config(ti, fields)))
             except ValueError as error:  # a labels_s3_path that is not an S3 URI
                 log.warning("Not a labeling task: %s %s %s: %s", ti.dag_id, ti.run_id, ti.task_id, error)
     return found
+
+
+def with_botocore_config(ti: Any, fields: dict[str, Any]) -> dict[str, Any]:
+    """The rendered fields with the task's ``botocore_config`` whole: Airflow masks sensitive
+    values in the rendered fields it stores (``proxies``, which may hold a password), so those
+    are read from the DAG's own (serialized) task, where they are kept as written.
+
+    :param ti: the task instance.
+    :param fields: its rendered template fields.
+    :raises ValueError: a masked value that the DAG writes as a template (it cannot be rendered here).
+    """
+    rendered = fields.get("botocore_config")
+    if MASKED not in json.dumps(rendered, default=str):
+        return fields
+    task = ti.dag_version.serialized_dag.dag.get_task(ti.task_id)
+    return {**fields, "botocore_config": unmasked(rendered, getattr(task, "botocore_config", None))}
+
+
+def unmasked(rendered: Any, written: Any, where: str = "botocore_config") -> Any:
+    """``rendered`` with each value Airflow masked taken from ``written``, the DAG's own.
+
+    :param rendered: a rendered value, with :data:`MASKED` in place of sensitive values.
+    :param written: the value as the DAG writes it.
+    :param where: the value's name, for the error.
+    :raises ValueError: a masked value written as a template, or not written at all.
+    """
+    if rendered == MASKED:
+        if written is None or written == MASKED or "{{" in json.dumps(written, default=str):
+            raise ValueError(
+                f"{where} is masked in the task's rendered fields and written as a template "
+                f"({written!r}): the page cannot render it; give it in the AWS connection's extra "
+                "(config_kwargs) or without a template"
+            )
+        return written
+    if isinstance(rendered, dict) and isinstance(written, dict):
+        return {key: unmasked(value, written.get(key), f"{where}.{key}") for key, value in rendered.items()}
+    return rendered
 
 
 def one_task(session: Any, dag_id: str, run_id: str, task_id: str, map_index: str) -> LabelingTask:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 from airflow_provider_glue_labeling.history import read_history
-from airflow_provider_glue_labeling.labels.files import S3Files
+from airflow_provider_glue_labeling.hooks import AwsConnection
 from airflow_provider_glue_labeling.quality.rounds import record_round
 from tests.helpers import client
 
@@ -14,7 +14,7 @@ HISTORY = "s3://labels-bkt/quality-history/"
 
 def test_rounds_are_appended_and_read_back_oldest_first(aws):
     client("s3").create_bucket(Bucket="labels-bkt")
-    s3 = S3Files(None)
+    s3 = AwsConnection(None).s3()
     for when in ("2026-11-29T10:00:00+00:00", "2026-11-01T10:00:00+00:00", "2026-11-15T10:00:00+00:00"):
         record_round(s3, HISTORY, {"time": when, "task_run_id": f"tsk-{when[:10]}", "F1": 0.5})
     assert [r["time"][:10] for r in read_history(HISTORY, aws_conn_id=None)] == [
@@ -30,7 +30,7 @@ def test_two_writers_at_once_lose_no_round(aws):
     same_time = "2026-11-29T10:00:00.000000+00:00"  # even at the same microsecond
 
     def writer(name: str) -> None:
-        s3 = S3Files(None)
+        s3 = AwsConnection(None).s3()
         for number in range(15):
             round_ = {
                 "time": same_time,
@@ -51,7 +51,19 @@ def test_two_writers_at_once_lose_no_round(aws):
 
 def test_a_retry_that_records_its_evaluation_again_keeps_one_round(aws):
     client("s3").create_bucket(Bucket="labels-bkt")
-    s3 = S3Files(None)
+    s3 = AwsConnection(None).s3()
     for attempt in ("2026-11-29T10:00:00+00:00", "2026-11-29T10:05:00+00:00"):
         record_round(s3, HISTORY, {"time": attempt, "task_run_id": "tsk-1", "F1": 0.5})
     assert [r["time"] for r in read_history(HISTORY, aws_conn_id=None)] == ["2026-11-29T10:05:00+00:00"]
+
+
+def test_the_history_is_read_with_all_four_connection_fields(endpoint):
+    """A ``botocore_config`` (here a proxy) reaches the history's reads as it reaches the task's."""
+    from tests.helpers import Proxy
+
+    client("s3", endpoint).create_bucket(Bucket="labels-bkt")
+    record_round(AwsConnection().s3(), HISTORY, {"time": "2026-11-29T10:00:00+00:00", "task_run_id": "tsk-1"})
+    with Proxy() as proxy:
+        rounds = read_history(HISTORY, botocore_config=proxy.config())
+    assert [r["task_run_id"] for r in rounds] == ["tsk-1"]
+    assert {(seen["method"], seen["path"]) for seen in proxy.seen} >= {("GET", "/labels-bkt")}

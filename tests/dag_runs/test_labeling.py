@@ -134,3 +134,43 @@ def test_a_clear_after_the_task_took_its_labels_asks_again(transform, endpoint, 
     assert "before it was cleared: labeling again" in task_log()
     (aside,) = labels_kept_aside(endpoint)
     assert s3.get_object(Bucket=BUCKET, Key=aside)["Body"].read() == labels
+
+
+def label_through(proxy, transform, endpoint):
+    """A labeling task whose ``botocore_config`` names ``proxy`` takes its labels file."""
+    s3 = client("s3", endpoint)
+    s3.put_object(Bucket=BUCKET, Key="labeling/set.csv", Body=LABELING_SET)
+    labels = label_from_truth(LABELING_SET, {"p1": "ann", "p2": "ann"}, "id")
+    s3.put_object(Bucket=BUCKET, Key="people-labels/round-1.csv", Body=labels)
+    conf = {"transform_id": transform, "output_s3_path": f"s3://{BUCKET}/labeling/", "labels_a": LABELS}
+    dag = load_test_dags().DAGS["label_through_a_proxy"]
+    assert dag.get_task("label").botocore_config == proxy.config()  # the DAG file names it
+    dag_run = dag.test(run_conf=conf)
+    assert dag_run.state == "success"
+    return dag_run
+
+
+def test_the_labeling_task_reaches_s3_through_its_botocore_config(transform, endpoint, proxy):
+    label_through(proxy, transform, endpoint)
+    went = {(seen["method"], seen["path"]) for seen in proxy.seen}
+    assert ("PUT", "/labels-bkt/people-labels/_round-1.csv.taken.json") in went, went
+
+
+@pytest.mark.skipif(not HAS_UI_PLUGINS, reason="the labeling page needs Airflow 3.1+")
+def test_the_labeling_page_reaches_s3_and_glue_through_the_tasks_botocore_config(transform, endpoint, proxy):
+    """The page makes its clients from all four of the task's rendered connection fields."""
+    from airflow.utils.session import create_session
+
+    from airflow_provider_glue_labeling.ui import tasks
+
+    dag_run = label_through(proxy, transform, endpoint)
+    proxy.seen.clear()
+    with create_session() as session:
+        (task,) = tasks.labeling_tasks(session, dag_id="label_through_a_proxy", run_id=dag_run.run_id)
+        assert task.connection.botocore_config == proxy.config()
+        view = task.view()
+    assert view["submitted"] is True and view["quality"]["LabelCount"] == 0
+    went = {(seen["method"], seen["path"], seen["target"]) for seen in proxy.seen}
+    assert ("POST", "/", "AWSGlue.GetMLTransform") in went, went  # the transform's quality
+    assert ("GET", "/labels-bkt", "") in went, went  # the labeling set's and the history's listings
+    assert ("HEAD", "/labels-bkt/people-labels/round-1.csv", "") in went, went  # submitted?

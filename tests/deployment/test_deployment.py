@@ -108,7 +108,7 @@ def waiting(server, running_airflow):
 
 def earlier_rounds(endpoint, transform_id):
     """Two rounds of labels and evaluations before this one, in the transform's quality history."""
-    from airflow_provider_glue_labeling.labels.files import S3Files
+    from airflow_provider_glue_labeling.hooks import AwsConnection
     from airflow_provider_glue_labeling.quality.rounds import make_round, record_round
     from tests.helpers import add_labels, wait_for_run
 
@@ -119,7 +119,7 @@ def earlier_rounds(endpoint, transform_id):
         assert wait_for_run(glue, transform_id, evaluation)["Status"] == "SUCCEEDED"
         transform = glue.get_ml_transform(TransformId=transform_id)
         history = f"s3://{BUCKET}/quality-history/{transform_id}/"  # as the example DAG keeps it
-        record_round(S3Files("aws_default"), history, make_round(transform, evaluation, DAG_ID, "earlier"))
+        record_round(AwsConnection().s3(), history, make_round(transform, evaluation, DAG_ID, "earlier"))
 
 
 def written(w) -> list[str]:
