@@ -42,7 +42,17 @@ def get_provider_info() -> dict[str, Any]:
                         "type": "float",
                         "example": "30",
                         "default": "60",
-                    }
+                    },
+                    "answer_settle_seconds": {
+                        "description": "Seconds a labeling task's human-in-the-loop request stands before "
+                        "the labeling page's submit answers it (the labels file is written at once). An "
+                        "answer that resumes a task before the scheduler has seen its parked process end "
+                        "fails the task on Airflow 3.3 (apache/airflow#71580).",
+                        "version_added": "0.2.0",
+                        "type": "float",
+                        "example": "30",
+                        "default": "15",
+                    },
                 },
             }
         },

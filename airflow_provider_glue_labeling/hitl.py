@@ -13,6 +13,7 @@ labels file is in place some other way.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -26,6 +27,22 @@ if TYPE_CHECKING:
 LABELS_UPLOADED = "Labels uploaded"
 # How often HITLTrigger (Airflow 3.1 and 3.2) looks for an answer.
 TRIGGER_POKE_SECONDS = 5.0
+
+
+def settle_seconds() -> float:
+    """``[glue_labeling] answer_settle_seconds`` (default 15): how long a request has stood before
+    the page answers it.
+
+    A task that parks ends its process; the scheduler learns of that exit from the executor a few
+    seconds later (more on a busy machine). An answer that resumes the task before then races with
+    that late "success": the scheduler takes the resumed try for a task changed behind its back and
+    fails it (apache/airflow#71580, #72716; we measured it on Airflow 3.3.2 with an answer 5 s
+    after the task parked). The page keeps the labels at once and answers once the request has
+    stood this long.
+    """
+    from airflow.providers.common.compat.sdk import conf
+
+    return conf.getfloat("glue_labeling", "answer_settle_seconds", fallback=15.0)
 
 
 def users(value: Any, parameter: str = "assigned_users") -> list[dict[str, str]] | None:
@@ -124,21 +141,29 @@ def may_answer(request: Any, user: Any) -> bool:
 
 def answer(ti: Any, user: Any) -> bool:
     """Answer the task instance's request with :data:`LABELS_UPLOADED` as ``user``, through the
-    REST API's handler (``PATCH .../hitlDetails``): the task goes on at once.
+    REST API's handler (``PATCH .../hitlDetails``): the task goes on.
 
-    The answer is a transaction of its own, committed at once: the labels file is written by
-    then, and the request's other writes (the Audit Log) wait for nothing of it.
+    A request younger than :func:`settle_seconds` is answered once it has stood that long (the
+    labels file is written by then; the wait holds no database session). The answer is a
+    transaction of its own, committed at once: the request's other writes (the Audit Log) wait
+    for nothing of it.
 
     :return: False when there is no request, or it was answered already (in Required Actions).
     """
     from airflow.api_fastapi.core_api.datamodels.hitl import UpdateHITLDetailPayload
     from airflow.api_fastapi.core_api.routes.public.hitl import update_hitl_detail
+    from airflow.providers.common.compat.sdk import timezone
     from airflow.utils.session import create_session
     from fastapi import HTTPException
 
     with create_session() as session:
-        if request_of(ti, session) is None:
+        request = request_of(ti, session)
+        if request is None:
             return False
+        stood = (timezone.utcnow() - request.created_at).total_seconds()
+    if stood < settle_seconds():
+        time.sleep(settle_seconds() - stood)
+    with create_session() as session:
         try:
             update_hitl_detail(
                 dag_id=ti.dag_id,

@@ -35,7 +35,6 @@ DAG_ID = "glue_findmatches_retraining"
 MATCHING_DAG_ID = "glue_findmatches_matching"
 BUCKET = "findmatches-demo"
 LABELER = "bea"
-PEOPLE_SECONDS = 8  # the demo's labeler starts this long after a task asks
 TASKS = [
     "evaluate",
     "ask_for_labels",
@@ -66,7 +65,6 @@ class Labeler(threading.Thread):
         self.page = page
         self.stopped = threading.Event()
         self.labeled: set[str] = set()
-        self.first_seen: dict[str, float] = {}
         self.seen: dict[str, str] = {}
 
     def run(self) -> None:
@@ -94,11 +92,6 @@ class Labeler(threading.Thread):
                 quote(str(task[k]), safe="") for k in ("dag_id", "run_id", "task_id", "map_index")
             )
             if path in self.labeled or task["state"] == "running":  # not asking yet
-                continue
-            # People take a while; an answer within seconds of the task's parking races with
-            # Airflow 3.3 noticing that the parked task's process ended (the scheduler then fails
-            # the resumed try). The demo's labeler is as slow as a quick person.
-            if time.monotonic() - self.first_seen.setdefault(path, time.monotonic()) < PEOPLE_SECONDS:
                 continue
             self.labeled.add(path)
             detail = session.get(f"{api}/{path}", timeout=30).json()

@@ -14,6 +14,8 @@ AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="glue-labeling-airflow-"))
 # Airflow reads its configuration when first imported: set it up before any test module does.
 # INFO, so that tests can read what tasks log (pytest captures it).
 os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "INFO"
+# No scheduler runs beside the tests in-process: the page answers at once (deployments set their own).
+os.environ["AIRFLOW__GLUE_LABELING__ANSWER_SETTLE_SECONDS"] = "0"
 airflow_env.prepare(AIRFLOW_HOME, {"tests": ROOT / "tests" / "dags", "examples": ROOT / "example_dags"})
 
 # One HTTP proxy for the process, named before any DAG file is parsed: the DAG that sends its

@@ -416,6 +416,19 @@ with DAG("label_uploaded", schedule=None, params=PARAMS) as dag:
     )
 DAGS[dag.dag_id] = dag
 
+# a human-in-the-loop labeling task answered within a second of asking (Airflow 3.3's race); it retries
+with DAG("label_answered_at_once", schedule=None, params=PARAMS) as dag:
+    GlueMLLabelingOperator(
+        task_id="label",
+        labeling_set_s3_path="{{ params.output_s3_path }}",
+        labels_s3_path="{{ params.labels_a }}",
+        human_in_the_loop=True,
+        timeout=300,
+        **RETRY_AT_ONCE,
+        **TEMPLATED,
+    )
+DAGS[dag.dag_id] = dag
+
 # each evaluation records a round of the quality history and decides whether labels still help
 with DAG(
     "evaluate_rounds",

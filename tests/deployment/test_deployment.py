@@ -46,6 +46,8 @@ POLL_SECONDS = 1
 # that fires sooner races with that late "success" event, and the scheduler fails the resumed
 # try. Real Glue runs take minutes.
 RUN_SECONDS = 12
+# How long the page lets a human-in-the-loop request stand before it answers (the default).
+SETTLE_SECONDS = 15
 # How a human-in-the-loop task waits for its answer: holding nothing on 3.3, deferred before.
 WAITING = "awaiting_input" if HITL_AWAITS_INPUT else "deferred"
 
@@ -61,6 +63,8 @@ def running_airflow(server, airflow_db, tmp_path_factory):
         "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": "True",
         # How often the scheduler ends the waits past their timeout (awaiting_input and deferred).
         "AIRFLOW__SCHEDULER__TRIGGER_TIMEOUT_CHECK_INTERVAL": "2",
+        # The page answers a request once it has stood this long (the tests in-process need no wait).
+        "AIRFLOW__GLUE_LABELING__ANSWER_SETTLE_SECONDS": str(SETTLE_SECONDS),
     }
     # Airflow 2 has no DAG bundles: its one dags folder is the first (the test DAGs; the labeling
     # page's retraining DAG needs Airflow 3.1+ anyway).
@@ -602,6 +606,77 @@ def test_labels_uploaded_another_way_are_taken_when_a_person_says_so(transform, 
     s3.put_object(Bucket=BUCKET, Key="uploaded/labels.csv", Body=HEADER + UPLOADED_LABELS)
     assert answer(runs[1]) == "success"
     assert deployment.xcom("label_uploaded", runs[1], "label", "return_value") == labels
+
+
+@needs_ui_plugins
+def test_an_answer_within_a_second_of_asking_does_not_fail_the_labeling_task(
+    transform, endpoint, running_airflow
+):
+    """Airflow 3.3 fails a task resumed before the scheduler has seen its parked process end
+    (apache/airflow#71580). The page's submit keeps the labels at once and answers once the request
+    has stood ``[glue_labeling] answer_settle_seconds``: the first try goes on. An answer through
+    the REST API at once may still lose that race; the retry then takes the file, asking nobody."""
+    from dev.deployment import wait_until
+
+    deployment = running_airflow
+    s3 = client("s3", endpoint)
+    s3.put_object(Bucket=BUCKET, Key="labeling/set.csv", Body=HEADER + UPLOADED_ROWS)
+    dag_id = "label_answered_at_once"
+
+    def parked(labels_key: str) -> tuple[str, str]:
+        conf = {
+            "transform_id": transform,
+            "output_s3_path": f"s3://{BUCKET}/labeling/",
+            "labels_a": f"s3://{BUCKET}/{labels_key}",
+        }
+        run_id = deployment.trigger(dag_id, conf)
+        wait_until(
+            lambda: deployment.states(dag_id, run_id, ["label"])["label"] == WAITING,
+            240,
+            "the labeling task to ask",
+            deployment.logs,
+        )
+        return run_id, f"{dag_id}/{quote(run_id, safe='')}/label/-1"
+
+    # Through the page: drafts and the submit within a second of the task's asking.
+    page_run, path = parked("at-once/page.csv")
+    asked = time.monotonic()
+    bea, api = deployment.labeler("bea"), f"{deployment.url}/glue-labeling/api/tasks/{path}"
+    for labeling_set in bea.get(api, timeout=30).json()["sets"]:
+        draft = {"set_id": labeling_set["set_id"], "groups": [0] * len(labeling_set["records"]), "done": True}
+        bea.put(f"{api}/drafts", json=draft, timeout=30).raise_for_status()
+    submitted = bea.post(f"{api}/submit", timeout=120)
+    assert time.monotonic() - asked < 1 + SETTLE_SECONDS  # sent within a second, answered after settling
+    submitted.raise_for_status()
+    assert s3.head_object(Bucket=BUCKET, Key="at-once/page.csv")  # kept at once
+
+    # Through the REST API, at once, with the labels uploaded another way while the task asks (a
+    # file there before the task starts is taken without asking).
+    rest_run, _ = parked("at-once/rest.csv")
+    s3.put_object(Bucket=BUCKET, Key="at-once/rest.csv", Body=HEADER + UPLOADED_LABELS)
+    deployment.client("alice").patch(
+        f"{deployment.url}/api/v2/dags/{dag_id}/dagRuns/{quote(rest_run, safe='')}/taskInstances/label/-1/hitlDetails",
+        json={"chosen_options": ["Labels uploaded"], "params_input": {}},
+        timeout=30,
+    ).raise_for_status()
+
+    def ended(run_id):
+        state = deployment.run_state(dag_id, run_id)
+        return state if state in ("success", "failed") else None
+
+    assert wait_until(lambda: ended(page_run), 180, "the page's run to end", deployment.logs) == "success"
+    assert deployment.task_instance(dag_id, page_run, "label")["try_number"] == 1
+    mismatches = deployment.client("alice").get(
+        f"{deployment.url}/api/v2/eventLogs",
+        params={"dag_id": dag_id, "run_id": page_run, "event": "state mismatch"},
+        timeout=30,
+    )
+    assert mismatches.json()["total_entries"] == 0, mismatches.json()
+    # Lost or not, the REST answer's run ends well: a retry takes the file as it is.
+    assert wait_until(lambda: ended(rest_run), 180, "the REST run to end", deployment.logs) == "success"
+    assert s3.get_object(Bucket=BUCKET, Key="at-once/rest.csv")["Body"].read() == HEADER + UPLOADED_LABELS
+    listed = s3.list_objects_v2(Bucket=BUCKET, Prefix="at-once/")["Contents"]
+    assert not [o["Key"] for o in listed if ".replaced-" in o["Key"]]
 
 
 UPLOADED_ROWS = (
