@@ -1,12 +1,11 @@
-"""The provider's errors; ``TaskRunStatus`` (Glue's status names) is importable from here too."""
+"""The provider's errors, and the old homes 0.1.0 gave two of them (deprecated)."""
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
-
-from airflow_provider_glue_labeling.glue.statuses import TaskRunStatus as TaskRunStatus
 
 NOTHING = ("None", "null", "")  # what an empty XCom or template renders to
 
@@ -73,3 +72,23 @@ class GlueMLFinalError(GlueMLError, AirflowFailException):
             error_string=error.error_string,
             code=error.code,
         )
+
+
+def moved_here(module: str, name: str, names: tuple[str, ...]) -> Any:
+    """The error ``name`` that 0.1.0 had in ``module``, with a :class:`DeprecationWarning`.
+
+    ``module``'s ``__getattr__`` calls it for a name the module does not define; any name
+    other than ``names`` is an :class:`AttributeError`, as for any module.
+
+    :param module: the old home, ``__name__`` of the calling module.
+    :param name: the name looked up in it.
+    :param names: the errors 0.1.0 had there, all of them defined here.
+    """
+    if name not in names:
+        raise AttributeError(f"module {module!r} has no attribute {name!r}")
+    warnings.warn(
+        f"{module}.{name} is deprecated since 0.2.0: import {name} from {__name__}",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return globals()[name]

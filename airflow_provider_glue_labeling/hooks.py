@@ -7,18 +7,23 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import botocore.session
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from airflow.providers.common.compat.sdk import conf
 
-from airflow_provider_glue_labeling.exceptions import NOTHING, GlueMLError, GlueMLInputError
-from airflow_provider_glue_labeling.exceptions import TaskRunStatus as TaskRunStatus
+from airflow_provider_glue_labeling import exceptions
 from airflow_provider_glue_labeling.glue.errors import no_region, translate_errors
 from airflow_provider_glue_labeling.glue.polling import TaskRunPoll
 from airflow_provider_glue_labeling.glue.statuses import ACTIVE_STATUSES, START_CALLS, ErrorCode
 from airflow_provider_glue_labeling.labels.files import S3Files
+
+if not TYPE_CHECKING:  # to type checkers, the module has only the names it defines
+
+    def __getattr__(name: str) -> Any:
+        """``hooks.GlueMLError``, where 0.1.0 had it: deprecated, import it from :mod:`~.exceptions`."""
+        return exceptions.moved_here(__name__, name, ("GlueMLError",))
 
 
 @dataclass(frozen=True)
@@ -58,7 +63,7 @@ class AwsConnection:
         :param fields: the rendered template fields (``RenderedTaskInstanceFields``).
         :raises ValueError: a ``botocore_config`` that is not a dict.
         """
-        value = {n: None if fields.get(n) in NOTHING else fields.get(n) for n in CONNECTION_FIELDS}
+        value = {n: None if fields.get(n) in exceptions.NOTHING else fields.get(n) for n in CONNECTION_FIELDS}
         verify = value["verify"]
         if isinstance(verify, str):
             verify = {"True": True, "False": False}.get(verify, verify)
@@ -141,7 +146,7 @@ class GlueMLHook(AwsBaseHook):
         """
         region = self.conn_config.region_name or botocore.session.get_session().get_config_variable("region")
         if not region:
-            raise GlueMLInputError("region_name", None, no_region(self.aws_conn_id))
+            raise exceptions.GlueMLInputError("region_name", None, no_region(self.aws_conn_id))
         return region
 
     def _call(self, operation: str, transform_id: str, task_run_id: str | None = None, **params: Any) -> Any:
@@ -159,16 +164,16 @@ class GlueMLHook(AwsBaseHook):
         """
         try:
             return self._call(START_CALLS[task_type], transform_id, **params)["TaskRunId"]
-        except GlueMLError as error:
+        except exceptions.GlueMLError as error:
             if error.code == ErrorCode.CONCURRENT_RUNS_EXCEEDED:
                 raise self._concurrency_error(error) from error
             raise
 
-    def _concurrency_error(self, error: GlueMLError) -> GlueMLError:
+    def _concurrency_error(self, error: exceptions.GlueMLError) -> exceptions.GlueMLError:
         transform_id = error.transform_id or ""
         try:
             active = self.list_task_runs(transform_id, statuses=ACTIVE_STATUSES)
-        except GlueMLError as listing:
+        except exceptions.GlueMLError as listing:
             runs = f"(the active runs could not be listed: {listing})"
         else:
             runs = "; ".join(
@@ -176,7 +181,7 @@ class GlueMLHook(AwsBaseHook):
                 f"since {r['StartedOn'].isoformat() if r.get('StartedOn') else '?'}"
                 for r in active
             )
-        return GlueMLError(
+        return exceptions.GlueMLError(
             f"Glue ML transform '{transform_id}' has too many concurrent task runs "
             f"({error.error_string}). Active: {runs or 'none listed'}",
             transform_id=transform_id,
@@ -252,7 +257,7 @@ class GlueMLHook(AwsBaseHook):
             try:
                 run = self.get_task_run(transform_id, task_run_id)
                 delay = poll.after(run)
-            except GlueMLError as error:
+            except exceptions.GlueMLError as error:
                 delay = poll.after_error(error)
             if delay is None:
                 return run

@@ -103,7 +103,7 @@ class GlueMLTaskRunTrigger(BaseTrigger):
 
     The event is ``{"status": "success", "task_run": <summary>}`` or
     ``{"status": "error", "message": ..., "run_status": ..., "error_string": ...}``; turn it back
-    into a result or an error with :func:`~.hooks.task_run_from_event`.
+    into a result or an error with :func:`~.glue.polling.task_run_from_event`.
 
     :param transform_id: the ML transform.
     :param task_run_id: the task run to wait for.

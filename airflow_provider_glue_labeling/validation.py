@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from airflow_provider_glue_labeling.exceptions import NOTHING as _NOTHING
-from airflow_provider_glue_labeling.exceptions import GlueMLInputError
-
-# The labels-file rules live with the labeling file format; importable from here as before.
-from airflow_provider_glue_labeling.labels.format import labels_file_problems as labels_file_problems
-from airflow_provider_glue_labeling.labels.format import unlabeled_sets_problem as unlabeled_sets_problem
+from airflow_provider_glue_labeling import exceptions
 
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _IPV4 = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
 
 
+if not TYPE_CHECKING:  # to type checkers, the module has only the names it defines
+
+    def __getattr__(name: str) -> Any:
+        """``validation.GlueMLInputError``, where 0.1.0 had it: deprecated, import it from :mod:`~.exceptions`."""
+        return exceptions.moved_here(__name__, name, ("GlueMLInputError",))
+
+
 def check_text(parameter: str, value: Any, rule: str = "expected a non-empty string") -> str:
-    if not isinstance(value, str) or value.strip() in _NOTHING:
-        raise GlueMLInputError(parameter, value, rule)
+    if not isinstance(value, str) or value.strip() in exceptions.NOTHING:
+        raise exceptions.GlueMLInputError(parameter, value, rule)
     return value
 
 
@@ -26,7 +28,7 @@ def _check_id(parameter: str, value: Any, what: str) -> str:
     rule = f"expected a {what}: a non-empty string of at most 255 characters, no whitespace"
     check_text(parameter, value, rule)
     if len(value) > 255 or re.search(r"\s", value):
-        raise GlueMLInputError(parameter, value, rule)
+        raise exceptions.GlueMLInputError(parameter, value, rule)
     return value
 
 
@@ -58,19 +60,21 @@ def check_s3_uri(parameter: str, value: Any) -> tuple[str, str]:
     rule = "expected an S3 URI s3://bucket/key-prefix"
     check_text(parameter, value, rule)
     if not value.startswith("s3://"):
-        raise GlueMLInputError(parameter, value, f"{rule} (the scheme must be s3://)")
+        raise exceptions.GlueMLInputError(parameter, value, f"{rule} (the scheme must be s3://)")
     bucket, _, key = value[len("s3://") :].partition("/")
     if not bucket:
-        raise GlueMLInputError(parameter, value, f"{rule} (the bucket is missing)")
+        raise exceptions.GlueMLInputError(parameter, value, f"{rule} (the bucket is missing)")
     problem = bucket_problem(bucket)
     if problem:
-        raise GlueMLInputError(parameter, value, f"{rule}; bucket {bucket!r} is invalid: {problem}")
+        raise exceptions.GlueMLInputError(
+            parameter, value, f"{rule}; bucket {bucket!r} is invalid: {problem}"
+        )
     return bucket, key
 
 
 def check_optional_s3_uri(parameter: str, value: Any) -> str | None:
     """An ``s3://`` URI, or None for nothing (a template that rendered to ``None`` or empty)."""
-    if value is None or value in _NOTHING:
+    if value is None or value in exceptions.NOTHING:
         return None
     check_s3_uri(parameter, value)
     return str(value)
@@ -78,21 +82,21 @@ def check_optional_s3_uri(parameter: str, value: Any) -> str | None:
 
 def check_bool(parameter: str, value: Any) -> bool:
     if not isinstance(value, bool):
-        raise GlueMLInputError(parameter, value, "expected True or False")
+        raise exceptions.GlueMLInputError(parameter, value, "expected True or False")
     return value
 
 
 def check_positive(parameter: str, value: Any, kind: type = int) -> float:
     number_types = (int,) if kind is int else (int, float)
     if isinstance(value, bool) or not isinstance(value, number_types) or value <= 0:
-        raise GlueMLInputError(parameter, value, f"expected a positive {kind.__name__}")
+        raise exceptions.GlueMLInputError(parameter, value, f"expected a positive {kind.__name__}")
     return value
 
 
 def check_count(parameter: str, value: Any) -> int:
     """A whole number, 0 or more."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise GlueMLInputError(parameter, value, "expected a whole number, 0 or more")
+        raise exceptions.GlueMLInputError(parameter, value, "expected a whole number, 0 or more")
     return value
 
 
@@ -107,7 +111,7 @@ def check_fraction(parameter: str, value: Any) -> float | None:
         except ValueError:
             number = None
     if isinstance(number, bool) or not isinstance(number, int | float) or not 0 <= number <= 1:
-        raise GlueMLInputError(parameter, value, "expected a number from 0 to 1, or None")
+        raise exceptions.GlueMLInputError(parameter, value, "expected a number from 0 to 1, or None")
     return float(number)
 
 

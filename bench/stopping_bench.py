@@ -8,8 +8,9 @@ two more to see where the true F1 went next. After each round the emulator also 
 transform's *true* F1 against the full known truth (which Glue cannot know), and each rule is
 asked, on the rounds so far, whether to stop:
 
-* **before**: the rule of version 0.2, on point estimates: F1 rose by less than ``min_gain`` from
-  the round ``over_rounds`` before the last to the last (kept here as the baseline);
+* **before**: the first plateau rule (never released), on point estimates: F1 rose by less than
+  ``min_gain`` from the round ``over_rounds`` before the last to the last (kept here as the
+  baseline);
 * **after**: :func:`airflow_provider_glue_labeling.history.decide`, the rule of this version
   (a trend weighted by each round's uncertainty, its 95 % upper bound, the label floor).
 
@@ -101,7 +102,7 @@ def teach(name: str, seed: int | None, rounds: int = HORIZON + LOOK_AHEAD) -> li
 
 
 def rule_before(rounds: list[dict[str, Any]]) -> bool:
-    """Version 0.2's plateau rule: F1 over ``over_rounds`` rounds rose by less than ``MIN_GAIN``."""
+    """The first plateau rule, never released: F1 over ``over_rounds`` rounds rose by under ``MIN_GAIN``."""
     if len(rounds) <= OVER_ROUNDS_BEFORE:
         return False
     return round(rounds[-1]["F1"] - rounds[-1 - OVER_ROUNDS_BEFORE]["F1"], 9) < MIN_GAIN

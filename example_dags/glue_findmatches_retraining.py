@@ -9,9 +9,13 @@
 2. when quality has plateaued or is good enough, ask nobody: the labeling steps are skipped and
    ``ask_for_labels`` logs why; otherwise
 3. generate a labeling set under ``s3://<bucket>/labeling-sets/<run time>/`` and wait for it;
-4. wait (deferred, for days if need be) for people to label it: on Airflow 3.1+ in the labeling
-   page (Airflow UI, "Labeling"), which writes ``s3://<bucket>/labels/<run time>/labels.csv``; a
-   labels file put there any other way does as well;
+4. wait (deferred, for days if need be) for people to label it. On Airflow 3.1+ the task asks in
+   Required Actions, and the labeling page (Airflow UI, "Labeling") writes
+   ``s3://<bucket>/labels/<run time>/labels.csv`` and answers. A labels file put there any other
+   way (a script, a spreadsheet upload) is taken only once someone answers "Labels uploaded" in
+   Required Actions, or when it is there before the task starts. To let automation deliver the
+   labels, give the labeling task ``human_in_the_loop=False``: it then watches that path and takes
+   the file when it lands, as it always does on Airflow 2.11 and 3.0;
 5. import the labels (checked before the run starts) and wait for the import. Next week's run
    evaluates them.
 

@@ -106,12 +106,12 @@ def decide(
     not make a model worse, so a falling fit is noise). When the estimates are below
     ``min_gain`` but a bound is not, the intervals are too wide to tell: keep labeling, and say
     so. The one-standard-error bounds and the default window were chosen on the stopping
-    benchmark (``make bench-stopping``, README). Before any plateau, the
-    evaluation must have tested at least ``label_floor`` matching and ``label_floor``
-    non-matching pairs (its confusion matrix). An evaluation with no new labels replaces the
-    earlier round of its label count instead of looking like a plateau. Rounds recorded without
-    a confusion matrix (before intervals were kept) weigh as if their F1 were known to
-    ±``UNKNOWN_SPREAD``.
+    benchmark (``make bench-stopping``; docs/teaching-rounds.md, "Does the rule stop where it
+    should?"). Before any plateau, the evaluation must have tested at least ``label_floor``
+    matching and ``label_floor`` non-matching pairs (its confusion matrix). An evaluation with no
+    new labels replaces the earlier round of its label count instead of looking like a plateau.
+    Rounds recorded without a confusion matrix (before intervals were kept) weigh as if their F1
+    were known to ±``UNKNOWN_SPREAD``.
 
     :param rounds: oldest first, as :func:`~.rounds.read_rounds` gives them; the last is this evaluation.
     :param min_gain: the least gain of F1 from another round of labels that is worth labeling for.

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 
 def label_count(round_: dict[str, Any]) -> int | None:
-    """A round's ``LabelCount`` (``label_count`` in rounds recorded by version 0.1)."""
+    """A round's ``LabelCount`` (``label_count`` in rounds recorded before it took Glue's name)."""
     count = round_.get("LabelCount", round_.get("label_count"))
     return count if isinstance(count, int) else None
 

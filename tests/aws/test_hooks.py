@@ -8,7 +8,8 @@ import pytest
 from botocore.stub import Stubber
 
 import airflow_provider_glue_labeling.emulator as emulator
-from airflow_provider_glue_labeling.hooks import GlueMLError, GlueMLHook
+from airflow_provider_glue_labeling.exceptions import GlueMLError
+from airflow_provider_glue_labeling.hooks import GlueMLHook
 from tests.helpers import bare_transform, client
 
 

@@ -413,7 +413,7 @@ def test_people_label_in_the_browser_and_the_dag_runs_to_success(waiting, tmp_pa
     assert again.status_code == 409, again.text  # the labels file is never rewritten
 
     # The file the page wrote: Glue's format, the groups people made, imported by the emulator.
-    from airflow_provider_glue_labeling.validation import labels_file_problems
+    from airflow_provider_glue_labeling.labels.format import labels_file_problems
 
     key = next(key for key in written(w) if key.endswith("labels.csv"))
     data = w.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()

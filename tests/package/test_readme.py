@@ -6,12 +6,13 @@ import importlib
 import json
 import re
 import shlex
+import textwrap
 import tomllib
+import warnings
 
 import pytest
 from packaging.requirements import Requirement
 
-from airflow_provider_glue_labeling import __version__
 from tests.helpers import ROOT
 
 PAGES = {
@@ -64,13 +65,13 @@ def test_json_blocks_parse(code):
 
 
 @pytest.mark.parametrize("code", blocks("text"))
-def test_requirements_blocks_install_this_version(code):
-    """The MWAA ``requirements.txt``: a constraint line and this provider at its current version."""
+def test_requirements_blocks_install_this_provider(code):
+    """The MWAA ``requirements.txt``: a constraint line and this provider (its version:
+    ``test_version.py``)."""
     lines = [line for line in code.splitlines() if line.strip()]
     assert re.fullmatch(r'--constraint "/usr/local/airflow/dags/[\w.-]+\.txt"', lines[0]), lines[0]
     (requirement,) = (Requirement(line) for line in lines[1:])
     assert requirement.name == PYPROJECT["project"]["name"]
-    assert requirement.specifier.contains(__version__), requirement
 
 
 def documented_names() -> list[str]:
@@ -97,3 +98,28 @@ def test_every_name_the_readme_documents_imports_from_where_it_says(name):
             found = getattr(found, attribute)
         return
     raise AssertionError(f"{name} does not import")
+
+
+def import_lines() -> list:
+    """Every ``from airflow_provider_glue_labeling... import ...`` (parenthesized ones whole) and
+    ``import ..., airflow_provider_glue_labeling...`` in the README and the Markdown docs pages."""
+    found = [
+        pytest.param(textwrap.dedent(m.group(0)), id=f"{page} line {text.count(chr(10), 0, m.start()) + 1}")
+        for page, text in PAGES.items()
+        for m in re.finditer(
+            r"(?m)^ *(?:from airflow_provider_glue_labeling[\w.]* import (?:\([^)]*\)|.*)"
+            r"|import (?:[\w.]+(?: as \w+)?, )*airflow_provider_glue_labeling.*)",
+            text,
+        )
+    ]
+    assert found, "the pages import nothing from the provider"
+    return found
+
+
+@pytest.mark.parametrize("line", import_lines())
+def test_every_import_line_of_the_pages_imports_without_a_deprecated_path(line):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        exec(compile(line, "README.md", "exec"), {})
+    ours = [str(w.message) for w in caught if str(w.message).startswith("airflow_provider_glue_labeling.")]
+    assert not ours, ours
