@@ -13,13 +13,6 @@ from typing import Any, NamedTuple
 from airflow_provider_glue_labeling.quality.intervals import Z_95, counts
 from airflow_provider_glue_labeling.quality.rounds import label_count, round_intervals
 
-# Each metric of FindMatchesMetrics with a threshold, and the operator's parameter that sets it.
-METRICS = (
-    ("F1", "min_f1"),
-    ("Precision", "min_precision"),
-    ("Recall", "min_recall"),
-    ("AreaUnderPRCurve", "min_area_under_pr_curve"),
-)
 # The decision of an evaluation with a plateau rule (XCom "teaching_decision").
 GOOD_ENOUGH, PLATEAU, KEEP_LABELING = "good_enough", "plateau", "keep_labeling"
 # Before any plateau, at least this many matching and non-matching pairs (dedupe asks for 10 of each).

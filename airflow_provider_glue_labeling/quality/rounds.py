@@ -22,9 +22,9 @@ from typing import Any
 
 from airflow_provider_glue_labeling.labels.files import S3Files, as_prefix
 from airflow_provider_glue_labeling.quality.intervals import intervals
+from airflow_provider_glue_labeling.quality.metrics import find_matches_metrics, numbers
 from airflow_provider_glue_labeling.validation import check_s3_uri
 
-METRIC_NAMES = ("Precision", "Recall", "F1", "AreaUnderPRCurve")
 log = logging.getLogger(__name__)
 
 
@@ -43,13 +43,13 @@ def make_round(
     transform: dict[str, Any], task_run_id: str, dag_id: str | None, run_id: str | None
 ) -> dict[str, Any]:
     """A round from ``GetMLTransform`` after an evaluation: when, label count, metrics, which run."""
-    metrics = (transform.get("EvaluationMetrics") or {}).get("FindMatchesMetrics") or {}
+    metrics = find_matches_metrics(transform)
     return {
         "time": datetime.now(UTC).isoformat(timespec="microseconds"),
         "task_run_id": task_run_id,
         "transform_id": transform.get("TransformId"),
         "LabelCount": transform.get("LabelCount"),
-        **{name: metrics.get(name) for name in METRIC_NAMES},
+        **numbers(metrics),
         "ConfusionMatrix": metrics.get("ConfusionMatrix"),
         "Intervals": intervals(metrics),
         "dag_id": dag_id,
