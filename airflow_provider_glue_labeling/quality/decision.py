@@ -49,9 +49,7 @@ def quality_gate(
     for name, threshold in thresholds.items():
         value = metrics.get(name)
         interval = bounds.get(name)
-        compared, what = (
-            (interval[0], f"{name} lower bound") if require_lower_bound and interval else (value, name)
-        )
+        compared, what = held_against(metrics, bounds, name, require_lower_bound)
         if threshold is None:
             verdict = "-"
         elif compared is None or compared < threshold:
@@ -228,11 +226,26 @@ def _thresholds_met(last: dict[str, Any], thresholds: dict[str, float | None], l
     bounds = round_intervals(last) or {}
     shown = []
     for name, target in targets.items():
-        value, what = (
-            (bounds[name][0], f"{name} lower bound") if lower and name in bounds else (last[name], name)
-        )
+        value, what = held_against(last, bounds, name, lower)
         shown.append(f"{what} {value:.4f} >= {target:.4f}")
     return ", ".join(shown)
+
+
+def held_against(
+    metrics: dict[str, Any], bounds: dict[str, list[float]], name: str, require_lower_bound: bool
+) -> tuple[Any, str]:
+    """What a threshold of metric ``name`` is held against, and its name in messages: the estimate,
+    or with ``require_lower_bound`` the low end of its 95 % interval where it has one.
+
+    :param metrics: Glue's ``FindMatchesMetrics``, or a round of the history.
+    :param bounds: the intervals of ``metrics`` (:func:`~.rounds.round_intervals`).
+    :param name: the metric (``F1``, ``Precision``...).
+    :param require_lower_bound: the lower bound, where there is one.
+    """
+    interval = bounds.get(name)
+    if require_lower_bound and interval:
+        return interval[0], f"{name} lower bound"
+    return metrics.get(name), name
 
 
 def _with_interval(round_: dict[str, Any], name: str) -> str:

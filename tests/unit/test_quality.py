@@ -12,7 +12,12 @@ from airflow_provider_glue_labeling.history import (
     decide,
     table,
 )
-from airflow_provider_glue_labeling.quality.decision import learning_curve, quality_gate, recent_trend
+from airflow_provider_glue_labeling.quality.decision import (
+    held_against,
+    learning_curve,
+    quality_gate,
+    recent_trend,
+)
 from airflow_provider_glue_labeling.quality.rounds import round_intervals
 
 
@@ -142,6 +147,16 @@ def test_thresholds_on_the_lower_bound_when_asked():
     assert decide(sure, 0.01, 2, {"F1": 0.9}, require_lower_bound=True)["reason"].startswith(
         "good enough: F1 lower bound 0.94"
     )
+
+
+def test_a_threshold_is_held_against_the_estimate_or_its_lower_bound():
+    metrics = {"F1": 0.9, "AreaUnderPRCurve": 0.95}
+    bounds = {"F1": [0.85, 0.93]}
+    assert held_against(metrics, bounds, "F1", require_lower_bound=False) == (0.9, "F1")
+    assert held_against(metrics, bounds, "F1", require_lower_bound=True) == (0.85, "F1 lower bound")
+    # AUPRC has no interval: its estimate, even when the lower bound is asked for
+    assert held_against(metrics, bounds, "AreaUnderPRCurve", True) == (0.95, "AreaUnderPRCurve")
+    assert held_against(metrics, {}, "Recall", True) == (None, "Recall")  # not measured
 
 
 def test_the_table_and_the_chart_show_every_round():
