@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from airflow_provider_glue_labeling.quality.intervals import Z_95, counts
-from airflow_provider_glue_labeling.quality.rounds import label_count, round_intervals
+from airflow_provider_glue_labeling.quality.rounds import label_count, round_intervals, with_interval
 
 # The decision of an evaluation with a plateau rule (XCom "teaching_decision").
 GOOD_ENOUGH, PLATEAU, KEEP_LABELING = "good_enough", "plateau", "keep_labeling"
@@ -147,10 +147,11 @@ def decide(
         "recent_upper": recent.upper,
         "min_gain": min_gain,
     }
+    last_f1 = with_interval(last.get("F1"), (round_intervals(last) or {}).get("F1"))
     said = (
         f"another {curve.step} labels gain F1 {curve.gain:+.4f} (up to {curve.upper:+.4f}) on the learning "
         f"curve of {len(usable)} rounds, {recent.gain:+.4f} (up to {recent.upper:+.4f}) on the trend of the "
-        f"last {recent.rounds}; last F1 {_with_interval(last, 'F1')} at {label_count(usable[-1])} labels"
+        f"last {recent.rounds}; last F1 {last_f1} at {label_count(usable[-1])} labels"
     )
     if max(curve.upper, recent.upper) < min_gain:
         return {
@@ -246,13 +247,6 @@ def held_against(
     if require_lower_bound and interval:
         return interval[0], f"{name} lower bound"
     return metrics.get(name), name
-
-
-def _with_interval(round_: dict[str, Any], name: str) -> str:
-    value = round_.get(name)
-    bounds = (round_intervals(round_) or {}).get(name)
-    text = f"{value:.4f}" if isinstance(value, int | float) else "-"
-    return f"{text} [{bounds[0]:.4f}, {bounds[1]:.4f}]" if bounds else text
 
 
 def _keep(why: str, evidence: dict[str, Any]) -> dict[str, Any]:
