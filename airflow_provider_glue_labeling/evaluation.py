@@ -16,6 +16,7 @@ from airflow_provider_glue_labeling.glue.statuses import TaskType
 from airflow_provider_glue_labeling.hooks import AwsConnection
 from airflow_provider_glue_labeling.lineage import Ref
 from airflow_provider_glue_labeling.quality import decision
+from airflow_provider_glue_labeling.quality.metrics import METRICS, find_matches_metrics
 from airflow_provider_glue_labeling.quality.rounds import make_round, read_rounds, record_round, table
 from airflow_provider_glue_labeling.runs.flow import GlueMLTaskRunOperator
 from airflow_provider_glue_labeling.validation import (
@@ -119,7 +120,7 @@ class GlueMLEvaluationOperator(GlueMLTaskRunOperator):
     def gate(self) -> decision.Gate:
         """The rendered quality gate and plateau rule, checked, text renders read as values."""
         return decision.Gate(
-            thresholds={metric: check_fraction(p, getattr(self, p)) for metric, p in decision.METRICS},
+            thresholds={metric: check_fraction(p, getattr(self, p)) for metric, p in METRICS},
             history_s3_path=check_optional_s3_uri("history_s3_path", self.history_s3_path),
             min_gain=check_fraction("min_gain", self.min_gain),
             over_rounds=int(check_positive("over_rounds", rendered_int(self.over_rounds), int)),
@@ -137,7 +138,7 @@ class GlueMLEvaluationOperator(GlueMLTaskRunOperator):
                 f"the plateau rule (min_gain={min_gain}) compares rounds: give an S3 prefix to keep them",
                 explain_empty=False,
             )
-        gates = [f"{p}={thresholds[m]}" for m, p in decision.METRICS if thresholds[m] is not None]
+        gates = [f"{p}={thresholds[m]}" for m, p in METRICS if thresholds[m] is not None]
         gates += [f"min_gain={min_gain}"] if min_gain is not None else []
         gates += [f"history_s3_path={history}"] if history is not None else []
         if gates and not self.wait_for_completion:
@@ -163,7 +164,7 @@ class GlueMLEvaluationOperator(GlueMLTaskRunOperator):
 
     def result(self, run: dict[str, Any], context: Context) -> Any:
         transform = self.hook.get_transform(self.transform_id)
-        metrics = (transform.get("EvaluationMetrics") or {}).get("FindMatchesMetrics")
+        metrics = find_matches_metrics(transform)
         if not metrics:
             raise GlueMLError(
                 f"Evaluation run {run['TaskRunId']} of transform '{self.transform_id}' succeeded but "

@@ -8,13 +8,15 @@ Airflow 3.3+ (no trigger, no triggerer, no worker), deferred to ``HITLTrigger`` 
 
 It is answered by the labeling page's submit (:func:`answer`, which calls the REST API's own
 handler, so the same checks, locks and resume apply), or by a person in Required Actions once a
-labels file is in place some other way.
+labels file is in place some other way. The answer reaches the task as its ``execute_complete``
+event (:func:`answer_in`).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -115,6 +117,32 @@ def ask(
         poke_interval=TRIGGER_POKE_SECONDS,
     )
     task.defer(trigger=trigger, method_name="execute_complete")
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A person's answer to the request, as the task's ``execute_complete`` receives it.
+
+    :param by: who answered: their name, else their user id; None when the event does not say.
+    :param chosen: the options they chose (:data:`LABELS_UPLOADED`).
+    """
+
+    by: str | None
+    chosen: list[str]
+
+
+def answer_in(event: dict[str, Any]) -> Answer | None:
+    """The answer an ``execute_complete`` event carries (Airflow's ``chosen_options`` and
+    ``responded_by_user``, a ``HITLUser`` dict or a user id), or None when it carries none: the
+    labels file seen by its trigger, or the timeout.
+
+    :param event: the event the task's wait ended with.
+    """
+    if "chosen_options" not in event:
+        return None
+    who = event.get("responded_by_user") or {}
+    by = (who.get("name") or who.get("id")) if isinstance(who, dict) else who
+    return Answer(by=str(by) if by else None, chosen=list(event["chosen_options"] or []))
 
 
 def request_of(ti: Any, session: Any) -> Any:

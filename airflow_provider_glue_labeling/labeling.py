@@ -229,13 +229,12 @@ class GlueMLLabelingOperator(GlueMLLineageMixin, SensorDeadline, AwsBaseSensor[G
                 f"{event.get('error') or event.get('message') or event}"
             )
         s3 = AwsConnection.of(self).s3()
-        if "chosen_options" in event:
-            who = event.get("responded_by_user") or {}
-            who = who.get("name") or who.get("id") if isinstance(who, dict) else who
-            self.log.info("%s answered %s", who, event["chosen_options"])
+        answer = hitl.answer_in(event)
+        if answer is not None:
+            self.log.info("%s answered %s", answer.by, answer.chosen)
             if not s3.exists(*self._labels_file()):
                 raise GlueMLError(
-                    f"{who} answered {hitl.LABELS_UPLOADED!r}, but there is no labels file at "
+                    f"{answer.by} answered {hitl.LABELS_UPLOADED!r}, but there is no labels file at "
                     f"{self.labels_s3_path}: put it there, then clear this task to ask again",
                     transform_id=self.transform_id,
                 )

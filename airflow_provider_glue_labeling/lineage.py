@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from airflow_provider_glue_labeling.labels.files import as_prefix
 from airflow_provider_glue_labeling.validation import check_s3_uri
 
 if TYPE_CHECKING:
@@ -178,7 +179,8 @@ class _Places:
                     f"the S3 path {ref.value!r}", lambda v=ref.value: check_s3_uri("s3 path", v)
                 )
                 if place:  # a path the task refused is logged, not named
-                    named.append((f"s3://{place[0]}", place[1].rstrip("/") or "/"))
+                    # a folder is named without its trailing "/"; the whole bucket is "/"
+                    named.append((f"s3://{place[0]}", as_prefix(place[1]).removesuffix("/") or "/"))
             elif ref.kind == "tables" and self.namespace:
                 for table in self.transform.get("InputRecordTables") or []:
                     named.append((self.namespace, f"table/{table['DatabaseName']}/{table['TableName']}"))

@@ -144,10 +144,12 @@ def emulator_endpoint(endpoint: str | None) -> Iterator[str]:
 
 
 def print_metrics(transform: Mapping[str, Any]) -> None:
-    metrics = transform.get("EvaluationMetrics", {}).get("FindMatchesMetrics", {})
+    from airflow_provider_glue_labeling.quality.metrics import METRIC_NAMES, find_matches_metrics
+
+    metrics = find_matches_metrics(transform)
     print("\nFindMatches evaluation metrics")
     print(f"  {'LabelCount':<22}{transform.get('LabelCount')}")
-    for name in ("Precision", "Recall", "F1", "AreaUnderPRCurve"):
+    for name in METRIC_NAMES:
         print(f"  {name:<22}{metrics.get(name, float('nan')):.4f}")
     for name, value in metrics.get("ConfusionMatrix", {}).items():
         print(f"  {name:<22}{value}")

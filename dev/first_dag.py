@@ -25,6 +25,7 @@ from airflow_provider_glue_labeling.operators import (
     GlueMLLabelingOperator,
     GlueMLLabelingSetGenerationOperator,
 )
+from airflow_provider_glue_labeling.quality.metrics import find_matches_metrics
 
 TRANSFORM = "{{ params.transform_id }}"
 LABELING_SET = "s3://{{ params.bucket }}/labeling-sets/first/"
@@ -101,7 +102,7 @@ def main() -> int:
         "state": str(dag_run.state),
         "tasks": {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()},
         "label_count": transform.get("LabelCount"),
-        "metrics": transform.get("EvaluationMetrics", {}).get("FindMatchesMetrics", {}),
+        "metrics": find_matches_metrics(transform),
     }
     print(json.dumps(result, default=str))
     return 0 if result["state"] == "success" else 1

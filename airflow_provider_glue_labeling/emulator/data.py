@@ -15,6 +15,7 @@ from moto.core.exceptions import JsonRESTError
 from moto.s3.models import s3_backends
 
 from airflow_provider_glue_labeling.glue.statuses import ErrorCode
+from airflow_provider_glue_labeling.labels.files import as_prefix, hidden_file
 from airflow_provider_glue_labeling.labels.format import LABEL_COLUMNS
 
 S3_URI = re.compile(r"^s3://([a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])(?:/(.*))?$")
@@ -66,18 +67,17 @@ class GlueData:
         keys = self.bucket(bucket_name).keys
         if key and key in keys:
             return [(f"s3://{bucket_name}/{key}", keys[key].value)]
-        prefix = key if not key or key.endswith("/") else key + "/"
+        prefix = as_prefix(key)
         return [
             (f"s3://{bucket_name}/{name}", keys[name].value)
             for name in sorted(keys.keys())
-            if name.startswith(prefix) and not name.endswith("/") and not hidden(name)
+            if name.startswith(prefix) and not name.endswith("/") and not hidden_file(name)
         ]
 
     def write(self, uri: str, name: str, body: str) -> None:
         bucket_name, key = parse_s3_uri("OutputS3Path", uri)
         self.bucket(bucket_name)
-        prefix = key if not key or key.endswith("/") else key + "/"
-        self.s3().put_object(bucket_name, prefix + name, body.encode("utf-8"))
+        self.s3().put_object(bucket_name, as_prefix(key) + name, body.encode("utf-8"))
 
     def read_source(self, transform: Any) -> tuple[list[dict[str, str]], list[str]]:
         rows: list[dict[str, str]] = []
@@ -142,12 +142,6 @@ class GlueData:
         return [
             {"Name": c["Name"], "DataType": c.get("Type", "string")} for c in descriptor.get("Columns", [])
         ]
-
-
-def hidden(key: str) -> bool:
-    """A marker or hidden file, as Spark's file listing skips them (``_SUCCESS``, ``.crc``)."""
-    name = key.rsplit("/", 1)[-1]
-    return name.startswith(("_", "."))
 
 
 def primary_key(transform: Any) -> str | None:

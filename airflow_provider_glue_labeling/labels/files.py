@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_glue_labeling.labels.format import labels_file_problems, unlabeled_sets_problem
-from airflow_provider_glue_labeling.validation import check_s3_uri
 
 # S3's answers to a conditional write that lost: the object is there, or changed, or another
 # conditional write to it is in flight (S3 conditional writes; HTTP 412 and 409).
@@ -21,7 +20,12 @@ class WriteConflict(Exception):
 
 
 def as_prefix(key: str) -> str:
-    """``key`` as a folder prefix: empty (the whole bucket) or ending in ``/``."""
+    """``key`` as a folder prefix: empty (the whole bucket) or ending in ``/``. A folder is the
+    same with or without its trailing ``/``, as Glue takes it: listed, compared or named, a path
+    goes through this.
+
+    :param key: an S3 key, or an ``s3://`` path.
+    """
     return key if not key or key.endswith("/") else key + "/"
 
 
@@ -124,6 +128,9 @@ class S3Files:
         :param uri: ``s3://bucket/key``, one file or a prefix of files.
         :param parameter: the parameter ``uri`` came from, named if it is not an S3 URI.
         """
+        # imported here: the emulator reads S3 by this module's rules and runs without Airflow
+        from airflow_provider_glue_labeling.validation import check_s3_uri
+
         bucket, key = check_s3_uri(parameter, uri)
         return [self.read(bucket, k) for k in self.files_at(bucket, key)]
 

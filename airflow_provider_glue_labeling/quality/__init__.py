@@ -1,2 +1,2 @@
-"""Quality: the rounds of a transform's history (``rounds``), the evaluation's decisions (``decision``)
-and their chart (``chart``)."""
+"""Quality: Glue's metrics of a transform (``metrics``), the rounds of its history (``rounds``),
+the evaluation's decisions (``decision``) and their chart (``chart``)."""

@@ -11,15 +11,8 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from airflow_provider_glue_labeling.quality.intervals import Z_95, counts
-from airflow_provider_glue_labeling.quality.rounds import label_count, round_intervals
+from airflow_provider_glue_labeling.quality.rounds import label_count, round_intervals, with_interval
 
-# Each metric of FindMatchesMetrics with a threshold, and the operator's parameter that sets it.
-METRICS = (
-    ("F1", "min_f1"),
-    ("Precision", "min_precision"),
-    ("Recall", "min_recall"),
-    ("AreaUnderPRCurve", "min_area_under_pr_curve"),
-)
 # The decision of an evaluation with a plateau rule (XCom "teaching_decision").
 GOOD_ENOUGH, PLATEAU, KEEP_LABELING = "good_enough", "plateau", "keep_labeling"
 # Before any plateau, at least this many matching and non-matching pairs (dedupe asks for 10 of each).
@@ -56,9 +49,7 @@ def quality_gate(
     for name, threshold in thresholds.items():
         value = metrics.get(name)
         interval = bounds.get(name)
-        compared, what = (
-            (interval[0], f"{name} lower bound") if require_lower_bound and interval else (value, name)
-        )
+        compared, what = held_against(metrics, bounds, name, require_lower_bound)
         if threshold is None:
             verdict = "-"
         elif compared is None or compared < threshold:
@@ -156,10 +147,11 @@ def decide(
         "recent_upper": recent.upper,
         "min_gain": min_gain,
     }
+    last_f1 = with_interval(last.get("F1"), (round_intervals(last) or {}).get("F1"))
     said = (
         f"another {curve.step} labels gain F1 {curve.gain:+.4f} (up to {curve.upper:+.4f}) on the learning "
         f"curve of {len(usable)} rounds, {recent.gain:+.4f} (up to {recent.upper:+.4f}) on the trend of the "
-        f"last {recent.rounds}; last F1 {_with_interval(last, 'F1')} at {label_count(usable[-1])} labels"
+        f"last {recent.rounds}; last F1 {last_f1} at {label_count(usable[-1])} labels"
     )
     if max(curve.upper, recent.upper) < min_gain:
         return {
@@ -235,18 +227,26 @@ def _thresholds_met(last: dict[str, Any], thresholds: dict[str, float | None], l
     bounds = round_intervals(last) or {}
     shown = []
     for name, target in targets.items():
-        value, what = (
-            (bounds[name][0], f"{name} lower bound") if lower and name in bounds else (last[name], name)
-        )
+        value, what = held_against(last, bounds, name, lower)
         shown.append(f"{what} {value:.4f} >= {target:.4f}")
     return ", ".join(shown)
 
 
-def _with_interval(round_: dict[str, Any], name: str) -> str:
-    value = round_.get(name)
-    bounds = (round_intervals(round_) or {}).get(name)
-    text = f"{value:.4f}" if isinstance(value, int | float) else "-"
-    return f"{text} [{bounds[0]:.4f}, {bounds[1]:.4f}]" if bounds else text
+def held_against(
+    metrics: dict[str, Any], bounds: dict[str, list[float]], name: str, require_lower_bound: bool
+) -> tuple[Any, str]:
+    """What a threshold of metric ``name`` is held against, and its name in messages: the estimate,
+    or with ``require_lower_bound`` the low end of its 95 % interval where it has one.
+
+    :param metrics: Glue's ``FindMatchesMetrics``, or a round of the history.
+    :param bounds: the intervals of ``metrics`` (:func:`~.rounds.round_intervals`).
+    :param name: the metric (``F1``, ``Precision``...).
+    :param require_lower_bound: the lower bound, where there is one.
+    """
+    interval = bounds.get(name)
+    if require_lower_bound and interval:
+        return interval[0], f"{name} lower bound"
+    return metrics.get(name), name
 
 
 def _keep(why: str, evidence: dict[str, Any]) -> dict[str, Any]:

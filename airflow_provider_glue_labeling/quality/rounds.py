@@ -22,9 +22,9 @@ from typing import Any
 
 from airflow_provider_glue_labeling.labels.files import S3Files, as_prefix
 from airflow_provider_glue_labeling.quality.intervals import intervals
+from airflow_provider_glue_labeling.quality.metrics import find_matches_metrics, numbers
 from airflow_provider_glue_labeling.validation import check_s3_uri
 
-METRIC_NAMES = ("Precision", "Recall", "F1", "AreaUnderPRCurve")
 log = logging.getLogger(__name__)
 
 
@@ -43,13 +43,13 @@ def make_round(
     transform: dict[str, Any], task_run_id: str, dag_id: str | None, run_id: str | None
 ) -> dict[str, Any]:
     """A round from ``GetMLTransform`` after an evaluation: when, label count, metrics, which run."""
-    metrics = (transform.get("EvaluationMetrics") or {}).get("FindMatchesMetrics") or {}
+    metrics = find_matches_metrics(transform)
     return {
         "time": datetime.now(UTC).isoformat(timespec="microseconds"),
         "task_run_id": task_run_id,
         "transform_id": transform.get("TransformId"),
         "LabelCount": transform.get("LabelCount"),
-        **{name: metrics.get(name) for name in METRIC_NAMES},
+        **numbers(metrics),
         "ConfusionMatrix": metrics.get("ConfusionMatrix"),
         "Intervals": intervals(metrics),
         "dag_id": dag_id,
@@ -90,14 +90,14 @@ def read_rounds(s3: S3Files, history_s3_path: str, transform_id: str | None = No
 def table(rounds: list[dict[str, Any]]) -> str:
     """The rounds as a text table for the log, each estimate with its 95 % interval when known."""
     lines = [
-        f"{'round':>5} {'time':<20} {'labels':>7} {'F1':>22} {'precision':>22} {'recall':>22} {'AUPRC':>7}"
+        f"{'round':>5} {'time':<20} {'labels':>7} {'F1':>23} {'precision':>23} {'recall':>23} {'AUPRC':>7}"
     ]
     for number, r in enumerate(rounds, start=1):
         bounds = round_intervals(r) or {}
-        shown = [_with_interval(r.get(name), bounds.get(name)) for name in ("F1", "Precision", "Recall")]
+        shown = [with_interval(r.get(name), bounds.get(name)) for name in ("F1", "Precision", "Recall")]
         lines.append(
             f"{number:>5} {str(r.get('time'))[:19]:<20} {label_count(r)!s:>7} "
-            f"{shown[0]:>22} {shown[1]:>22} {shown[2]:>22} {_number(r.get('AreaUnderPRCurve')):>7}"
+            f"{shown[0]:>23} {shown[1]:>23} {shown[2]:>23} {_number(r.get('AreaUnderPRCurve')):>7}"
         )
     return "\n".join(lines)
 
@@ -109,10 +109,16 @@ def round_intervals(round_: dict[str, Any]) -> dict[str, list[float]] | None:
     return kept if isinstance(kept, dict) and "F1" in kept else intervals(round_)
 
 
-def _with_interval(value: Any, bounds: list[float] | None) -> str:
+def with_interval(value: Any, bounds: list[float] | None) -> str:
+    """An estimate with its 95 % interval, both to 4 places as the intervals are recorded
+    (``0.8333 [0.6823, 0.9155]``); the estimate alone without an interval, ``-`` without an estimate.
+
+    :param value: a metric of a round (``F1``, ``Precision``...).
+    :param bounds: its interval, ``[low, high]``, from :func:`round_intervals`, or None.
+    """
     if not isinstance(value, int | float):
         return "-"
-    return f"{value:.4f} [{bounds[0]:.2f}, {bounds[1]:.2f}]" if bounds else f"{value:.4f}"
+    return f"{value:.4f} [{bounds[0]:.4f}, {bounds[1]:.4f}]" if bounds else f"{value:.4f}"
 
 
 def _number(value: Any) -> str:

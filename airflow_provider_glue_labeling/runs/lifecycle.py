@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import Any
 
 from airflow_provider_glue_labeling.glue.statuses import ACTIVE_STATUSES, TaskRunStatus
+from airflow_provider_glue_labeling.labels.files import as_prefix
 
 # Runs a start may have made a little before the mark it left (the clocks of Glue and the worker).
 ADOPTION_CLOCK_SKEW = timedelta(seconds=5)
@@ -104,7 +105,7 @@ def differences(echoed: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
     """
 
     def same(a: Any, b: Any) -> bool:
-        return a.rstrip("/") == b.rstrip("/") if isinstance(a, str) and isinstance(b, str) else a == b
+        return as_prefix(a) == as_prefix(b) if isinstance(a, str) and isinstance(b, str) else a == b
 
     return [
         f"{key} {echoed.get(key)!r}, this task's {value!r}"

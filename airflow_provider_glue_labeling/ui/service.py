@@ -32,7 +32,8 @@ from airflow_provider_glue_labeling.labels.files import S3Files, WriteConflict, 
 from airflow_provider_glue_labeling.labels.format import AlreadySubmitted, LabelingError, LabelingSet
 from airflow_provider_glue_labeling.quality.chart import chart_svg
 from airflow_provider_glue_labeling.quality.intervals import intervals
-from airflow_provider_glue_labeling.quality.rounds import METRIC_NAMES, read_rounds
+from airflow_provider_glue_labeling.quality.metrics import find_matches_metrics, numbers
+from airflow_provider_glue_labeling.quality.rounds import read_rounds
 from airflow_provider_glue_labeling.validation import check_s3_uri
 
 # What the page reads of a labeling task's rendered template fields; the first three make one.
@@ -329,11 +330,11 @@ class LabelingTask:
         """The transform's ``LabelCount``, last metrics (``GetMLTransform``) and their 95 %
         intervals, and with a quality history its rounds and their chart."""
         transform = self.glue.get_transform(self.transform_id)
-        metrics = (transform.get("EvaluationMetrics") or {}).get("FindMatchesMetrics") or {}
+        metrics = find_matches_metrics(transform)
         quality: dict[str, Any] = {
             "LabelCount": transform.get("LabelCount"),
             "status": transform.get("Status"),
-            "metrics": {name: metrics.get(name) for name in METRIC_NAMES},
+            "metrics": numbers(metrics),
             "intervals": intervals(metrics),
         }
         if self.history_s3_path:

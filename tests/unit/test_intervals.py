@@ -65,7 +65,11 @@ def test_intervals_of_a_round_and_of_rounds_without_counts():
     got = intervals(metrics)
     assert got is not None and set(got) == {"Precision", "Recall", "F1"}
     assert got["Precision"] == [0.7225, 1.0]  # 10 of 10
-    assert got["Recall"] == [round(v, 4) for v in wilson(10, 15)]
+    # Recall, 10 of 15 (p = 2/3), by the Wilson interval with z^2 = 1.959964^2 = 3.841459:
+    # scale = 1 + z^2/15 = 1.256097, centre = (2/3 + z^2/30) / scale = 0.794715 / 1.256097 = 0.632686,
+    # half = z/scale * sqrt(p(1-p)/15 + z^2/(4*15^2)) = 1.560360 * sqrt(0.0148148 + 0.0042683)
+    # = 1.560360 * 0.138142 = 0.215551: [0.4171, 0.8482]
+    assert got["Recall"] == [0.4171, 0.8482]
     assert counts(metrics) == (10, 0, 90, 5)
     assert intervals({"F1": 0.8}) is None  # a round recorded before the counts were kept
     assert intervals({"ConfusionMatrix": {"NumTruePositives": 3}}) is None

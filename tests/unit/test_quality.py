@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from airflow_provider_glue_labeling.history import (
@@ -12,8 +14,13 @@ from airflow_provider_glue_labeling.history import (
     decide,
     table,
 )
-from airflow_provider_glue_labeling.quality.decision import learning_curve, quality_gate, recent_trend
-from airflow_provider_glue_labeling.quality.rounds import round_intervals
+from airflow_provider_glue_labeling.quality.decision import (
+    held_against,
+    learning_curve,
+    quality_gate,
+    recent_trend,
+)
+from airflow_provider_glue_labeling.quality.rounds import round_intervals, with_interval
 
 
 def rounds_of(*f1s, matrix=None, **metrics):
@@ -28,6 +35,24 @@ def rounds_of(*f1s, matrix=None, **metrics):
 
 FEW = (12, 3, 100, 3)  # 15 matching pairs tested: F1 0.80, give or take 0.15
 MANY = (5000, 500, 50000, 500)  # 5,500 matching pairs tested: F1 0.91, give or take 0.006
+# The F1 interval of MANY by the delta method (test_intervals: the draws agree on large counts):
+# F1 = 2TP/(2TP+FP+FN) = 10000/11000 = 0.90909; with p = TP/(TP+FP+FN) = 5000/6000 = 0.83333 and
+# N = 6000, se = 2/(1+p)^2 * sqrt(p(1-p)/N) = 2/3.36111 * sqrt(0.13889/6000) = 0.59504 * 0.0048113
+# = 0.0028629, and 1.96 se = 0.0056: [0.9035, 0.9147]. Its F1 spread, 0.0029, is below MIN_SPREAD:
+# each round of MANY weighs 1 / 0.005^2 = 40,000.
+MANY_F1 = (0.9035, 0.9147)
+# Precision of FEW, TP 12 of TP+FP 15 (and recall, TP 12 of TP+FN 15), by the Wilson interval:
+# z^2 = 1.959964^2 = 3.841459, scale = 1 + z^2/15 = 1.256097, centre = (0.8 + z^2/30) / scale
+# = 0.928049 / 1.256097 = 0.738836, half = z/scale * sqrt(0.8*0.2/15 + z^2/(4*15^2))
+# = 1.560360 * sqrt(0.0106667 + 0.0042683) = 1.560360 * 0.122209 = 0.190690: [0.5481, 0.9295].
+FEW_PRECISION = "[0.5481, 0.9295]"
+
+
+def f1_interval_in(text: str) -> tuple[float, float]:
+    """The interval after "last F1 0.xxxx" in a decision's reason."""
+    found = re.search(r"last F1 \d\.\d{4} \[(\d\.\d{4}), (\d\.\d{4})\]", text)
+    assert found, text
+    return float(found[1]), float(found[2])
 
 
 def test_a_noisy_drop_with_wide_intervals_keeps_labeling():
@@ -36,29 +61,48 @@ def test_a_noisy_drop_with_wide_intervals_keeps_labeling():
     assert got["decision"] == KEEP_LABELING
     assert got["reason"].startswith("keep labeling: the intervals are too wide to tell: another 100 labels")
     evidence = got["evidence"]
-    assert evidence["recent_gain"] == -0.02 and evidence["recent_upper"] > 0.03
-    assert (
-        f"{evidence['recent_gain']:+.4f} (up to {evidence['recent_upper']:+.4f}) on the trend of the last 3"
-        in (got["reason"])
-    )
+    # equal weights: the line through (100, .80), (200, .96), (300, .76) has the slope
+    # (-100 * -0.04 + 100 * -0.08) / (100^2 + 100^2) = -4 / 20000 = -0.0002: -0.02 for 100 labels
+    assert evidence["recent_gain"] == -0.02
+    # one standard error above it: FEW's F1 (TP 12, FP 3, FN 3; F1 = 24/30) by the delta method,
+    # p = 12/18, se = 2/(1+p)^2 * sqrt(p(1-p)/18) = 0.72 * 0.1111 = 0.080, so the bound is
+    # -0.02 + 0.080 / sqrt(20000) * 100 = -0.02 + 0.0566 = 0.0366 (the draws give a slightly narrower F1)
+    assert evidence["recent_upper"] == pytest.approx(0.0366, abs=0.002)
+    assert f"-0.0200 (up to +{evidence['recent_upper']:.4f}) on the trend of the last 3" in got["reason"]
     assert "last F1 0.7600 [" in got["reason"] and got["reason"].endswith("not both below min_gain 0.01")
 
 
 def test_a_flat_run_with_narrow_intervals_is_a_plateau():
     got = decide(rounds_of(0.910, 0.911, 0.909, matrix=MANY), min_gain=0.01, over_rounds=2, thresholds={})
     assert got["decision"] == PLATEAU, got
-    evidence = got["evidence"]
-    assert (
-        evidence["recent_gain"] == -0.0005 and max(evidence["curve_upper"], evidence["recent_upper"]) < 0.01
+    # Every round weighs 40,000 (MANY). The learning curve: x = 1/labels = 0.01, 0.005, 0.003333
+    # (mean 0.0061111), y = .910, .911, .909 (mean .910); Sxx = 40000 * (0.0038889^2 + 0.0011111^2
+    # + 0.0027778^2) = 40000 * 2.40741e-5 = 0.962963, Sxy = 40000 * (0 - 0.0011111 * 0.001
+    # + 0.0027778 * 0.001) = 0.0666667, slope 0.0692308. Another 100 labels move x by 1/400 - 1/300
+    # = -0.00083333: a gain of -0.0000577, -0.0001; the bound starts at no gain and adds
+    # sqrt(1 / 0.962963) * 0.00083333 = 1.019049 * 0.00083333 = 0.00085: +0.0008.
+    # The recent trend: x = 100, 200, 300, Sxx = 40000 * (100^2 + 100^2) = 8e8, Sxy = 40000 * (100 *
+    # -0.001) = -4000, slope -5e-6: -0.0005 for 100 labels; the bound adds sqrt(1 / 8e8) * 100
+    # = 0.0035355: +0.0030.
+    assert got["evidence"] == {
+        "rounds": 3,
+        "labels": 300,
+        "next_labels": 100,
+        "curve_gain": -0.0001,
+        "curve_upper": 0.0008,
+        "recent_rounds": 3,
+        "recent_gain": -0.0005,
+        "recent_upper": 0.003,
+        "min_gain": 0.01,
+    }
+    reason = got["reason"]
+    assert reason.startswith(
+        "more labels no longer help: another 100 labels gain F1 -0.0001 (up to +0.0008) on the learning "
+        "curve of 3 rounds, -0.0005 (up to +0.0030) on the trend of the last 3; last F1 0.9090 ["
     )
-    assert got["reason"] == (
-        f"more labels no longer help: another 100 labels gain F1 {evidence['curve_gain']:+.4f} (up to "
-        f"{evidence['curve_upper']:+.4f}) on the learning curve of 3 rounds, -0.0005 (up to "
-        f"{evidence['recent_upper']:+.4f}) on the trend of the last 3; last F1 0.9090 "
-        f"[{round_intervals(rounds_of(0.909, matrix=MANY)[0])['F1'][0]:.4f}, "
-        f"{round_intervals(rounds_of(0.909, matrix=MANY)[0])['F1'][1]:.4f}] at 300 labels; "
-        "both below min_gain 0.01"
-    )
+    assert reason.endswith("] at 300 labels; both below min_gain 0.01")
+    low, high = f1_interval_in(reason)
+    assert low == pytest.approx(MANY_F1[0], abs=0.001) and high == pytest.approx(MANY_F1[1], abs=0.001)
 
 
 def test_a_clear_rise_keeps_labeling():
@@ -70,8 +114,9 @@ def test_a_clear_rise_keeps_labeling():
 
 def test_the_learning_curve_predicts_shrinking_gains():
     # F1 = 0.9 - 20 / labels exactly: the next 100 labels after 500 gain 20/500 - 20/600
+    # = 0.04 - 0.033333 = 0.006667
     rounds = rounds_of(*(0.9 - 20 / (100 * n) for n in range(1, 6)), matrix=MANY)
-    assert learning_curve(rounds).gain == round(20 / 500 - 20 / 600, 4)
+    assert learning_curve(rounds).gain == 0.0067
     # the straight line through the last three rounds sees more gain than the curve
     assert recent_trend(rounds[-3:]).gain > learning_curve(rounds).gain
 
@@ -130,18 +175,45 @@ def test_good_enough_when_every_threshold_is_met_and_only_then():
 
 
 def test_thresholds_on_the_lower_bound_when_asked():
-    rounds = rounds_of(0.7, 0.92, matrix=(23, 2, 200, 2))  # F1 0.92 on 25 matching pairs
+    # F1 0.92 on 25 matching pairs (TP 23, FP 2, FN 2: F1 = 46/50); the delta method puts its
+    # lower bound near 0.92 - 1.96 * 2/(1+p)^2 * sqrt(p(1-p)/27) with p = 23/27 = 0.85185, that is
+    # 0.92 - 1.96 * 0.583199 * 0.068368 = 0.92 - 0.078 = 0.84 (the draws: lower still), below 0.9
+    rounds = rounds_of(0.7, 0.92, matrix=(23, 2, 200, 2), Precision=0.92)
     assert decide(rounds, 0.01, 2, {"F1": 0.9})["decision"] == GOOD_ENOUGH  # the estimate meets it
     strict = decide(rounds, 0.01, 2, {"F1": 0.9}, require_lower_bound=True)
     assert strict["decision"] == KEEP_LABELING
-    low = round_intervals(rounds[-1])["F1"][0]
-    rows, failed = quality_gate(rounds[-1], {"F1": 0.9}, require_lower_bound=True)
-    assert failed == [f"F1 lower bound {low} < 0.9"] and low < 0.9
-    assert "FAIL" in rows and f"[{low:.4f}, " in rows
+    # Precision, TP 23 of 25, by the Wilson interval: scale = 1 + 3.841459/25 = 1.153658, centre =
+    # (0.92 + 3.841459/50) / scale = 0.996829 / 1.153658 = 0.864058, half = 1.959964/1.153658 *
+    # sqrt(0.92*0.08/25 + 3.841459/2500) = 1.698913 * sqrt(0.0029440 + 0.0015366) = 1.698913 *
+    # 0.066937 = 0.113720: [0.7503, 0.9778]
+    rows, failed = quality_gate(rounds[-1], {"Precision": 0.9}, require_lower_bound=True)
+    assert failed == ["Precision lower bound 0.7503 < 0.9"]
+    assert rows.splitlines()[1].split() == ["Precision", "0.9200", "[0.7503,", "0.9778]", "0.9000", "FAIL"]
+    # with 5,000 matching pairs (TP 5000, FP 250, FN 250) F1 = 10000/10500 = 0.95238, p = 5000/5500
+    # = 0.90909, se = 2/(1+p)^2 * sqrt(p(1-p)/5500) = 0.548753 * 0.0038778 = 0.002128: the lower
+    # bound is 0.95238 - 1.96 * 0.002128 = 0.9482
     sure = rounds_of(0.7, 0.95, matrix=(5000, 250, 50000, 250))
     assert decide(sure, 0.01, 2, {"F1": 0.9}, require_lower_bound=True)["reason"].startswith(
         "good enough: F1 lower bound 0.94"
     )
+
+
+def test_an_estimate_is_shown_with_its_interval_to_four_places():
+    assert with_interval(0.8333, [0.68234, 0.9155]) == "0.8333 [0.6823, 0.9155]"
+    assert with_interval(1, [0.5, 1.0]) == "1.0000 [0.5000, 1.0000]"
+    assert with_interval(0.8, None) == "0.8000"  # a round kept without counts
+    assert with_interval(None, [0.5, 1.0]) == "-"  # no estimate
+    assert with_interval("n/a", None) == "-"
+
+
+def test_a_threshold_is_held_against_the_estimate_or_its_lower_bound():
+    metrics = {"F1": 0.9, "AreaUnderPRCurve": 0.95}
+    bounds = {"F1": [0.85, 0.93]}
+    assert held_against(metrics, bounds, "F1", require_lower_bound=False) == (0.9, "F1")
+    assert held_against(metrics, bounds, "F1", require_lower_bound=True) == (0.85, "F1 lower bound")
+    # AUPRC has no interval: its estimate, even when the lower bound is asked for
+    assert held_against(metrics, bounds, "AreaUnderPRCurve", True) == (0.95, "AreaUnderPRCurve")
+    assert held_against(metrics, {}, "Recall", True) == (None, "Recall")  # not measured
 
 
 def test_the_table_and_the_chart_show_every_round():
@@ -156,8 +228,13 @@ def test_the_table_and_the_chart_show_every_round():
 
 def test_the_table_and_the_chart_show_each_estimate_with_its_interval():
     rounds = rounds_of(0.8, 0.8, matrix=FEW, Precision=0.8, Recall=0.8)
-    low, high = round_intervals(rounds[0])["F1"]
-    assert f"0.8000 [{low:.2f}, {high:.2f}]" in table(rounds).splitlines()[1]
+    row = table(rounds).splitlines()[1]
+    # F1, then precision and recall (both TP 12 of 15: FEW_PRECISION), each to 4 places
+    assert re.fullmatch(
+        r"\s+1 2026-11-01\s+100 +0\.8000 \[0\.\d{4}, 0\.\d{4}\] "
+        rf"+0\.8000 {re.escape(FEW_PRECISION)} +0\.8000 {re.escape(FEW_PRECISION)} +-",
+        row,
+    ), row
     assert chart_svg(rounds).count("<polygon") == 3  # a band for F1, precision and recall
 
 
