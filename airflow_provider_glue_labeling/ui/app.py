@@ -67,6 +67,10 @@ T = TypeVar("T")
 
 
 def _page(request: Request) -> HTMLResponse:
+    """The page (``static/labeling.html``), told where the app is served (its root path).
+
+    :param request: the request for it.
+    """
     html = files("airflow_provider_glue_labeling.ui").joinpath("static/labeling.html").read_text("utf-8")
     return HTMLResponse(html.replace('"__ROOT__"', json.dumps(request.scope.get("root_path", ""))))
 
@@ -101,7 +105,10 @@ LabelingTaskDep = Annotated[LabelingTask, Depends(labeling_task)]
 
 def same_origin_write(request: Request) -> None:
     """Refuse a write that another site could have made (403): it must carry :data:`WRITE_HEADER`,
-    and when the browser says where it comes from (``Sec-Fetch-Site``, ``Origin``), this site."""
+    and when the browser says where it comes from (``Sec-Fetch-Site``, ``Origin``), this site.
+
+    :param request: the write.
+    """
     site = request.headers.get("sec-fetch-site")
     origin = request.headers.get("origin")
     # The host only: behind a proxy that ends TLS the app may see http where the browser saw https.
@@ -117,7 +124,11 @@ def same_origin_write(request: Request) -> None:
 
 
 class BodyLimit:
-    """ASGI middleware: a request body over ``limit`` bytes gets 413 before anything parses it."""
+    """ASGI middleware: a request body over ``limit`` bytes gets 413 before anything parses it.
+
+    :param app: the app it wraps.
+    :param limit: the largest body read, in bytes.
+    """
 
     def __init__(self, app: Any, limit: int = MAX_BODY_BYTES) -> None:
         self.app, self.limit = app, limit
@@ -224,20 +235,32 @@ tasks_router = AirflowRouter(prefix="/api/tasks", tags=["Labeling tasks"])
 
 @pages_router.get("/", response_class=HTMLResponse)
 def list_page(request: Request, user: GetUserDep) -> HTMLResponse:
-    """The page listing the labeling tasks that wait for the user."""
+    """The page listing the labeling tasks that wait for the user.
+
+    :param request: the request.
+    :param user: who asks (no credentials: 401).
+    """
     return _page(request)
 
 
 @pages_router.get("/tasks" + TASK_PATH, response_class=HTMLResponse, dependencies=[MAY_EDIT])
 def task_page(request: Request, task: LabelingTaskDep) -> HTMLResponse:
-    """A labeling task's page, once the user may label it."""
+    """A labeling task's page, once the user may label it.
+
+    :param request: the request.
+    :param task: the task of the path (found only if the user may label it).
+    """
     return _page(request)
 
 
 @tasks_router.get("", response_model_exclude_unset=True)
 def list_tasks(user: GetUserDep, session: SessionDep) -> list[ListedTask]:
     """The waiting labeling tasks of the DAGs whose task instances the user may edit, which name
-    the user among their assigned users if they name some."""
+    the user among their assigned users if they name some.
+
+    :param user: who asks.
+    :param session: Airflow's DB session.
+    """
     auth, allowed = get_auth_manager(), {}
     listed = []
     for task in tasks.labeling_tasks(session, state=service.WAITING_STATES):
@@ -268,7 +291,11 @@ def list_tasks(user: GetUserDep, session: SessionDep) -> list[ListedTask]:
 @tasks_router.get(TASK_PATH, dependencies=[MAY_EDIT], response_model_exclude_unset=True)
 def get_task(task: LabelingTaskDep, user: GetUserDep) -> TaskView:
     """The labeling task as its page shows it: columns, sets and records, drafts, claims, quality,
-    and whether the labels were submitted."""
+    and whether the labels were submitted.
+
+    :param task: the task of the path.
+    :param user: who asks (the view's ``you``).
+    """
     view = _carry_out(task, task.view, f"{task.labeling_set_s3_path}: ")
     return TaskView.model_validate({**view, "you": user.get_name()})
 
@@ -277,7 +304,12 @@ def get_task(task: LabelingTaskDep, user: GetUserDep) -> TaskView:
     TASK_PATH + "/drafts", dependencies=writes("glue_labeling_save_draft"), response_model_exclude_unset=True
 )
 def save_draft(task: LabelingTaskDep, draft: Draft, user: GetUserDep) -> SavedDraft:
-    """Keep one set's draft, made from the version ``draft.version`` (409 when a newer one is kept)."""
+    """Keep one set's draft, made from the version ``draft.version`` (409 when a newer one is kept).
+
+    :param task: the task of the path.
+    :param draft: the set's draft as the page sends it.
+    :param user: who saves it (then holds the set's claim).
+    """
     saved = _carry_out(
         task, lambda: task.save_draft(draft.set_id, draft.groups, draft.done, user.get_name(), draft.version)
     )
@@ -288,13 +320,22 @@ def save_draft(task: LabelingTaskDep, draft: Draft, user: GetUserDep) -> SavedDr
     TASK_PATH + "/claims", dependencies=writes("glue_labeling_claim"), response_model_exclude_unset=True
 )
 def claim(task: LabelingTaskDep, claimed: Claim, user: GetUserDep) -> SavedDraft:
-    """Take a set to label (409 when someone else holds it): its draft, now the user's claim."""
+    """Take a set to label (409 when someone else holds it): its draft, now the user's claim.
+
+    :param task: the task of the path.
+    :param claimed: the set taken.
+    :param user: who takes it.
+    """
     return SavedDraft.model_validate(_carry_out(task, lambda: task.claim(claimed.set_id, user.get_name())))
 
 
 @tasks_router.post(TASK_PATH + "/submit", dependencies=writes("glue_labeling_submit"))
 def submit(task: LabelingTaskDep, user: GetUserDep) -> Submitted:
-    """Write the labels file from the drafts, and answer the task's request: it goes on at once."""
+    """Write the labels file from the drafts, and answer the task's request: it goes on at once.
+
+    :param task: the task of the path.
+    :param user: who submits (and answers the request).
+    """
     labeling = _carry_out(task, lambda: task.submit(user.get_name()), "Not submitted: ")
     try:
         hitl.answer(task.ti, user)  # the task goes on at once
