@@ -323,3 +323,33 @@ def test_people_label_through_the_page_while_the_task_waits_and_the_dag_imports(
         set_ids[-1] in (extra or "") for event, _, extra in audited if event == "glue_labeling_save_draft"
     )
     assert "victor" not in caplog.text
+
+
+def test_the_schema_names_what_each_route_answers():
+    """The app's OpenAPI schema names a response model (of ``ui/models.py``) for every JSON route,
+    and HTML for the pages; a route of one task takes the task's ids from its path."""
+    from airflow_provider_glue_labeling.ui import models
+    from airflow_provider_glue_labeling.ui.app import create_app
+
+    schema = create_app().openapi()
+    answers, parameters = {}, {}
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            ((content_type, content),) = operation["responses"]["200"]["content"].items()
+            model = content["schema"].get("items", content["schema"]).get("$ref", "").rpartition("/")[2]
+            assert not model or (model in schema["components"]["schemas"] and hasattr(models, model))
+            listed = content["schema"].get("type") == "array"
+            answers[method.upper(), path] = (content_type, f"list[{model}]" if listed else model)
+            parameters[method.upper(), path] = [p["name"] for p in operation.get("parameters", [])]
+    task = "/{dag_id}/{run_id}/{task_id}/{map_index}"
+    assert answers == {
+        ("GET", "/"): ("text/html", ""),
+        ("GET", f"/tasks{task}"): ("text/html", ""),
+        ("GET", "/api/tasks"): ("application/json", "list[ListedTask]"),
+        ("GET", f"/api/tasks{task}"): ("application/json", "TaskView"),
+        ("PUT", f"/api/tasks{task}/drafts"): ("application/json", "SavedDraft"),
+        ("POST", f"/api/tasks{task}/claims"): ("application/json", "SavedDraft"),
+        ("POST", f"/api/tasks{task}/submit"): ("application/json", "Submitted"),
+    }
+    for (_, path), names in parameters.items():
+        assert names == (["dag_id", "run_id", "task_id", "map_index"] if task in path else []), path
