@@ -416,7 +416,7 @@ with DAG("label_uploaded", schedule=None, params=PARAMS) as dag:
     )
 DAGS[dag.dag_id] = dag
 
-# a human-in-the-loop labeling task answered within a second of asking (Airflow 3.3's race); it retries
+# a human-in-the-loop labeling task answered within a second of asking (Airflow 3.3's race)
 with DAG("label_answered_at_once", schedule=None, params=PARAMS) as dag:
     GlueMLLabelingOperator(
         task_id="label",
