@@ -1,5 +1,6 @@
 # Each target sets itself up: a .venv with the package and its dev tools, installed once from the
-# committed lock (the versions the project was tested with); again when the lock or pyproject changes.
+# committed lock (the versions the project was tested with); again when the lock, pyproject or the
+# package's __init__ (its version, which the editable install's metadata carries) changes.
 PYTHON ?= $(shell command -v python3.11 || echo python3)
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -11,7 +12,7 @@ STAMP := $(VENV)/.installed-dev
 install: $(STAMP)
 
 # The lock is for Python 3.11 (uv resolves for one version): the venv is made with it.
-$(STAMP): pyproject.toml $(LOCK)
+$(STAMP): pyproject.toml $(LOCK) airflow_provider_glue_labeling/__init__.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check $$(grep '^uv==' $(LOCK))
 	$(VENV)/bin/uv pip install -q --python $(PY) -c $(LOCK) -e '.[dev]'

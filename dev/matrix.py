@@ -118,7 +118,7 @@ def compile_cell(name: str, cell: Cell) -> None:
 
 
 def install(name: str, cell: Cell) -> Path:
-    """The cell's venv, (re)built when its constraints or pyproject.toml changed; an unlocked
+    """The cell's venv, (re)built when its constraints, pyproject.toml or the version changed; an unlocked
     cell's, built anew each time with the newest releases."""
     venv = VENVS / name
     stamp = venv / ".installed"
@@ -128,7 +128,13 @@ def install(name: str, cell: Cell) -> Path:
     if cell.locked:
         constraints = CONSTRAINTS / f"{name}.txt"
         pins = ["-c", str(constraints)]
-        digest = hashlib.sha256(constraints.read_bytes() + (ROOT / "pyproject.toml").read_bytes()).hexdigest()
+        # The package's __init__ holds its version, which the editable install's metadata carries.
+        sources = (
+            constraints,
+            ROOT / "pyproject.toml",
+            ROOT / "airflow_provider_glue_labeling" / "__init__.py",
+        )
+        digest = hashlib.sha256(b"".join(path.read_bytes() for path in sources)).hexdigest()
         if stamp.exists() and stamp.read_text() == digest and python.exists():
             return python
     shutil.rmtree(venv, ignore_errors=True)
