@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 LOCK := constraints/dev-py3.11.txt
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: install lock browser lint typecheck test test-matrix test-latest constraints dist docs demo bench bench-stopping bench-page clean
+.PHONY: install lock browser lint typecheck test suite test-matrix test-latest constraints dist docs demo bench bench-stopping bench-page clean
 
 install: $(STAMP)
 
@@ -36,8 +36,13 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy
 
+# The type check (one core, about 30 s) runs beside the tests, which spend part of their time
+# waiting on Airflow's processes.
+test: lint browser
+	$(MAKE) --no-print-directory -j2 typecheck suite
+
 # Two workers, a test module each at a time (a module's fixtures, e.g. a deployment, stay on one).
-test: lint typecheck browser
+suite: install
 	$(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadfile
 
 # Every cell of the support matrix (dev/matrix.py): CELLS="a b" for some, CELLS=ci for CI's.

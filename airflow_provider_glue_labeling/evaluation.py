@@ -65,8 +65,12 @@ class GlueMLEvaluationOperator(GlueMLTaskRunOperator):
     :param label_floor: no plateau before the evaluation tested at least this many matching and
         this many non-matching pairs (default 10, dedupe's advice).
     :param require_lower_bound: meet ``min_f1``, ``min_precision`` and ``min_recall`` with the
-        lower end of the metric's 95 % interval instead of the estimate (default False). (These
-        four are templated; text renders read as numbers and ``True``/``False``)
+        lower end of the metric's 95 % interval instead of the estimate (default False).
+    :param max_labels: the label budget of the plateau rule: once the transform has this many
+        labels and the rule would still keep labeling, the decision is "budget spent", a stop
+        (default None: no budget). Needs ``min_gain``.
+    :param max_rounds: likewise, once this many rounds have added labels (default None). (These
+        six are templated; text renders read as numbers and ``True``/``False``, ``None`` as None)
     """
 
     task_type = TaskType.EVALUATION
@@ -82,6 +86,8 @@ class GlueMLEvaluationOperator(GlueMLTaskRunOperator):
         "over_rounds",
         "label_floor",
         "require_lower_bound",
+        "max_labels",
+        "max_rounds",
     )
 
     def __init__(
@@ -96,6 +102,8 @@ class GlueMLEvaluationOperator(GlueMLTaskRunOperator):
         over_rounds: int = 3,
         label_floor: int = decision.LABEL_FLOOR,
         require_lower_bound: bool = False,
+        max_labels: int | None = None,
+        max_rounds: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -103,6 +111,7 @@ class GlueMLEvaluationOperator(GlueMLTaskRunOperator):
         self.min_area_under_pr_curve = min_area_under_pr_curve
         self.history_s3_path, self.min_gain, self.over_rounds = history_s3_path, min_gain, over_rounds
         self.label_floor, self.require_lower_bound = label_floor, require_lower_bound
+        self.max_labels, self.max_rounds = max_labels, max_rounds
         self._verdict: dict[str, Any] = {}
         self._history_object: str | None = None
 
@@ -126,11 +135,22 @@ class GlueMLEvaluationOperator(GlueMLTaskRunOperator):
             over_rounds=int(check_positive("over_rounds", rendered_int(self.over_rounds), int)),
             label_floor=int(check_count("label_floor", rendered_int(self.label_floor))),
             require_lower_bound=check_bool("require_lower_bound", rendered_flag(self.require_lower_bound)),
+            max_labels=_budget("max_labels", self.max_labels),
+            max_rounds=_budget("max_rounds", self.max_rounds),
         )
 
     def validate(self) -> None:
         super().validate()
-        thresholds, history, min_gain = self.gate()[:3]
+        gate = self.gate()
+        thresholds, history, min_gain = gate[:3]
+        for name in ("max_labels", "max_rounds"):
+            if min_gain is None and getattr(gate, name) is not None:
+                raise GlueMLInputError(
+                    name,
+                    getattr(gate, name),
+                    "a label budget belongs to the plateau rule's decision: give min_gain too",
+                    explain_empty=False,
+                )
         if min_gain is not None and history is None:
             raise GlueMLInputError(
                 "history_s3_path",
@@ -186,8 +206,11 @@ class GlueMLEvaluationOperator(GlueMLTaskRunOperator):
                     gate.thresholds,
                     label_floor=gate.label_floor,
                     require_lower_bound=gate.require_lower_bound,
+                    max_labels=gate.max_labels,
+                    max_rounds=gate.max_rounds,
                 )
                 self._push_decision(context, decided)
+                self._record_decision(rounds, run["TaskRunId"], gate.history_s3_path, decided)
                 return metrics
         if failed:
             raise GlueMLFinalError(
@@ -208,6 +231,15 @@ class GlueMLEvaluationOperator(GlueMLTaskRunOperator):
         self.log.info("Recorded round %d at %s; the rounds so far:\n%s", len(rounds), key, table(rounds))
         return rounds
 
+    def _record_decision(
+        self, rounds: list[dict[str, Any]], task_run_id: str, path: str, decided: dict[str, Any]
+    ) -> None:
+        """Add the decision and its reason to this evaluation's round of the history."""
+        for this in rounds:
+            if this.get("task_run_id") == task_run_id:
+                this.update(decision=decided["decision"], reason=decided["reason"])
+                record_round(AwsConnection.of(self).s3(), path, this)
+
     def _push_decision(self, context: Context, decided: dict[str, Any]) -> None:
         self.log.info("Teaching decision: %s (%s)", decided["decision"], decided["reason"])
         context["ti"].xcom_push(key=DECISION_KEY, value=decided)
@@ -218,5 +250,12 @@ class GlueMLEvaluationOperator(GlueMLTaskRunOperator):
         threshold is met or, with the plateau rule, when labels no longer help ("good enough",
         "plateau")."""
         verdict = self._verdict
+        # A spent budget stops the asking, but it says nothing of the transform's quality.
         done = verdict.get("decision") in (decision.GOOD_ENOUGH, decision.PLATEAU)
         return {**verdict, assets.PASSED: done or ("decision" not in verdict and not verdict.get("failed"))}
+
+
+def _budget(parameter: str, value: Any) -> int | None:
+    """A label budget: a positive whole number (a template's text read as one), or None."""
+    value = None if value in (None, "None", "") else rendered_int(value)
+    return None if value is None else int(check_positive(parameter, value, int))

@@ -9,9 +9,11 @@ from typing import Any
 
 from airflow_provider_glue_labeling.hooks import AwsConnection
 from airflow_provider_glue_labeling.quality.chart import chart_svg as chart_svg
+from airflow_provider_glue_labeling.quality.decision import BUDGET_SPENT as BUDGET_SPENT
 from airflow_provider_glue_labeling.quality.decision import GOOD_ENOUGH as GOOD_ENOUGH
 from airflow_provider_glue_labeling.quality.decision import KEEP_LABELING as KEEP_LABELING
 from airflow_provider_glue_labeling.quality.decision import PLATEAU as PLATEAU
+from airflow_provider_glue_labeling.quality.decision import STOPS as STOPS
 from airflow_provider_glue_labeling.quality.decision import decide as decide
 from airflow_provider_glue_labeling.quality.rounds import read_rounds
 from airflow_provider_glue_labeling.quality.rounds import table as table

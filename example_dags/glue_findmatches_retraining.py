@@ -5,9 +5,10 @@
    every threshold is met (with ``require_lower_bound``, by the lower end of its interval),
    "plateau" when the evidence of the rounds says another round gains F1 less than ``min_gain``
    (the learning curve and the trend of the last ``over_rounds`` + 1 rounds), else keep labeling,
-   saying why (a transform with no labels yet is not evaluated: keep labeling);
-2. when quality has plateaued or is good enough, ask nobody: the labeling steps are skipped and
-   ``ask_for_labels`` logs why; otherwise
+   saying why (a transform with no labels yet is not evaluated: keep labeling), and "budget
+   spent" when it would keep labeling but the transform has ``max_labels`` labels (2,000 here);
+2. when quality has plateaued or is good enough, or the budget is spent, ask nobody: the labeling
+   steps are skipped and ``ask_for_labels`` logs why; otherwise
 3. generate a labeling set under ``s3://<bucket>/labeling-sets/<run time>/`` and wait for it;
 4. wait (deferred, for days if need be) for people to label it. On Airflow 3.1+ the task asks in
    Required Actions, and the labeling page (Airflow UI, "Labeling") writes
@@ -70,6 +71,8 @@ with DAG(
         "over_rounds": Param(3, type="integer", minimum=1),
         "label_floor": Param(10, type="integer", minimum=0),
         "require_lower_bound": Param(False, type="boolean"),
+        # The label budget: a weekly DAG never asks people forever (20 rounds of Glue's ~100 labels).
+        "max_labels": Param(2000, type=["null", "integer"], minimum=1),
     },
     tags=["glue", "findmatches"],
     # Throttling and dropped connections are retried; bad input fails at once.
@@ -84,6 +87,7 @@ with DAG(
         over_rounds="{{ params.over_rounds }}",
         label_floor="{{ params.label_floor }}",
         require_lower_bound="{{ params.require_lower_bound }}",
+        max_labels="{{ params.max_labels }}",
         min_f1="{{ params.min_f1 }}",
         min_precision="{{ params.min_precision }}",
         min_recall="{{ params.min_recall }}",

@@ -15,6 +15,10 @@ from airflow_provider_glue_labeling.quality.rounds import label_count, round_int
 
 # The decision of an evaluation with a plateau rule (XCom "teaching_decision").
 GOOD_ENOUGH, PLATEAU, KEEP_LABELING = "good_enough", "plateau", "keep_labeling"
+# The rule would keep labeling, but the label budget (max_labels, max_rounds) is spent: a stop too.
+BUDGET_SPENT = "budget_spent"
+# The decisions after which the teaching loop asks nobody for more labels.
+STOPS = (GOOD_ENOUGH, PLATEAU, BUDGET_SPENT)
 # Before any plateau, at least this many matching and non-matching pairs (dedupe asks for 10 of each).
 LABEL_FLOOR = 10
 MIN_TREND_ROUNDS = 3  # a line through two noisy points has no error to speak of
@@ -31,6 +35,8 @@ class Gate(NamedTuple):
     over_rounds: int = 3
     label_floor: int = LABEL_FLOOR
     require_lower_bound: bool = False
+    max_labels: int | None = None
+    max_rounds: int | None = None
 
 
 def quality_gate(
@@ -76,9 +82,15 @@ def decide(
     thresholds: dict[str, float | None],
     label_floor: int = LABEL_FLOOR,
     require_lower_bound: bool = False,
+    max_labels: int | None = None,
+    max_rounds: int | None = None,
 ) -> dict[str, Any]:
     """Whether more labels are worth asking for, on the evidence of the rounds: ``{"decision",
     "reason", "evidence"}``; the reason names the numbers it rests on.
+
+    "budget spent" where the evidence says "keep labeling" but the last round's label count has
+    reached ``max_labels``, or the rounds that added labels number ``max_rounds``: a stop, whose
+    reason says what the evidence said.
 
     "good enough" when the last round meets every threshold given (at least one): its estimate,
     or with ``require_lower_bound`` the low end of its 95 % interval.
@@ -111,7 +123,38 @@ def decide(
     :param label_floor: the least matching, and non-matching, pairs an evaluation must have tested
         before a plateau can be called.
     :param require_lower_bound: meet the thresholds with the interval's lower bound, not the estimate.
+    :param max_labels: the label budget: stop once the transform has this many labels, or None.
+    :param max_rounds: stop once this many rounds have added labels, or None.
     """
+    decided = _on_evidence(rounds, min_gain, over_rounds, thresholds, label_floor, require_lower_bound)
+    if decided["decision"] != KEEP_LABELING:
+        return decided
+    labels = label_count(rounds[-1]) or 0
+    taught = len([r for r in _with_new_labels(rounds) if (label_count(r) or 0) > 0])
+    spent = []
+    if max_labels is not None and labels >= max_labels:
+        spent.append(f"{labels} labels reach max_labels {max_labels}")
+    if max_rounds is not None and taught >= max_rounds:
+        spent.append(f"{taught} rounds added labels, max_rounds {max_rounds}")
+    if not spent:
+        return decided
+    return {
+        "decision": BUDGET_SPENT,
+        "reason": f"the label budget is spent: {', '.join(spent)} (the evidence alone would say: "
+        f"{decided['reason']})",
+        "evidence": {**decided["evidence"], "labels": labels, "taught_rounds": taught},
+    }
+
+
+def _on_evidence(
+    rounds: list[dict[str, Any]],
+    min_gain: float,
+    over_rounds: int,
+    thresholds: dict[str, float | None],
+    label_floor: int,
+    require_lower_bound: bool,
+) -> dict[str, Any]:
+    """The decision of :func:`decide` before the label budget."""
     last = rounds[-1]
     met = _thresholds_met(last, thresholds, require_lower_bound)
     if met:

@@ -9,8 +9,9 @@ outlives Airflow's metadata clean-up.
 A round: ``time``, ``task_run_id``, ``transform_id``, ``LabelCount`` and Glue's metrics
 (``Precision``, ``Recall``, ``F1``, ``AreaUnderPRCurve``, ``ConfusionMatrix``), the 95 % intervals
 of precision, recall and F1 from the confusion matrix (``Intervals``, :mod:`.intervals`), with
-the DAG and run that evaluated. Rounds recorded before the label count was named ``LabelCount`` carry it as
-``label_count``; :func:`label_count` reads both.
+the DAG and run that evaluated, and with the plateau rule its ``decision`` and ``reason``. Rounds
+recorded before the label count was named ``LabelCount`` carry it as ``label_count``;
+:func:`label_count` reads both.
 """
 
 from __future__ import annotations
@@ -91,6 +92,7 @@ def table(rounds: list[dict[str, Any]]) -> str:
     """The rounds as a text table for the log, each estimate with its 95 % interval when known."""
     lines = [
         f"{'round':>5} {'time':<20} {'labels':>7} {'F1':>23} {'precision':>23} {'recall':>23} {'AUPRC':>7}"
+        "  decision"
     ]
     for number, r in enumerate(rounds, start=1):
         bounds = round_intervals(r) or {}
@@ -98,6 +100,7 @@ def table(rounds: list[dict[str, Any]]) -> str:
         lines.append(
             f"{number:>5} {str(r.get('time'))[:19]:<20} {label_count(r)!s:>7} "
             f"{shown[0]:>23} {shown[1]:>23} {shown[2]:>23} {_number(r.get('AreaUnderPRCurve')):>7}"
+            f"  {r.get('decision') or '-'}"
         )
     return "\n".join(lines)
 

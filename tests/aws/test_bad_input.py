@@ -116,6 +116,15 @@ CASES = [
     ("negative label_floor", EVALUATE, {"label_floor": -1}, "label_floor", "a whole number, 0 or more"),
     ("fractional label_floor", EVALUATE, {"label_floor": 2.5}, "label_floor", "a whole number, 0 or more"),
     ("text over_rounds", EVALUATE, {"over_rounds": "two"}, "over_rounds", "positive int"),
+    ("zero max_labels", EVALUATE, {"max_labels": 0, "min_gain": 0.01}, "max_labels", "positive int"),
+    ("text max_rounds", EVALUATE, {"max_rounds": "ten", "min_gain": 0.01}, "max_rounds", "positive int"),
+    (
+        "max_labels without the plateau rule",
+        EVALUATE,
+        {"max_labels": 1000},
+        "max_labels",
+        "a label budget belongs to the plateau rule's decision: give min_gain too",
+    ),
     (
         "require_lower_bound not a flag",
         EVALUATE,
@@ -183,10 +192,14 @@ def test_thresholds_rendered_as_text_are_read_as_numbers(aws, text):
 
 def test_the_plateau_rule_rendered_as_text_is_read_as_numbers_and_flags(aws):
     rendered = {"min_gain": "0.02", "over_rounds": "4", "label_floor": "0", "require_lower_bound": "True"}
-    task = EVALUATE[0](task_id="t", **{**EVALUATE[1], **rendered, "history_s3_path": "s3://bucket/h/"})
+    budget = {"max_labels": "1500", "max_rounds": "None"}  # a param of None renders as the text "None"
+    task = EVALUATE[0](
+        task_id="t", **{**EVALUATE[1], **rendered, **budget, "history_s3_path": "s3://bucket/h/"}
+    )
     task.validate()
     gate = task.gate()
     assert (gate.min_gain, gate.over_rounds, gate.label_floor, gate.require_lower_bound) == (0.02, 4, 0, True)
+    assert (gate.max_labels, gate.max_rounds) == (1500, None)
 
 
 @pytest.mark.parametrize("target", [GENERATE, IMPORT, EVALUATE, SENSOR], ids=lambda t: t[0].__name__)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 
-from airflow_provider_glue_labeling.history import KEEP_LABELING, PLATEAU, read_history
-from tests.helpers import add_labels, client
+from airflow_provider_glue_labeling.history import BUDGET_SPENT, KEEP_LABELING, PLATEAU, read_history
+from airflow_provider_glue_labeling.versions import HAS_ASSET_ALIASES
+from tests.helpers import add_labels, asset_events, client
 from tests.helpers import run_dag as run
 
 HISTORY = "s3://labels-bkt/quality-history/"
@@ -63,3 +64,34 @@ def test_each_evaluation_records_a_round_and_decides_whether_labels_still_help(
     assert f"Teaching decision: {decided['decision']} (" in logged
     assert "Recorded round 4 at quality-history/round-" in logged
     assert re.search(r"^\s*4 \d{4}-\d\d-\d\dT\S+\s+\d+\s+0\.\d{4}", logged, re.MULTILINE), logged
+
+
+def test_a_spent_label_budget_stops_the_asking_and_says_so_everywhere(
+    transform, endpoint, tmp_path, task_log
+):
+    history = "s3://labels-bkt/budgeted-history/"
+    add_labels(endpoint, transform, "round-1")
+    state, _, result = run(
+        "evaluate_rounds", transform, tmp_path, history=history, label_floor="0", max_labels="1"
+    )
+    assert state == "success"
+    decided = result["decision"]
+    labels = client("glue", endpoint).get_ml_transform(TransformId=transform)["LabelCount"]
+    # one round: the evidence alone would keep labeling, but the budget of 1 label is spent
+    assert decided["decision"] == BUDGET_SPENT
+    assert decided["reason"] == (
+        f"the label budget is spent: {labels} labels reach max_labels 1 (the evidence alone would say: "
+        "keep labeling: 1 round(s) with new labels and an F1 so far; the trends of F1 need 3)"
+    )
+    # the history's round, the log and the transform's asset event say so
+    (recorded,) = read_history(history)
+    assert (recorded["decision"], recorded["reason"]) == (BUDGET_SPENT, decided["reason"])
+    logged = task_log()
+    assert f"Teaching decision: budget_spent ({decided['reason']})" in logged
+    if HAS_ASSET_ALIASES:  # Airflow 2: a templated transform id records no dataset event
+        event = asset_events(f"glue-ml-transform://{transform}/")[-1]
+        # a spent budget stops the asking; it does not say the transform is good
+        assert (event["decision"], event["passed"]) == (BUDGET_SPENT, False)
+    # the next evaluation's table shows the decision of the round before
+    run("evaluate_rounds", transform, tmp_path, history=history, label_floor="0", max_labels="1")
+    assert re.search(r"^\s*1 \d{4}-\S+\s+\d+ .*\s+budget_spent$", task_log(), re.MULTILINE)

@@ -439,6 +439,7 @@ with DAG(
         "over_rounds": "2",
         "min_f1": "0.999",
         "label_floor": "10",
+        "max_labels": None,
     },
 ) as dag:
     evaluate = GlueMLEvaluationOperator(
@@ -447,6 +448,7 @@ with DAG(
         min_gain=0.01,
         over_rounds="{{ params.over_rounds }}",  # text: read as a number after the deferral too
         label_floor="{{ params.label_floor }}",
+        max_labels="{{ params.max_labels }}",  # None renders as the text "None"
         min_f1="{{ params.min_f1 }}",
         deferrable=True,
         waiter_delay=0.2,

@@ -7,6 +7,7 @@ import re
 import pytest
 
 from airflow_provider_glue_labeling.history import (
+    BUDGET_SPENT,
     GOOD_ENOUGH,
     KEEP_LABELING,
     PLATEAU,
@@ -110,6 +111,36 @@ def test_a_clear_rise_keeps_labeling():
     assert got["decision"] == KEEP_LABELING and got["reason"].endswith("at least min_gain 0.01")
     # equal weights: least squares through (100, .5) ... (500, .8) rises 0.075 a round
     assert got["evidence"]["recent_gain"] == 0.075 and got["evidence"]["recent_rounds"] == 5
+
+
+def test_a_spent_label_budget_stops_what_the_evidence_would_keep_labeling():
+    rising = rounds_of(0.5, 0.6, 0.7, 0.75, 0.8, matrix=MANY)  # 500 labels in 5 rounds, still rising
+    kept = decide(rising, 0.01, over_rounds=4, thresholds={}, max_labels=501, max_rounds=6)
+    assert kept["decision"] == KEEP_LABELING  # neither budget reached
+    by_labels = decide(rising, 0.01, over_rounds=4, thresholds={}, max_labels=500)
+    assert by_labels["decision"] == BUDGET_SPENT
+    assert by_labels["reason"] == (
+        "the label budget is spent: 500 labels reach max_labels 500 (the evidence alone would say: "
+        f"{kept['reason']})"
+    )
+    assert by_labels["evidence"]["labels"] == 500 and by_labels["evidence"]["taught_rounds"] == 5
+    by_rounds = decide(rising, 0.01, over_rounds=4, thresholds={}, max_rounds=5)
+    assert by_rounds["decision"] == BUDGET_SPENT
+    assert by_rounds["reason"].startswith("the label budget is spent: 5 rounds added labels, max_rounds 5 (")
+    # before the trends can be fitted (2 rounds), the budget still counts
+    early = decide(rising[:2], 0.01, over_rounds=4, thresholds={}, max_labels=200)
+    assert early["decision"] == BUDGET_SPENT and "2 round(s) with new labels" in early["reason"]
+    # an evaluation with no new labels is no new round of the budget
+    again = [*rising[:3], {**rising[2], "time": "2026-11-03T12"}]
+    assert decide(again, 0.01, over_rounds=4, thresholds={}, max_rounds=4)["decision"] == KEEP_LABELING
+
+
+def test_a_spent_budget_gives_way_to_good_enough_and_plateau():
+    rising = rounds_of(0.5, 0.6, 0.7, 0.75, 0.8, matrix=MANY)
+    met = decide(rising, 0.01, 4, {"F1": 0.8}, max_labels=100)
+    assert met["decision"] == GOOD_ENOUGH
+    flat = rounds_of(0.9, 0.9, 0.9, 0.9, matrix=MANY)
+    assert decide(flat, 0.01, 3, {}, max_labels=100)["decision"] == PLATEAU
 
 
 def test_the_learning_curve_predicts_shrinking_gains():
@@ -219,7 +250,7 @@ def test_a_threshold_is_held_against_the_estimate_or_its_lower_bound():
 def test_the_table_and_the_chart_show_every_round():
     rounds = rounds_of(0.5, 0.7, 0.75, Precision=0.8, Recall=0.6)
     lines = table(rounds).splitlines()
-    assert lines[0].split() == ["round", "time", "labels", "F1", "precision", "recall", "AUPRC"]
+    assert lines[0].split() == ["round", "time", "labels", "F1", "precision", "recall", "AUPRC", "decision"]
     assert lines[2].split()[:6] == ["2", "2026-11-02", "200", "0.7000", "0.8000", "0.6000"]
     svg = chart_svg(rounds)
     assert svg.startswith("<svg") and svg.count("<polyline") == 3 and svg.count("<circle") == 9
@@ -232,7 +263,7 @@ def test_the_table_and_the_chart_show_each_estimate_with_its_interval():
     # F1, then precision and recall (both TP 12 of 15: FEW_PRECISION), each to 4 places
     assert re.fullmatch(
         r"\s+1 2026-11-01\s+100 +0\.8000 \[0\.\d{4}, 0\.\d{4}\] "
-        rf"+0\.8000 {re.escape(FEW_PRECISION)} +0\.8000 {re.escape(FEW_PRECISION)} +-",
+        rf"+0\.8000 {re.escape(FEW_PRECISION)} +0\.8000 {re.escape(FEW_PRECISION)} +- +-",
         row,
     ), row
     assert chart_svg(rounds).count("<polygon") == 3  # a band for F1, precision and recall
