@@ -78,7 +78,7 @@ bench: install
 	$(PY) bench/triggerer_bench.py
 
 # Where the evaluation's decision stops asking for labels, against the known truth: 100 seeds
-# never used to choose the rule (1000-1099), about 25 minutes on 2 cores.
+# never used to choose the rule (1000-1099), about 16 minutes on 2 cores.
 bench-stopping: install
 	$(PY) bench/stopping_bench.py --first-seed 1000 --seeds 100
 

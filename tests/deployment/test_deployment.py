@@ -46,9 +46,9 @@ POLL_SECONDS = 1
 # that fires sooner races with that late "success" event, and the scheduler fails the resumed
 # try. Real Glue runs take minutes.
 RUN_SECONDS = 12
-# How long the page lets a human-in-the-loop request stand before it answers (the default is 15;
-# the parked process's exit is seen within about a second here).
-SETTLE_SECONDS = 5
+# How long the page lets a human-in-the-loop request stand before it answers: the default (5 s
+# lost the race once on two busy cores).
+SETTLE_SECONDS = 15
 # How a human-in-the-loop task waits for its answer: holding nothing on 3.3, deferred before.
 WAITING = "awaiting_input" if HITL_AWAITS_INPUT else "deferred"
 
