@@ -404,30 +404,20 @@ with DAG("label_with_people", schedule=None, params=PARAMS) as dag:
     generate >> label >> imported >> record("{{ params.result_file }}", labels=label.output)
 DAGS[dag.dag_id] = dag
 
-# a labels file put in place another way, taken when a person answers "Labels uploaded" (3.1+)
-with DAG("label_uploaded", schedule=None, params=PARAMS) as dag:
-    GlueMLLabelingOperator(
-        task_id="label",
-        labeling_set_s3_path="{{ params.output_s3_path }}",
-        labels_s3_path="{{ params.labels_a }}",
-        human_in_the_loop=True,
-        timeout=300,
-        **TEMPLATED,
-    )
-DAGS[dag.dag_id] = dag
-
-# a human-in-the-loop labeling task answered within a second of asking (Airflow 3.3's race)
-with DAG("label_answered_at_once", schedule=None, params=PARAMS) as dag:
-    GlueMLLabelingOperator(
-        task_id="label",
-        labeling_set_s3_path="{{ params.output_s3_path }}",
-        labels_s3_path="{{ params.labels_a }}",
-        human_in_the_loop=True,
-        timeout=300,
-        **RETRY_AT_ONCE,
-        **TEMPLATED,
-    )
-DAGS[dag.dag_id] = dag
+# a labels file put in place another way, taken when a person answers "Labels uploaded" (3.1+);
+# and a labeling task answered within a second of asking (Airflow 3.3's race), which retries
+for dag_id, retries in (("label_uploaded", {}), ("label_answered_at_once", RETRY_AT_ONCE)):
+    with DAG(dag_id, schedule=None, params=PARAMS) as dag:
+        GlueMLLabelingOperator(
+            task_id="label",
+            labeling_set_s3_path="{{ params.output_s3_path }}",
+            labels_s3_path="{{ params.labels_a }}",
+            human_in_the_loop=True,
+            timeout=300,
+            **retries,
+            **TEMPLATED,
+        )
+    DAGS[dag.dag_id] = dag
 
 # each evaluation records a round of the quality history and decides whether labels still help
 with DAG(
