@@ -50,12 +50,23 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 PEOPLE = 1500
-MIN_GAIN, MIN_F1, OVER_ROUNDS, LABEL_FLOOR = 0.01, 0.9, 3, 10  # the example DAG's defaults
+# The example DAG's defaults.
+MIN_GAIN, MIN_F1, OVER_ROUNDS, LABEL_FLOOR, LOWER_BOUND = 0.01, 0.9, 3, 50, True
 HORIZON, ROUNDS, PLATEAU_ROUNDS = 15, 20, 3
-RULES = {
-    "defaults": {"thresholds": {"F1": MIN_F1}, "require_lower_bound": False},
-    "defaults, lower bound": {"thresholds": {"F1": MIN_F1}, "require_lower_bound": True},
-    "plateau rule alone": {"thresholds": {}, "require_lower_bound": False},
+DEFAULTS = {
+    "thresholds": {"F1": MIN_F1},
+    "require_lower_bound": LOWER_BOUND,
+    "label_floor": LABEL_FLOOR,
+    "over_rounds": OVER_ROUNDS,
+}
+RULES: dict[str, dict[str, Any]] = {
+    "defaults": DEFAULTS,
+    "defaults, F1 estimate": {**DEFAULTS, "require_lower_bound": False},
+    "plateau rule alone": {**DEFAULTS, "thresholds": {}},
+    **{f"label_floor {n}": {**DEFAULTS, "label_floor": n} for n in (10, 30, 70)},
+    "over_rounds 6": {**DEFAULTS, "over_rounds": 6},
+    # Baselines that read no evidence: stop after a fixed number of rounds.
+    **{f"stop at round {n}": {"fixed": n} for n in (6, 9, 12, 15)},
 }
 FAKE_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -122,20 +133,23 @@ def judge(rounds: list[dict[str, Any]], rule: dict[str, Any]) -> dict[str, Any]:
 
     true_f1 = [r["TrueF1"] for r in rounds]
     plateau = statistics.mean(true_f1[-PLATEAU_ROUNDS:])
-    decisions = []
-    for number in range(1, HORIZON + 1):
-        decided = decide(
-            rounds[:number],
-            MIN_GAIN,
-            OVER_ROUNDS,
-            rule["thresholds"],
-            label_floor=LABEL_FLOOR,
-            require_lower_bound=rule["require_lower_bound"],
-            max_rounds=HORIZON,
-        )["decision"]
-        decisions.append(decided)
-        if decided != KEEP_LABELING:
-            break
+    if "fixed" in rule:
+        decisions = ["stop"] * rule["fixed"]
+    else:
+        decisions = []
+        for number in range(1, HORIZON + 1):
+            decided = decide(
+                rounds[:number],
+                MIN_GAIN,
+                rule["over_rounds"],
+                rule["thresholds"],
+                label_floor=rule["label_floor"],
+                require_lower_bound=rule["require_lower_bound"],
+                max_rounds=HORIZON,
+            )["decision"]
+            decisions.append(decided)
+            if decided != KEEP_LABELING:
+                break
     stop = len(decisions) - 1
     oracle = next(n for n, f1 in enumerate(true_f1) if f1 >= plateau - MIN_GAIN)
     loss = plateau - true_f1[stop]
@@ -195,6 +209,55 @@ def chart(rounds: list[dict[str, Any]], judged: dict[str, Any]) -> str:
     return chart_svg(rounds, series=series, marks=marks)
 
 
+def tradeoff(results: dict[str, dict[str, Any]]) -> str:
+    """An SVG of each rule and setting: median labels at stop against mean F1 lost, with the
+    oracle's median labels and ``min_gain`` as guides; the defaults are drawn larger."""
+    width, height, left, bottom, top, right = 640, 400, 60, 50, 20, 150
+    most_labels = HORIZON * 100 + 100
+    most_loss = max(0.03, *(found["f1_loss_mean"] for found in results.values())) * 1.1
+
+    def x(labels: float) -> float:
+        return left + labels / most_labels * (width - left - right)
+
+    def y(loss: float) -> float:
+        return top + (1 - max(loss, 0.0) / most_loss) * (height - top - bottom)
+
+    oracle = statistics.median(found["oracle_labels_median"] for found in results.values())
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
+        'font-size="11">',
+        f'<line x1="{left}" y1="{y(0)}" x2="{width - right}" y2="{y(0)}" stroke="#333"/>',
+        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{y(0)}" stroke="#333"/>',
+        f'<line x1="{left}" y1="{y(MIN_GAIN):.1f}" x2="{width - right}" y2="{y(MIN_GAIN):.1f}" stroke="#999" '
+        f'stroke-dasharray="4 3"/><text x="{width - right + 4}" y="{y(MIN_GAIN) + 4:.1f}">min_gain</text>',
+        f'<line x1="{x(oracle):.1f}" y1="{top}" x2="{x(oracle):.1f}" y2="{y(0)}" stroke="#999" '
+        f'stroke-dasharray="4 3"/><text x="{x(oracle) + 4:.1f}" y="{top + 10}">oracle (median)</text>',
+    ]
+    for labels in range(0, most_labels + 1, 500):
+        parts.append(f'<text x="{x(labels):.1f}" y="{y(0) + 16}" text-anchor="middle">{labels}</text>')
+    for step in range(0, int(most_loss * 1000) + 1, 10):
+        parts.append(
+            f'<text x="{left - 6}" y="{y(step / 1000) + 4:.1f}" text-anchor="end">{step / 1000:.2f}</text>'
+        )
+    parts.append(
+        f'<text x="{(left + width - right) / 2}" y="{height - 12}" text-anchor="middle">labels at stop (median)</text>'
+    )
+    parts.append(
+        f'<text x="14" y="{(top + y(0)) / 2}" transform="rotate(-90 14 {(top + y(0)) / 2})" '
+        'text-anchor="middle">F1 lost at stop (mean)</text>'
+    )
+    for name, found in results.items():
+        px, py = x(found["labels_median"]), y(found["f1_loss_mean"])
+        colour = "#5b3fd1" if name == "defaults" else "#999" if name.startswith("stop at") else "#d1495b"
+        radius = 6 if name == "defaults" else 4
+        parts.append(
+            f'<circle cx="{px:.1f}" cy="{py:.1f}" r="{radius}" fill="{colour}"><title>{name}</title></circle>'
+        )
+        parts.append(f'<text x="{px + 7:.1f}" y="{py - 5:.1f}" fill="{colour}">{name}</text>')
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -222,6 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     results = {name: summary(list(found.values())) for name, found in judged.items()}
     shown = seeds[0]
     (RESULTS / "stopping.svg").write_text(chart(taught[shown], judged["defaults"][shown]))
+    (RESULTS / "stopping-tradeoff.svg").write_text(tradeoff(results))
     (RESULTS / "stopping.json").write_text(
         json.dumps({"results": results, "runs": judged, "rounds": taught}, indent=1)
     )
@@ -229,7 +293,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"\nseeds {seeds[0]}-{seeds[-1]}, people({PEOPLE}); decisions over {HORIZON} rounds of ~100 labels, "
         f"plateau = mean true F1 of rounds {ROUNDS - PLATEAU_ROUNDS + 1}-{ROUNDS}; the chart shows seed {shown}; "
-        f"{time.monotonic() - started:.0f} s; written to {RESULTS}/stopping.json and stopping.svg"
+        f"{time.monotonic() - started:.0f} s; written to {RESULTS}/stopping.json, stopping.svg "
+        "and stopping-tradeoff.svg"
     )
     print(json.dumps(results["defaults"]))
     return 0

@@ -176,6 +176,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--over-rounds", type=int, default=3, help="the recent trend's rounds before the last"
     )
+    parser.add_argument(
+        "--label-floor",
+        type=int,
+        default=10,
+        help="matching pairs an evaluation tests before a plateau (the example DAG's 50 takes more "
+        "rounds than a demo should with 400 people)",
+    )
     parser.add_argument("--max-rounds", type=int, default=12, help="stop after this many DAG runs anyway")
     parser.add_argument("--people", type=int, default=400, help="how many people to make up")
     parser.add_argument("--label-yourself", action="store_true", help="no demo labeler: label in the page")
@@ -234,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
                 "min_f1": args.min_f1,
                 "min_gain": args.min_gain,
                 "over_rounds": args.over_rounds,
+                "label_floor": args.label_floor,
             }
             mode = "waits in the triggerer" if args.deferrable else "waits in the worker"
             true_f1: dict[int, float] = {}

@@ -2,9 +2,10 @@
 
 1. evaluate the transform and record the round, with its intervals, under
    ``s3://<bucket>/quality-history/<transform>/``; decide by the plateau rule: "good enough" when
-   every threshold is met (with ``require_lower_bound``, by the lower end of its interval),
-   "plateau" when the evidence of the rounds says another round gains F1 less than ``min_gain``
-   (the learning curve and the trend of the last ``over_rounds`` + 1 rounds), else keep labeling,
+   every threshold is met by the lower end of its interval (``require_lower_bound``), "plateau"
+   when the evidence of the rounds says another round gains F1 less than ``min_gain`` (the
+   learning curve and the trend of the last ``over_rounds`` + 1 rounds, once the evaluation has
+   tested ``label_floor`` matching pairs), else keep labeling,
    saying why (a transform with no labels yet is not evaluated: keep labeling), and "budget
    spent" when it would keep labeling but the transform has ``max_labels`` labels (2,000 here);
 2. when quality has plateaued or is good enough, or the budget is spent, ask nobody: the labeling
@@ -69,8 +70,8 @@ with DAG(
         "min_area_under_pr_curve": threshold,
         "min_gain": Param(0.01, type="number", minimum=0, maximum=1),
         "over_rounds": Param(3, type="integer", minimum=1),
-        "label_floor": Param(10, type="integer", minimum=0),
-        "require_lower_bound": Param(False, type="boolean"),
+        "label_floor": Param(50, type="integer", minimum=0),
+        "require_lower_bound": Param(True, type="boolean"),
         # The label budget: a weekly DAG never asks people forever (20 rounds of Glue's ~100 labels).
         "max_labels": Param(2000, type=["null", "integer"], minimum=1),
     },

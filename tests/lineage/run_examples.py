@@ -33,7 +33,7 @@ def main(endpoint: str, transform_id: str, truth_file: str) -> int:
     glue, s3 = boto3.client("glue", endpoint_url=endpoint), boto3.client("s3", endpoint_url=endpoint)
     truth = json.loads(Path(truth_file).read_text())
     retraining = load("glue_findmatches_retraining")
-    conf = {"transform_id": transform_id, "bucket": BUCKET, "min_f1": 0.5}
+    conf = {"transform_id": transform_id, "bucket": BUCKET, "min_f1": 0.5, "require_lower_bound": False}
     labeler = Labeler(glue, s3, transform_id, truth)
     labeler.start()
     try:
