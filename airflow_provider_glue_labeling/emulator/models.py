@@ -276,10 +276,9 @@ class MLState:
         ``name``).
 
         FindMatches matches the transform's source records. FindIncrementalMatches, given
-        ``incremental``, writes the records matched before (with their
-        ``match_id``, kept) and the new ones, each joining a group or starting its own; both frames
-        must have the same columns. A transform with no labels has no model to apply: the job
-        fails, as Glue's does.
+        ``incremental``, writes the records matched before (with their ``match_id``, kept) and the
+        new ones, each joining a group or starting its own; both frames must have the same
+        columns. A transform with no labels has no model to apply: the job fails, as Glue's does.
 
         :param transform_id: the transform to apply.
         :param output_path: where to write, an S3 prefix.
@@ -336,9 +335,9 @@ class MLState:
             )
         ids = [row["match_id"] for row in existing_rows]
         if not all(ids):
-            line = ids.index("") + 2
             raise RunFailed(
-                f"The existing frame {existing_path} has a record without a match_id (line {line})"
+                f"The existing frame {existing_path} has a record without a match_id "
+                f"(record {ids.index('') + 1} of {len(ids)})"
             )
         rows = [{c: row[c] for c in columns} for row in [*existing_rows, *new_rows]]
         return rows, columns, ids
