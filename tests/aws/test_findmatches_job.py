@@ -229,9 +229,21 @@ def test_an_incremental_frame_with_other_columns_fails_the_run(taught, change, m
     assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET, Prefix="merged/")
 
 
-def test_an_existing_frame_without_match_ids_fails_the_run(taught):
+@pytest.mark.parametrize(
+    ("match_ids", "message"),
+    [
+        (None, "has no match_id column"),
+        (["3"] * 29 + [""], "has a record without a match_id (record 30 of 30)"),
+    ],
+    ids=["no match_id column", "a record without one"],
+)
+def test_an_existing_frame_without_match_ids_fails_the_run(taught, match_ids, message):
     glue, s3, transform_id, _, (new_rows, columns) = taught
-    s3.put_object(Bucket=BUCKET, Key="existing/old.csv", Body=csv_bytes(new_rows[:30], columns))
+    old, old_columns = new_rows[:30], columns
+    if match_ids is not None:
+        old = [{**row, "match_id": m} for row, m in zip(old, match_ids, strict=True)]
+        old_columns = [*columns, "match_id"]
+    s3.put_object(Bucket=BUCKET, Key="existing/old.csv", Body=csv_bytes(old, old_columns))
     s3.put_object(Bucket=BUCKET, Key="incremental/new.csv", Body=csv_bytes(new_rows[30:], columns))
     arguments = {
         "--transform_id": transform_id,
@@ -241,6 +253,4 @@ def test_an_existing_frame_without_match_ids_fails_the_run(taught):
     }
     run = run_job(glue, "FindIncrementalMatches", arguments)
     assert run["JobRunState"] == "FAILED"
-    assert run["ErrorMessage"].startswith(
-        f"The existing frame s3://{BUCKET}/existing/ has no match_id column"
-    )
+    assert run["ErrorMessage"].startswith(f"The existing frame s3://{BUCKET}/existing/ {message}")
