@@ -71,7 +71,9 @@ with DAG(
         replace_script_file=True,
         update_config=True,
         iam_role_arn=ROLE_ARN,
-        create_job_kwargs={"GlueVersion": "4.0", "WorkerType": "G.1X", "NumberOfWorkers": 2},
+        # FindMatches runs on Glue 2.0 only ("cannot import name 'FindMatches'" on any other);
+        # G.1X workers exist on 2.0. AWS ended Glue 2.0's life on 2026-04-01: see docs/examples.md.
+        create_job_kwargs={"GlueVersion": "2.0", "WorkerType": "G.1X", "NumberOfWorkers": 2},
         script_args={"--transform_id": TRANSFORM_ID, "--output_path": MATCHES},
         job_poll_interval=default_poll_seconds(),
     )

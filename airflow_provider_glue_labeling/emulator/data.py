@@ -100,6 +100,27 @@ class GlueData:
             )
         return rows, columns
 
+    def read_frame(self, what: str, uri: str) -> tuple[list[dict[str, str]], list[str]]:
+        """The CSV records at or under ``uri`` (a job's input frame), every file with the same
+        header; none found fails the run.
+
+        :param what: what the records are, for the error message.
+        :param uri: an S3 object or prefix.
+        """
+        rows: list[dict[str, str]] = []
+        columns: list[str] | None = None
+        for file_uri, data in self.objects(uri):
+            file_rows, file_columns = read_csv(file_uri, data)
+            if columns is not None and file_columns != columns:
+                raise RunFailed(
+                    f"File {file_uri} of the {what} has the columns {file_columns}, not {columns}"
+                )
+            columns = file_columns
+            rows.extend(file_rows)
+        if not rows or columns is None:
+            raise RunFailed(f"No records found in the {what} {uri}")
+        return rows, columns
+
     def read_labels(self, uri: str, transform: Any) -> list[dict[str, str]]:
         """Every labels file at or under ``uri``, by Glue's labeling file format; a breach fails the run."""
         source_columns = self.schema_columns(transform)

@@ -144,8 +144,7 @@ def true_quality(
 
     :param truth: record id to the entity it belongs to.
     """
-    columns = _columns(labels, key)
-    weights, threshold = _fit([p for ps in _pairs(labels, columns).values() for p in ps], len(columns))
+    columns, weights, threshold = _model(labels, key)
     entity = [truth.get(row[key], row[key]) for row in rows]
     candidates = _candidates(tuple(tuple(row.get(c) or "" for c in columns) for row in rows))
     counts = _confusion(
@@ -163,16 +162,44 @@ def true_quality(
     return {**_rates(counts), "ConfusionMatrix": counts}
 
 
-def match_ids(labels: list[dict[str, str]], rows: list[dict[str, str]], key: str | None) -> list[int]:
-    """Each source record's match id, as Glue's FindMatches job adds them: records of one entity
-    share an id; a record like no other has an id of its own.
+def _model(labels: list[dict[str, str]], key: str | None) -> tuple[list[str], list[float], float]:
+    """The model trained on all the labels: the columns it compares, their weights, its threshold."""
+    columns = _columns(labels, key)
+    weights, threshold = _fit([p for ps in _pairs(labels, columns).values() for p in ps], len(columns))
+    return columns, weights, threshold
+
+
+def _records(rows: list[dict[str, str]], columns: list[str]) -> tuple[tuple[str, ...], ...]:
+    return tuple(tuple(row.get(c) or "" for c in columns) for row in rows)
+
+
+def match_ids(
+    labels: list[dict[str, str]],
+    rows: list[dict[str, str]],
+    key: str | None,
+    existing: list[str] | None = None,
+) -> list[str]:
+    """Each record's match id, as Glue's FindMatches job adds them: records of one entity share an
+    id; a record like no other has an id of its own.
 
     The model trained on all the labels decides each candidate pair (as :func:`true_quality`);
     the pairs it calls matches are joined transitively (connected components), and each group
     takes the number of its first record.
+
+    FindIncrementalMatches gives ``existing``: the first ``len(existing)`` rows were matched
+    before and keep their ids, their groups as they are (no two existing groups merge). Each new
+    record joins the group of the records it matches, the strongest pairs first, or starts a
+    group of its own, numbered above every numeric existing id.
+
+    :param labels: the transform's labels.
+    :param rows: the records (for FindIncrementalMatches, the existing ones first).
+    :param key: the primary key column, which the model does not compare.
+    :param existing: the match ids of the records matched before (FindIncrementalMatches only).
+    :return: the match id of each record, in the order of ``rows``.
     """
-    columns = _columns(labels, key)
-    weights, threshold = _fit([p for ps in _pairs(labels, columns).values() for p in ps], len(columns))
+    columns, weights, threshold = _model(labels, key)
+    known = len(existing or [])
+    fixed: list[str | None] = [*(existing or []), *[None] * (len(rows) - known)]
     group = list(range(len(rows)))
 
     def root(i: int) -> int:
@@ -181,12 +208,76 @@ def match_ids(labels: list[dict[str, str]], rows: list[dict[str, str]], key: str
             i = group[i]
         return i
 
-    records = tuple(tuple(row.get(c) or "" for c in columns) for row in rows)
-    for (i, j), sims in _candidates(records):
-        if _score(sims, weights) >= threshold:
-            a, b = root(i), root(j)
+    def join(i: int, j: int) -> None:
+        a, b = root(i), root(j)
+        if fixed[a] is None or fixed[b] is None or fixed[a] == fixed[b]:  # existing groups stay apart
             group[max(a, b)] = min(a, b)
-    return [root(i) for i in range(len(rows))]
+            fixed[min(a, b)] = fixed[a] or fixed[b]
+
+    first: dict[str, int] = {}
+    for i, match_id in enumerate(existing or []):
+        join(first.setdefault(match_id, i), i)
+    scored = ((_score(sims, weights), i, j) for (i, j), sims in _candidates(_records(rows, columns)))
+    # The strongest pairs first; a pair of two existing records changes nothing (i < j).
+    for _, i, j in sorted((-score, i, j) for score, i, j in scored if score >= threshold and j >= known):
+        join(i, j)
+    offset = 1 + max((int(v) for v in existing or [] if v.isdigit()), default=-1)
+    return [fixed[root(i)] or str(offset + root(i)) for i in range(len(rows))]
+
+
+# How far a pair's score must be from the threshold for the model to be sure of it: a pair
+# CONFIDENCE_WIDTH above the threshold is a match with confidence 0.73, 3 widths above with 0.95.
+CONFIDENCE_WIDTH = 0.06
+
+
+def _match_confidence(score: float, threshold: float) -> float:
+    """How sure the model is that a pair with ``score`` matches: a logistic curve, 0.5 at the threshold."""
+    return 1 / (1 + math.exp(max(-50.0, min(50.0, (threshold - score) / CONFIDENCE_WIDTH))))
+
+
+def match_confidence_scores(
+    labels: list[dict[str, str]], rows: list[dict[str, str]], key: str | None, ids: list[str]
+) -> list[float]:
+    """Each record's ``match_confidence_score``, as FindMatches adds it when asked
+    (``computeMatchConfidenceScores=True``): the score of its match group, between 0 and 1.
+
+    AWS: "A match confidence score will be between 0 and 1, where a higher score means higher
+    similarity", one per group of matched records ("Estimating the quality of matches using match
+    confidence scores", AWS Glue developer guide). Here, from the emulator's model: the confidence
+    of each pair is a logistic curve of its score's distance from the threshold
+    (:data:`CONFIDENCE_WIDTH`). A group of several records scores the mean confidence of its
+    pairs (a group joined through a weak link scores low); a record alone scores how sure the
+    model is that it matches none of its candidates (one minus the highest confidence of its pairs).
+
+    :param labels: the transform's labels.
+    :param rows: the records, as given to :func:`match_ids`.
+    :param key: the primary key column.
+    :param ids: each record's match id (:func:`match_ids`).
+    :return: each record's score, rounded to 6 digits; equal within a group.
+    """
+    columns, weights, threshold = _model(labels, key)
+    records = _records(rows, columns)
+    bags = [[grams(value) for value in record] for record in records]
+
+    def confidence(i: int, j: int) -> float:
+        sims = [jaccard(a, b) for a, b in zip(bags[i], bags[j], strict=True)]
+        return _match_confidence(_score(sims, weights), threshold)
+
+    closest = [0.0] * len(rows)
+    for (i, j), sims in _candidates(records):
+        pair = _match_confidence(_score(sims, weights), threshold)
+        closest[i], closest[j] = max(closest[i], pair), max(closest[j], pair)
+    members: dict[str, list[int]] = {}
+    for i, match_id in enumerate(ids):
+        members.setdefault(match_id, []).append(i)
+    by_group: dict[str, float] = {}
+    for match_id, group in members.items():
+        if len(group) == 1:
+            by_group[match_id] = 1 - closest[group[0]]
+        else:
+            pairs = [confidence(i, j) for n, i in enumerate(group) for j in group[n + 1 :]]
+            by_group[match_id] = sum(pairs) / len(pairs)
+    return [round(by_group[match_id], 6) for match_id in ids]
 
 
 @functools.lru_cache(maxsize=2)

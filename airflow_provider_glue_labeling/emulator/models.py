@@ -16,7 +16,13 @@ from airflow_provider_glue_labeling.emulator.data import (
     primary_key,
     to_csv,
 )
-from airflow_provider_glue_labeling.emulator.matching import evaluate, labeling_set, match_ids, true_quality
+from airflow_provider_glue_labeling.emulator.matching import (
+    evaluate,
+    labeling_set,
+    match_confidence_scores,
+    match_ids,
+    true_quality,
+)
 from airflow_provider_glue_labeling.emulator.settings import SETTINGS, take_forced_outcome
 from airflow_provider_glue_labeling.glue.statuses import ACTIVE_STATUSES, QUOTA_TASK_TYPES, ErrorCode
 from airflow_provider_glue_labeling.labels.format import LABEL_COLUMNS, MAX_LABELS_FILE_BYTES
@@ -256,11 +262,30 @@ class MLState:
             rows, _ = self.data.read_source(transform)
             return true_quality(state.labels, rows, primary_key(transform) or "", truth)
 
-    def find_matches(self, transform_id: str, output_path: str, name: str) -> None:
-        """What a Glue ETL job applying ``FindMatches.apply`` writes: the transform's source records,
-        each with a ``match_id`` column, as CSV under ``output_path`` (file ``name``).
+    def find_matches(
+        self,
+        transform_id: str,
+        output_path: str,
+        name: str,
+        *,
+        scores: bool = False,
+        incremental: tuple[str, str] | None = None,
+    ) -> None:
+        """What a Glue ETL job applying ``FindMatches.apply`` (or ``FindIncrementalMatches.apply``)
+        writes: the records, each with a ``match_id`` column, as CSV under ``output_path`` (file
+        ``name``).
 
-        A transform with no labels has no model to apply: the job fails, as Glue's does.
+        FindMatches matches the transform's source records. FindIncrementalMatches, given
+        ``incremental``, writes the records matched before (with their ``match_id``, kept) and the
+        new ones, each joining a group or starting its own; both frames must have the same
+        columns. A transform with no labels has no model to apply: the job fails, as Glue's does.
+
+        :param transform_id: the transform to apply.
+        :param output_path: where to write, an S3 prefix.
+        :param name: the output file's name.
+        :param scores: add the ``match_confidence_score`` column (``computeMatchConfidenceScores``).
+        :param incremental: FindIncrementalMatches' frames, as S3 paths: the existing frame (CSV
+            with a ``match_id`` column) and the incremental frame (CSV of the new records).
         """
         with self.lock:
             transform, state = self.transform(transform_id)
@@ -269,10 +294,53 @@ class MLState:
                     f"MLTransformNotReadyException: transform {transform_id} is not ready: teach it "
                     "with labels before applying it"
                 )
-            rows, columns = self.data.read_source(transform)
-            ids = match_ids(state.labels, rows, primary_key(transform))
-            matched = [{**row, "match_id": str(number)} for row, number in zip(rows, ids, strict=True)]
-            self.data.write(output_path, name, to_csv(matched, [*columns, "match_id"]))
+            key = primary_key(transform)
+            existing: list[str] | None = None
+            if incremental is None:
+                rows, columns = self.data.read_source(transform)
+            else:
+                rows, columns, existing = self._incremental_frames(*incremental)
+            ids = match_ids(state.labels, rows, key, existing)
+            matched = [{**row, "match_id": match_id} for row, match_id in zip(rows, ids, strict=True)]
+            columns = [*columns, "match_id"]
+            if scores:
+                for row, score in zip(
+                    matched, match_confidence_scores(state.labels, rows, key, ids), strict=True
+                ):
+                    row["match_confidence_score"] = str(score)
+                columns.append("match_confidence_score")
+            self.data.write(output_path, name, to_csv(matched, columns))
+
+    def _incremental_frames(
+        self, existing_path: str, incremental_path: str
+    ) -> tuple[list[dict[str, str]], list[str], list[str]]:
+        """FindIncrementalMatches' two frames as one: the existing records (their match ids apart)
+        then the new ones, their common columns, and the existing records' match ids."""
+        existing_rows, existing_columns = self.data.read_frame("existing frame", existing_path)
+        new_rows, new_columns = self.data.read_frame("incremental frame", incremental_path)
+        if "match_id" not in existing_columns:
+            raise RunFailed(
+                f"The existing frame {existing_path} has no match_id column: FindIncrementalMatches "
+                "matches new records against records matched before (a FindMatches job's output)"
+            )
+        # A score from an earlier run is dropped and, when asked, computed anew.
+        columns = [c for c in existing_columns if c not in ("match_id", "match_confidence_score")]
+        if set(new_columns) != set(columns):
+            missing, extra = sorted(set(columns) - set(new_columns)), sorted(set(new_columns) - set(columns))
+            raise RunFailed(
+                f"The incremental frame {incremental_path} does not have the existing frame's columns "
+                f"(missing: {', '.join(missing) or 'none'}; not in the existing frame: "
+                f"{', '.join(extra) or 'none'}): FindIncrementalMatches needs both frames in the "
+                "transform's schema"
+            )
+        ids = [row["match_id"] for row in existing_rows]
+        if not all(ids):
+            raise RunFailed(
+                f"The existing frame {existing_path} has a record without a match_id "
+                f"(record {ids.index('') + 1} of {len(ids)})"
+            )
+        rows = [{c: row[c] for c in columns} for row in [*existing_rows, *new_rows]]
+        return rows, columns, ids
 
     # -- the work of each task type -------------------------------------------------------------
     def _do_work(self, run: TaskRun) -> None:

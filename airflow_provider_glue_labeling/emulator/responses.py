@@ -208,19 +208,44 @@ HANDLERS: dict[str, Handler] = {
     "CancelMLTaskRun": cancel_ml_task_run,
 }
 
-# A Glue ETL job that applies a FindMatches transform (``awsglueml.transforms.FindMatches``), and the
-# job arguments the emulator reads, as example_dags/findmatches_job.py takes them.
-FINDMATCHES_CALL = b"FindMatches.apply("
-JOB_ARGUMENTS = ("--transform_id", "--output_path")
+# The transforms a Glue ETL job script can apply (``awsglueml.transforms``), each with the job
+# arguments the emulator reads, as example_dags/findmatches_job.py and
+# example_dags/findincrementalmatches_job.py take them. The incremental one first: its call does
+# not contain the other's, but a script may name both.
+TRANSFORM_CALLS: dict[str, tuple[bytes, tuple[str, ...]]] = {
+    "FindIncrementalMatches": (
+        b"FindIncrementalMatches.apply(",
+        ("--transform_id", "--existing_path", "--incremental_path", "--output_path"),
+    ),
+    "FindMatches": (b"FindMatches.apply(", ("--transform_id", "--output_path")),
+}
+# Optional: "true" passes computeMatchConfidenceScores=True to the transform, as the example scripts do.
+SCORES_ARGUMENT = "--compute_match_confidence_scores"
+# "Currently, the FindMatches API only works with Glue 2.0 [...] If the version of AWS Glue is not
+# Glue 2.0, the job will fail at runtime with the following error message: 'cannot import name
+# 'FindMatches' from 'awsglueml.transforms''" (AWS Glue developer guide, "Using FindMatches in a
+# visual job"); incremental matching too (Glue 2.0 "is the only version of AWS Glue that supports
+# incremental matches", "Finding incremental matches").
+FINDMATCHES_GLUE_VERSION = "2.0"
+# A job created without a GlueVersion runs on Glue's default: "Jobs that are created without
+# specifying a Glue version default to Glue 5.1" (API reference, Job.GlueVersion; botocore 1.43's
+# Glue service model). moto stores no version for such a job (FakeJob.glue_version is None).
+DEFAULT_JOB_GLUE_VERSION = "5.1"
 
 
 def run_findmatches_job(backend: GlueBackend, job_name: str, run_id: str) -> None:
-    """Do the work of a job run whose script applies FindMatches; moto only records other jobs' runs.
+    """Do the work of a job run whose script applies FindMatches or FindIncrementalMatches; moto
+    only records other jobs' runs.
 
-    The script is read from the job's ``Command.ScriptLocation`` in S3; the transform and the
-    output path come from the run's arguments over the job's ``DefaultArguments``. The records
-    with their match ids are written as the run starts; a failure ends the run FAILED with its
-    ``ErrorMessage``, as Glue reports a job's error.
+    The script is read from the job's ``Command.ScriptLocation`` in S3; the transform, the paths
+    and :data:`SCORES_ARGUMENT` come from the run's arguments over the job's ``DefaultArguments``.
+    A job not on Glue 2.0 fails as the script imports the transform. The records with their match
+    ids are written as the run starts; a failure ends the run FAILED with its ``ErrorMessage``, as
+    Glue reports a job's error.
+
+    :param backend: moto's Glue backend of the job.
+    :param job_name: the job's name.
+    :param run_id: the run just started.
     """
     job = backend.get_job(job_name)
     run = job.get_job_run(run_id)
@@ -229,15 +254,28 @@ def run_findmatches_job(backend: GlueBackend, job_name: str, run_id: str) -> Non
         command: Any = job.command or {}  # moto types it str; the API gives a dict
         location = command.get("ScriptLocation") or ""
         script = b"".join(body for _, body in state.data.objects(location)) if location else b""
-        if FINDMATCHES_CALL not in script:
+        applied = [(name, needed) for name, (call, needed) in TRANSFORM_CALLS.items() if call in script]
+        if not applied:
             return
+        transform, needed = applied[0]
+        if (job.glue_version or DEFAULT_JOB_GLUE_VERSION) != FINDMATCHES_GLUE_VERSION:
+            raise RunFailed(f"ImportError: cannot import name '{transform}' from 'awsglueml.transforms'")
         arguments = {**job.default_arguments, **(run.arguments or {})}
-        missing = [name for name in JOB_ARGUMENTS if not arguments.get(name)]
+        missing = [name for name in needed if not arguments.get(name)]
         if missing:
             raise RunFailed(f"The job's script needs the arguments {', '.join(missing)}")
         # Spark names its output files part-<number>-<id>; one file here.
-        name = f"part-00000-{run_id}.csv"
-        state.find_matches(arguments["--transform_id"], arguments["--output_path"], name)
+        state.find_matches(
+            arguments["--transform_id"],
+            arguments["--output_path"],
+            f"part-00000-{run_id}.csv",
+            scores=str(arguments.get(SCORES_ARGUMENT, "")).strip().lower() == "true",
+            incremental=(
+                (arguments["--existing_path"], arguments["--incremental_path"])
+                if transform == "FindIncrementalMatches"
+                else None
+            ),
+        )
     except (RunFailed, GlueErrorResponse) as failure:
         run.status = "FAILED"
         run.__dict__["error_message"] = getattr(failure, "message", None) or str(failure)
