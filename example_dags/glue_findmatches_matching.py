@@ -8,7 +8,8 @@ DAG's evaluation and import update. The latest event decides:
    After an import, or an evaluation that asks for more labels, the run ends here (skipped);
 2. ``find_matches`` runs the Glue ETL job ``findmatches_job.py`` with the Amazon provider's
    ``GlueJobOperator``: it applies the transform to its source table and writes every record with
-   its ``match_id`` under ``s3://<bucket>/matches/<run time>/``;
+   its ``match_id`` and its group's ``match_confidence_score`` under
+   ``s3://<bucket>/matches/<run time>/``;
 3. ``count_matches`` reads what the job wrote: records, match groups, the largest group.
 
 The transform, bucket and the job's IAM role come from the environment (an asset is named when
@@ -74,7 +75,12 @@ with DAG(
         # FindMatches runs on Glue 2.0 only ("cannot import name 'FindMatches'" on any other);
         # G.1X workers exist on 2.0. AWS ended Glue 2.0's life on 2026-04-01: see docs/examples.md.
         create_job_kwargs={"GlueVersion": "2.0", "WorkerType": "G.1X", "NumberOfWorkers": 2},
-        script_args={"--transform_id": TRANSFORM_ID, "--output_path": MATCHES},
+        # Every record with its group's match_confidence_score (0-1): the groups to review.
+        script_args={
+            "--transform_id": TRANSFORM_ID,
+            "--output_path": MATCHES,
+            "--compute_match_confidence_scores": "true",
+        },
         job_poll_interval=default_poll_seconds(),
     )
     # [END howto_operator_glue_findmatches_job]

@@ -8,6 +8,7 @@ import io
 import sys
 import uuid
 
+import pendulum
 import pytest
 from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS
 
@@ -18,7 +19,7 @@ from airflow_provider_glue_labeling.emulator.seed import (
 )
 from airflow_provider_glue_labeling.versions import HAS_ASSET_ALIASES
 from dev.demo import BUCKET, Labeler
-from tests.helpers import ROOT, asset_events, client
+from tests.helpers import ROOT, asset_events, client, wait_for_run
 
 EXAMPLES = ROOT / "example_dags"
 _connects: list[object] = []
@@ -47,6 +48,7 @@ def test_dagbag_loads_examples_without_errors_or_aws_calls():
         "glue_labeling_set_generation",
         "glue_findmatches_retraining",
         "glue_findmatches_matching",
+        "glue_findmatches_incremental",
     }
     assert made == [], f"loading the example DAGs opened connections: {made}"
     retraining = bag.dags["glue_findmatches_retraining"]
@@ -203,3 +205,95 @@ def test_labeling_set_generation_dag_end_to_end(people_transform, monkeypatch, d
     assert len(written) == 1 and written[0]["Key"].endswith(f"{runs['TaskRuns'][0]['TaskRunId']}.csv")
     (backup,) = s3.list_objects_v2(Bucket=BUCKET, Prefix="backup/")["Contents"]
     assert s3.get_object(Bucket=BUCKET, Key=backup["Key"])["Body"].read().count(b"\n") == 13  # header, 12
+
+
+def _csv(rows: list[dict[str, str]], columns: list[str]) -> bytes:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue().encode()
+
+
+@pytest.fixture
+def matched_before(endpoint, airflow_db, monkeypatch):
+    """A transform taught one labeling set over made-up people but the last 40, whose records were
+    matched on an earlier day (a FindMatches job's output, one match id an entity), and the 40 as
+    the day's new records: (glue, s3, transform id, existing rows, new rows, columns)."""
+    glue, s3 = client("glue", endpoint), client("s3", endpoint)
+    source, truth = people(200)
+    reader = csv.DictReader(io.StringIO(source.decode()))
+    rows, columns = list(reader), list(reader.fieldnames or [])
+    before, new = rows[:-40], rows[-40:]
+    transform_id = create_findmatches_transform(
+        glue, s3, bucket=BUCKET, source_csv=_csv(before, columns), primary_key="id", name="customers"
+    )
+    run_id = glue.start_ml_labeling_set_generation_task_run(
+        TransformId=transform_id, OutputS3Path=f"s3://{BUCKET}/labeling/"
+    )["TaskRunId"]
+    assert wait_for_run(glue, transform_id, run_id)["Status"] == "SUCCEEDED"
+    labeling_set = s3.get_object(Bucket=BUCKET, Key=f"labeling/{run_id}.csv")["Body"].read()
+    s3.put_object(Bucket=BUCKET, Key="labels.csv", Body=label_from_truth(labeling_set, truth, "id"))
+    run_id = glue.start_import_labels_task_run(
+        TransformId=transform_id, InputS3Path=f"s3://{BUCKET}/labels.csv"
+    )["TaskRunId"]
+    assert wait_for_run(glue, transform_id, run_id)["Status"] == "SUCCEEDED"
+    entities = sorted({truth[row["id"]] for row in before})
+    existing = [{**row, "match_id": str(entities.index(truth[row["id"]]))} for row in before]
+    s3.put_object(
+        Bucket=BUCKET,
+        Key="matches/20261205T000000/part-00000.csv",
+        Body=_csv(existing, [*columns, "match_id"]),
+    )
+    monkeypatch.setenv("GLUE_FINDMATCHES_TRANSFORM_ID", transform_id)
+    monkeypatch.setenv("GLUE_FINDMATCHES_BUCKET", BUCKET)
+    return glue, s3, existing, new, columns
+
+
+@pytest.mark.parametrize("deferrable", [False, True], ids=["worker", "deferrable"])
+def test_incremental_dag_matches_the_days_new_records_and_keeps_every_match_id(
+    matched_before, monkeypatch, deferrable
+):
+    _, s3, existing, new, columns = matched_before
+    s3.put_object(Bucket=BUCKET, Key="incoming/2026-12-06/new.csv", Body=_csv(new, columns))
+    dag = load("glue_findmatches_incremental", deferrable, monkeypatch)
+    date = {
+        "logical_date" if AIRFLOW_V_3_0_PLUS else "execution_date": pendulum.datetime(2026, 12, 6, tz="UTC")
+    }
+    dag_run = dag.test(**date)
+    assert dag_run.state == "success", states(dag_run)
+    output = s3.list_objects_v2(Bucket=BUCKET, Prefix="matches/20261206T000000/")["Contents"]
+    rows = [
+        row
+        for obj in output
+        for row in csv.DictReader(
+            io.StringIO(s3.get_object(Bucket=BUCKET, Key=obj["Key"])["Body"].read().decode())
+        )
+    ]
+    by_id = {row["id"]: row for row in rows}
+    assert len(rows) == len(existing) + len(new)
+    assert all(by_id[row["id"]]["match_id"] == row["match_id"] for row in existing)  # kept, every one
+    assert all(0 <= float(row["match_confidence_score"]) <= 1 for row in rows)
+    summary = dag_run.get_task_instance("new_records_matched").xcom_pull(task_ids="new_records_matched")
+    known = {row["match_id"] for row in existing}
+    joined = sum(by_id[row["id"]]["match_id"] in known for row in new)
+    assert summary["new_records"] == len(new) == summary["joined_a_group"] + summary["started_a_group"]
+    assert summary["joined_a_group"] == joined and 0 < joined < len(new)  # some are people seen before
+
+
+def test_incremental_dag_refuses_new_records_with_other_columns_before_any_glue_job(
+    matched_before, monkeypatch
+):
+    glue, s3, _, new, columns = matched_before
+    renamed = [{("surname" if c == "last_name" else c): v for c, v in row.items()} for row in new]
+    other = ["surname" if c == "last_name" else c for c in columns]
+    s3.put_object(Bucket=BUCKET, Key="incoming/2026-12-06/new.csv", Body=_csv(renamed, other))
+    dag = load("glue_findmatches_incremental", False, monkeypatch)
+    date = {
+        "logical_date" if AIRFLOW_V_3_0_PLUS else "execution_date": pendulum.datetime(2026, 12, 6, tz="UTC")
+    }
+    dag_run = dag.test(**date)
+    assert states(dag_run)["latest_matches"] == "failed"
+    assert states(dag_run)["find_incremental_matches"] in ("upstream_failed", None)
+    assert glue.get_jobs()["Jobs"] == []  # no job created, none run
+    assert s3.list_objects_v2(Bucket=BUCKET, Prefix="matches/20261206T000000/").get("KeyCount") == 0

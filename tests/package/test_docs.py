@@ -21,6 +21,7 @@ RUN_END_TO_END = {
     "example_dags/glue_labeling_set_generation.py",
     "example_dags/glue_findmatches_retraining.py",
     "example_dags/glue_findmatches_matching.py",
+    "example_dags/glue_findmatches_incremental.py",
 }
 
 
