@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 LOCK := constraints/dev-py3.11.txt
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: install lock browser lint typecheck test suite test-matrix test-latest constraints dist docs demo bench bench-stopping bench-page clean
+.PHONY: install lock browser lint typecheck test suite test-matrix test-latest constraints dist docs demo bench bench-stopping bench-agreement bench-page clean
 
 install: $(STAMP)
 
@@ -81,6 +81,11 @@ bench: install
 # never used to choose the rule (1000-1099), about 16 minutes on 2 cores.
 bench-stopping: install
 	$(PY) bench/stopping_bench.py --first-seed 1000 --seeds 100
+
+# Overlap, agreement, the gate and adjudication against simulated labelers (one careless), on 50
+# seeds never used to choose the thresholds (1000-1049); see docs/agreement.md.
+bench-agreement: install
+	$(PY) bench/agreement_bench.py --first-seed 1000 --seeds 50
 
 # The labeling page with 3,000 records and 300 drafts, in Chromium on a real deployment (Airflow 3.1+).
 bench-page: install browser

@@ -1,0 +1,227 @@
+"""Agreement of two copies of a labeling set, per labeler, the gate and settling (labels.agreement).
+
+Expected values are worked out by hand in the comments: a set of n records has n(n-1)/2 pairs;
+a copy calls a pair a match when both records share its label.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+
+from airflow_provider_glue_labeling.labels.agreement import (
+    AgreementError,
+    Copy,
+    below_agreement,
+    check_agreement,
+    check_taker,
+    compare,
+    labeler_agreement,
+    matching_pairs,
+    numbered,
+    pair_kappa,
+    second_copies,
+    settle,
+)
+from airflow_provider_glue_labeling.labels.format import LabelingError, LabelingSet, labels_file_problems
+
+
+def test_matching_pairs_are_the_pairs_sharing_a_label() -> None:
+    # A A B A: records 0, 1 and 3 are one entity -> (0,1), (0,3), (1,3)
+    assert matching_pairs(["A", "A", "B", "A"]) == {(0, 1), (0, 3), (1, 3)}
+    assert matching_pairs([0, 1, 2]) == set()
+
+
+def test_compare_counts_pairs_precision_recall_f1_kappa_and_disagreements() -> None:
+    # 4 records, 6 pairs. First: A A B C -> matches {(0,1)}. Second: A A A C -> {(0,1),(0,2),(1,2)}.
+    # both = 1, first_only = 0, second_only = 2, neither = 6 - 3 = 3.
+    # precision = 1/3, recall = 1/1, F1 = 2*1 / (2*1 + 0 + 2) = 0.5.
+    # po = (1 + 3)/6 = 2/3; pe = ((1+0)(1+2) + (3+2)(3+0))/36 = 18/36 = 1/2; kappa = (2/3-1/2)/(1/2) = 1/3.
+    # Disagreeing pairs (0,2), (1,2): records 0, 1, 2.
+    found = compare("s1", Copy("ana", ["A", "A", "B", "C"]), Copy("cy", ["A", "A", "A", "C"]))
+    assert (found.both, found.first_only, found.second_only, found.neither) == (1, 0, 2, 3)
+    assert found.pairs == 6
+    assert found.precision == pytest.approx(1 / 3)
+    assert found.recall == pytest.approx(1.0)
+    assert found.f1 == pytest.approx(0.5)
+    assert found.kappa == pytest.approx(1 / 3)
+    assert found.disagreements == (0, 1, 2)
+    assert found.people == ("ana", "cy")
+
+
+def test_compare_reads_groupings_not_label_names() -> None:
+    # x x y and 5 5 7 are the same grouping: 1 match, 2 non-matches, nothing differs.
+    found = compare("s1", Copy("ana", ["x", "x", "y"]), Copy("ben", [5, 5, 7]))
+    assert (found.both, found.first_only, found.second_only, found.neither) == (1, 0, 0, 2)
+    assert (found.f1, found.kappa, found.disagreements) == (1.0, 1.0, ())
+
+
+def test_crossed_groupings_have_negative_kappa() -> None:
+    # First: a a b b -> {(0,1),(2,3)}; second: a b a b -> {(0,2),(1,3)}: both 0, 2, 2, neither 2.
+    # po = 2/6 = 1/3; pe = (2*2 + 4*4)/36 = 5/9; kappa = (1/3 - 5/9)/(4/9) = -1/2. F1 = 0.
+    found = compare("s1", Copy("ana", list("aabb")), Copy("ben", list("abab")))
+    assert found.kappa == pytest.approx(-0.5)
+    assert found.f1 == 0.0
+    assert found.disagreements == (0, 1, 2, 3)
+
+
+def test_degenerate_sets() -> None:
+    # Every record on its own in both copies: 3 pairs, all non-matching in both. pe = (0 + 3*3)/9 = 1:
+    # defined as complete agreement, kappa 1; no pair called a match by either: F1, precision, recall 1.
+    apart = compare("s1", Copy("ana", ["a", "b", "c"]), Copy("ben", [1, 2, 3]))
+    assert (apart.kappa, apart.f1, apart.precision, apart.recall) == (1.0, 1.0, 1.0, 1.0)
+    # All one entity in both: pe = (3*3 + 0)/9 = 1 -> kappa 1.
+    assert compare("s1", Copy("ana", "aaa"), Copy("ben", "bbb")).kappa == 1.0
+    # One copy all one entity, the other all apart: both 0, first_only 3: po = 0, pe = 0 -> kappa 0;
+    # F1 0; the second calls no match (precision 1 by definition), recall 0/3.
+    split = compare("s1", Copy("ana", "aaa"), Copy("ben", "abc"))
+    assert (split.kappa, split.f1, split.precision, split.recall) == (0.0, 0.0, 1.0, 0.0)
+    # One record: no pairs, every figure 1.
+    alone = compare("s1", Copy("ana", ["a"]), Copy("ben", ["b"]))
+    assert (alone.pairs, alone.kappa, alone.f1, alone.disagreements) == (0, 1.0, 1.0, ())
+    assert pair_kappa(0, 0, 0, 0) == 1.0
+
+
+def test_compare_refuses_one_person_and_copies_of_different_sizes() -> None:
+    with pytest.raises(AgreementError, match=r"both copies of labeling set s1 are by ana"):
+        compare("s1", Copy("ana", "ab"), Copy("ana", "aa"))
+    with pytest.raises(AgreementError, match=r"labeling set s1 have 2 and 3 records"):
+        compare("s1", Copy("ana", "ab"), Copy("ben", "abc"))
+
+
+def test_labeler_agreement_pools_each_labelers_sets() -> None:
+    s1 = compare("s1", Copy("ana", "xxy"), Copy("ben", "xxy"))  # 1, 0, 0, 2
+    s2 = compare("s2", Copy("ana", "AABC"), Copy("cy", "AAAC"))  # 1, 0, 2, 3
+    s3 = compare("s3", Copy("cy", "aabb"), Copy("ben", "abab"))  # 0, 2, 2, 2
+    standing = labeler_agreement([s1, s2, s3])
+    # ana: s1 + s2 = both 2, first_only 0, second_only 2, neither 5 (9 pairs).
+    #   po = 7/9; pe = (2*4 + 7*5)/81 = 43/81; kappa = (63-43)/(81-43) = 20/38. F1 = 4/6.
+    # ben: s1 + s3 (kappa does not depend on which copy is first) = 1, 2, 2, 4 (9 pairs).
+    #   po = 5/9; pe = (3*3 + 6*6)/81 = 45/81 = po -> kappa 0. F1 = 2/6.
+    # cy: s2 + s3 = 1, 2, 4, 5 (12 pairs). po = 6/12; pe = (3*5 + 9*7)/144 = 78/144;
+    #   kappa = (72-78)/(144-78) = -1/11. F1 = 2/8.
+    assert list(standing) == ["cy", "ben", "ana"]  # lowest first
+    assert standing["ana"].kappa == pytest.approx(20 / 38)
+    assert standing["ana"].f1 == pytest.approx(2 / 3)
+    assert standing["ben"].kappa == pytest.approx(0.0)
+    assert standing["ben"].f1 == pytest.approx(1 / 3)
+    assert standing["cy"].kappa == pytest.approx(-1 / 11)
+    assert standing["cy"].f1 == pytest.approx(0.25)
+    assert (standing["cy"].sets, standing["cy"].pairs) == (2, 12)
+    assert labeler_agreement([]) == {}
+
+
+def test_second_copies_are_a_share_chosen_by_the_ids() -> None:
+    ids = [f"abc-{n:03d}" for n in range(10)]
+    chosen = second_copies(ids, 0.2)
+    assert len(chosen) == 2  # round(0.2 * 10)
+    assert chosen == [i for i in ids if i in chosen]  # in the given order
+    assert set(second_copies(list(reversed(ids)), 0.2)) == set(chosen)  # by the ids, not their order
+    assert set(chosen) <= set(second_copies(ids, 0.5))  # a larger share keeps the smaller's sets
+    assert second_copies(ids, 0) == []
+    assert second_copies(ids, 1) == ids
+    assert len(second_copies(ids, 0.3)) == 3
+    assert second_copies([], 0.5) == []
+
+
+@pytest.mark.parametrize("overlap", [-0.1, 1.5, float("nan"), "0.2", None, True])
+def test_second_copies_refuse_an_overlap_outside_0_to_1(overlap: object) -> None:
+    with pytest.raises(AgreementError, match=r"overlap .* expected a number from 0 to 1") as raised:
+        second_copies(["s1"], overlap)  # type: ignore[arg-type]
+    assert isinstance(raised.value, LabelingError)  # the page reports LabelingError as a refusal
+    assert isinstance(raised.value, ValueError)
+
+
+def test_check_taker() -> None:
+    check_taker("s1", "ana", [], copies=1)
+    check_taker("s1", "ben", ["ana"], copies=2)
+    with pytest.raises(AgreementError, match=r"ana already holds a copy of labeling set s1"):
+        check_taker("s1", "ana", ["ana"], copies=2)
+    with pytest.raises(AgreementError, match=r"labeling set s1 has its 2 copies taken \(ana, ben\)"):
+        check_taker("s1", "cy", ["ben", "ana"], copies=2)
+    with pytest.raises(AgreementError, match=r"labeling set s1 has its 1 copy taken"):
+        check_taker("s1", "ben", ["ana"], copies=1)
+
+
+def test_gate_names_the_sets_below_and_their_kappa() -> None:
+    good = compare("good", Copy("ana", "xxy"), Copy("ben", "xxy"))  # kappa 1
+    poor = compare("poor", Copy("ana", "AABC"), Copy("cy", "AAAC"))  # kappa 1/3
+    assert below_agreement([good, poor], 0.5) == [poor]
+    check_agreement([good, poor], 0.3)  # 1/3 is not below 0.3
+    check_agreement([], 0.9)
+    with pytest.raises(AgreementError) as raised:
+        check_agreement([good, poor], 0.5)
+    message = str(raised.value)
+    assert "below min_agreement 0.5: poor (kappa 0.33, ana and cy)" in message
+    assert "good" not in message
+    for bad in (1.5, -2, "0.5"):
+        with pytest.raises(AgreementError, match=r"min_agreement .* expected a number from -1 to 1"):
+            check_agreement([good], bad)  # type: ignore[arg-type]
+
+
+LABELING_SET = b"""labeling_set_id,label,id,name
+s1,,r1,Ada
+s1,,r2,Ada L
+s1,,r3,Alan
+s2,,r4,Grace
+s2,,r5,Grace H
+"""
+
+
+def rows_of(data: bytes) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(data.decode())))
+
+
+def test_settle_writes_each_record_once_in_glues_format() -> None:
+    labeling_set = LabelingSet.parse([LABELING_SET])
+    copies = {
+        "s1": [Copy("ana", ["p", "p", "q"]), Copy("ben", [0, 0, 1])],  # the same grouping
+        "s2": [Copy("cy", ["g", "g"])],
+    }
+    data = settle(labeling_set, copies, overlapped={"s1"})
+    assert rows_of(data) == [
+        ["labeling_set_id", "label", "id", "name"],
+        ["s1", "A", "r1", "Ada"],
+        ["s1", "A", "r2", "Ada L"],
+        ["s1", "B", "r3", "Alan"],
+        ["s2", "A", "r4", "Grace"],
+        ["s2", "A", "r5", "Grace H"],
+    ]
+    assert labels_file_problems(data, ["id", "name"]) == (None, [])
+
+
+def test_settle_takes_the_adjudicators_decision() -> None:
+    labeling_set = LabelingSet.parse([LABELING_SET])
+    copies = {
+        "s1": [Copy("ana", ["p", "p", "q"]), Copy("cy", ["p", "q", "q"])],
+        "s2": [Copy("ben", ["g", "h"])],
+    }
+    with pytest.raises(AgreementError, match=r"s1 \(ana and cy\) disagree on records 1, 2, 3"):
+        settle(labeling_set, copies, overlapped={"s1"})
+    data = settle(labeling_set, copies, overlapped={"s1"}, decisions={"s1": ["p", "p", "q"], "s2": [3, 3]})
+    assert [row[:3] for row in rows_of(data)[1:]] == [
+        ["s1", "A", "r1"],
+        ["s1", "A", "r2"],
+        ["s1", "B", "r3"],
+        ["s2", "A", "r4"],  # the decision replaces s2's one copy too
+        ["s2", "A", "r5"],
+    ]
+
+
+def test_settle_refuses_missing_copies_and_wrong_groupings() -> None:
+    labeling_set = LabelingSet.parse([LABELING_SET])
+    one = {"s1": [Copy("ana", "ppq")], "s2": [Copy("ben", "gg")]}
+    with pytest.raises(AgreementError, match=r"labeling set s1 has 1 of its 2 copies done \(by ana\)"):
+        settle(labeling_set, one, overlapped={"s1"})
+    with pytest.raises(AgreementError, match=r"labeling set s2 has no copy done"):
+        settle(labeling_set, {"s1": [Copy("ana", "ppq")]})
+    with pytest.raises(AgreementError, match=r"labeling set s2 has 2 copies done: expected 1"):
+        settle(labeling_set, {"s1": [Copy("ana", "ppq")], "s2": [Copy("ana", "gg"), Copy("ben", "gg")]})
+    with pytest.raises(AgreementError, match=r"grouping of labeling set s1 has 2 records: expected 3"):
+        settle(labeling_set, one, decisions={"s1": ["p", "p"]})
+
+
+def test_numbered() -> None:
+    assert numbered(["x", "y", "x", 7]) == [0, 1, 0, 2]
