@@ -121,16 +121,34 @@ def labels_from_truth(labeling_set: bytes, drop_first_set: bool = False) -> byte
 
 
 def add_labels(endpoint, transform_id, name):
-    """People label a fresh labeling set from the truth, and it is imported (outside Airflow)."""
-    glue, s3 = client("glue", endpoint), client("s3", endpoint)
+    """People label a fresh labeling set of the ``transform`` fixture's people from the truth, and
+    it is imported (outside Airflow)."""
+    teach_from_truth(
+        client("glue", endpoint), client("s3", endpoint), transform_id, people(120)[1], BUCKET, name
+    )
+
+
+def teach_from_truth(glue, s3, transform_id: str, truth: dict[str, str], bucket: str, name: str = "labeling"):
+    """People label a fresh labeling set of ``transform_id`` from ``truth`` (record ``id`` to
+    entity), written under ``s3://<bucket>/<name>/``, and it is imported (outside Airflow)."""
     run_id = glue.start_ml_labeling_set_generation_task_run(
-        TransformId=transform_id, OutputS3Path=f"s3://{BUCKET}/{name}/"
+        TransformId=transform_id, OutputS3Path=f"s3://{bucket}/{name}/"
     )["TaskRunId"]
     assert wait_for_run(glue, transform_id, run_id)["Status"] == "SUCCEEDED"
-    labeling_set = s3.get_object(Bucket=BUCKET, Key=f"{name}/{run_id}.csv")["Body"].read()
-    path = put_labels(endpoint, f"{name}-labels.csv", labels_from_truth(labeling_set))
+    labeling_set = s3.get_object(Bucket=bucket, Key=f"{name}/{run_id}.csv")["Body"].read()
+    s3.put_object(Bucket=bucket, Key=f"{name}-labels.csv", Body=label_from_truth(labeling_set, truth, "id"))
+    path = f"s3://{bucket}/{name}-labels.csv"
     run_id = glue.start_import_labels_task_run(TransformId=transform_id, InputS3Path=path)["TaskRunId"]
     assert wait_for_run(glue, transform_id, run_id)["Status"] == "SUCCEEDED"
+
+
+def csv_of(rows: list[dict[str, str]], columns: list[str]) -> bytes:
+    """``rows`` as a CSV file with the header ``columns``."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue().encode()
 
 
 class Store(dict):

@@ -12,10 +12,9 @@ from moto import mock_aws
 
 from airflow_provider_glue_labeling.emulator.seed import (
     create_findmatches_transform,
-    label_from_truth,
     people,
 )
-from tests.helpers import ROOT, client, wait_for_run
+from tests.helpers import ROOT, client, csv_of, teach_from_truth
 
 BUCKET = "matching"
 SCRIPTS = {
@@ -24,14 +23,6 @@ SCRIPTS = {
 }
 IMPORT_ERROR = "cannot import name '{}' from 'awsglueml.transforms'"
 HELD_BACK = 60  # records of the people kept out of the transform's source: the incremental frame
-
-
-def csv_bytes(rows: list[dict[str, str]], columns: list[str]) -> bytes:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return out.getvalue().encode()
 
 
 def read_output(s3, prefix: str) -> list[dict[str, str]]:
@@ -53,18 +44,9 @@ def taught():
         reader = csv.DictReader(io.StringIO(source.decode()))
         rows, columns = list(reader), list(reader.fieldnames or [])
         transform_id = create_findmatches_transform(
-            glue, s3, bucket=BUCKET, source_csv=csv_bytes(rows[:-HELD_BACK], columns), primary_key="id"
+            glue, s3, bucket=BUCKET, source_csv=csv_of(rows[:-HELD_BACK], columns), primary_key="id"
         )
-        run_id = glue.start_ml_labeling_set_generation_task_run(
-            TransformId=transform_id, OutputS3Path=f"s3://{BUCKET}/labeling/"
-        )["TaskRunId"]
-        assert wait_for_run(glue, transform_id, run_id)["Status"] == "SUCCEEDED"
-        labeling_set = s3.get_object(Bucket=BUCKET, Key=f"labeling/{run_id}.csv")["Body"].read()
-        s3.put_object(Bucket=BUCKET, Key="labels.csv", Body=label_from_truth(labeling_set, truth, "id"))
-        run_id = glue.start_import_labels_task_run(
-            TransformId=transform_id, InputS3Path=f"s3://{BUCKET}/labels.csv"
-        )["TaskRunId"]
-        assert wait_for_run(glue, transform_id, run_id)["Status"] == "SUCCEEDED"
+        teach_from_truth(glue, s3, transform_id, truth, BUCKET)
         for name, script in SCRIPTS.items():
             s3.put_object(Bucket=BUCKET, Key=f"scripts/{name}.py", Body=script.read_bytes())
         yield glue, s3, transform_id, truth, (rows[-HELD_BACK:], columns)
@@ -162,7 +144,7 @@ def test_match_confidence_scores_one_per_group_and_higher_for_right_groups(taugh
 def test_incremental_matching_keeps_existing_ids_and_new_records_join_or_start_groups(taught):
     glue, s3, transform_id, truth, (new_rows, columns) = taught
     existing = find_matches(glue, s3, transform_id, "existing")
-    s3.put_object(Bucket=BUCKET, Key="incremental/new.csv", Body=csv_bytes(new_rows, columns))
+    s3.put_object(Bucket=BUCKET, Key="incremental/new.csv", Body=csv_of(new_rows, columns))
     run = run_job(
         glue,
         "FindIncrementalMatches",
@@ -213,7 +195,7 @@ def test_an_incremental_frame_with_other_columns_fails_the_run(taught, change, m
     glue, s3, transform_id, _, (new_rows, _) = taught
     find_matches(glue, s3, transform_id, "existing")
     changed = [change(row) for row in new_rows]
-    s3.put_object(Bucket=BUCKET, Key="incremental/new.csv", Body=csv_bytes(changed, list(changed[0])))
+    s3.put_object(Bucket=BUCKET, Key="incremental/new.csv", Body=csv_of(changed, list(changed[0])))
     arguments = {
         "--transform_id": transform_id,
         "--existing_path": f"s3://{BUCKET}/existing/",
@@ -243,8 +225,8 @@ def test_an_existing_frame_without_match_ids_fails_the_run(taught, match_ids, me
     if match_ids is not None:
         old = [{**row, "match_id": m} for row, m in zip(old, match_ids, strict=True)]
         old_columns = [*columns, "match_id"]
-    s3.put_object(Bucket=BUCKET, Key="existing/old.csv", Body=csv_bytes(old, old_columns))
-    s3.put_object(Bucket=BUCKET, Key="incremental/new.csv", Body=csv_bytes(new_rows[30:], columns))
+    s3.put_object(Bucket=BUCKET, Key="existing/old.csv", Body=csv_of(old, old_columns))
+    s3.put_object(Bucket=BUCKET, Key="incremental/new.csv", Body=csv_of(new_rows[30:], columns))
     arguments = {
         "--transform_id": transform_id,
         "--existing_path": f"s3://{BUCKET}/existing/",

@@ -19,7 +19,7 @@ from airflow_provider_glue_labeling.emulator.seed import (
 )
 from airflow_provider_glue_labeling.versions import HAS_ASSET_ALIASES
 from dev.demo import BUCKET, Labeler
-from tests.helpers import ROOT, asset_events, client, wait_for_run
+from tests.helpers import ROOT, asset_events, client, csv_of, teach_from_truth
 
 EXAMPLES = ROOT / "example_dags"
 _connects: list[object] = []
@@ -207,14 +207,6 @@ def test_labeling_set_generation_dag_end_to_end(people_transform, monkeypatch, d
     assert s3.get_object(Bucket=BUCKET, Key=backup["Key"])["Body"].read().count(b"\n") == 13  # header, 12
 
 
-def _csv(rows: list[dict[str, str]], columns: list[str]) -> bytes:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return out.getvalue().encode()
-
-
 @pytest.fixture
 def matched_before(endpoint, airflow_db, monkeypatch):
     """A transform taught one labeling set over made-up people but the last 40, whose records were
@@ -226,24 +218,15 @@ def matched_before(endpoint, airflow_db, monkeypatch):
     rows, columns = list(reader), list(reader.fieldnames or [])
     before, new = rows[:-40], rows[-40:]
     transform_id = create_findmatches_transform(
-        glue, s3, bucket=BUCKET, source_csv=_csv(before, columns), primary_key="id", name="customers"
+        glue, s3, bucket=BUCKET, source_csv=csv_of(before, columns), primary_key="id", name="customers"
     )
-    run_id = glue.start_ml_labeling_set_generation_task_run(
-        TransformId=transform_id, OutputS3Path=f"s3://{BUCKET}/labeling/"
-    )["TaskRunId"]
-    assert wait_for_run(glue, transform_id, run_id)["Status"] == "SUCCEEDED"
-    labeling_set = s3.get_object(Bucket=BUCKET, Key=f"labeling/{run_id}.csv")["Body"].read()
-    s3.put_object(Bucket=BUCKET, Key="labels.csv", Body=label_from_truth(labeling_set, truth, "id"))
-    run_id = glue.start_import_labels_task_run(
-        TransformId=transform_id, InputS3Path=f"s3://{BUCKET}/labels.csv"
-    )["TaskRunId"]
-    assert wait_for_run(glue, transform_id, run_id)["Status"] == "SUCCEEDED"
+    teach_from_truth(glue, s3, transform_id, truth, BUCKET)
     entities = sorted({truth[row["id"]] for row in before})
     existing = [{**row, "match_id": str(entities.index(truth[row["id"]]))} for row in before]
     s3.put_object(
         Bucket=BUCKET,
         Key="matches/20261205T000000/part-00000.csv",
-        Body=_csv(existing, [*columns, "match_id"]),
+        Body=csv_of(existing, [*columns, "match_id"]),
     )
     monkeypatch.setenv("GLUE_FINDMATCHES_TRANSFORM_ID", transform_id)
     monkeypatch.setenv("GLUE_FINDMATCHES_BUCKET", BUCKET)
@@ -255,7 +238,7 @@ def test_incremental_dag_matches_the_days_new_records_and_keeps_every_match_id(
     matched_before, monkeypatch, deferrable
 ):
     _, s3, existing, new, columns = matched_before
-    s3.put_object(Bucket=BUCKET, Key="incoming/2026-12-06/new.csv", Body=_csv(new, columns))
+    s3.put_object(Bucket=BUCKET, Key="incoming/2026-12-06/new.csv", Body=csv_of(new, columns))
     dag = load("glue_findmatches_incremental", deferrable, monkeypatch)
     date = {
         "logical_date" if AIRFLOW_V_3_0_PLUS else "execution_date": pendulum.datetime(2026, 12, 6, tz="UTC")
@@ -287,7 +270,7 @@ def test_incremental_dag_refuses_new_records_with_other_columns_before_any_glue_
     glue, s3, _, new, columns = matched_before
     renamed = [{("surname" if c == "last_name" else c): v for c, v in row.items()} for row in new]
     other = ["surname" if c == "last_name" else c for c in columns]
-    s3.put_object(Bucket=BUCKET, Key="incoming/2026-12-06/new.csv", Body=_csv(renamed, other))
+    s3.put_object(Bucket=BUCKET, Key="incoming/2026-12-06/new.csv", Body=csv_of(renamed, other))
     dag = load("glue_findmatches_incremental", False, monkeypatch)
     date = {
         "logical_date" if AIRFLOW_V_3_0_PLUS else "execution_date": pendulum.datetime(2026, 12, 6, tz="UTC")
