@@ -60,8 +60,6 @@ import argparse
 import csv
 import io
 import json
-import logging
-import os
 import random
 import statistics
 import sys
@@ -75,6 +73,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 # This checkout's package (the one beside this file), whichever checkout the venv installed.
 sys.path.insert(0, str(ROOT))
+
+from emulated import emulated_transform  # noqa: E402
 
 from airflow_provider_glue_labeling.labels.agreement import (  # noqa: E402
     AgreementError,
@@ -101,11 +101,6 @@ MIN_AGREEMENT = 0.3
 NAME_BELOW = 0.7
 NAME_MIN_SETS = 8
 NAME_MARGIN = 0.1
-FAKE_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-}
 
 
 def misgroup(truth: list[str], error: float, rng: random.Random) -> list[str]:
@@ -308,51 +303,22 @@ POLICY = "overlap 0.2, gate and adjudication"
 
 def teach(seed: int) -> dict[str, Any]:
     """Every condition's teaching loop on the emulator for one seed: true F1 and the team's figures."""
-    os.environ.update(FAKE_ENV)
-    logging.disable(logging.INFO)  # botocore's "Found credentials" once per client
-    import boto3
-    from moto import mock_aws
+    from airflow_provider_glue_labeling.emulator.seed import label_from_truth, people
 
-    from airflow_provider_glue_labeling import emulator
-    from airflow_provider_glue_labeling.emulator.seed import (
-        create_findmatches_transform,
-        label_from_truth,
-        people,
-    )
-
-    emulator.configure(starting_seconds=0, run_seconds=0, stop_seconds=0)
-    source, truth = people(PEOPLE, seed=seed)
+    population = people(PEOPLE, seed=seed)
+    truth = population[1]
     sets: list[bytes] = []
 
     def loop(labeler: Callable[[int, bytes], tuple[bytes, bool]]) -> float:
-        with mock_aws():
-            glue, s3 = boto3.client("glue"), boto3.client("s3")
-            transform_id = create_findmatches_transform(
-                glue, s3, bucket="bench", source_csv=source, primary_key=KEY, name=f"people-{seed}"
-            )
-
-            def run(call: str, **arguments: Any) -> str:
-                run_id = getattr(glue, call)(TransformId=transform_id, **arguments)["TaskRunId"]
-                status = glue.get_ml_task_run(TransformId=transform_id, TaskRunId=run_id)
-                assert status["Status"] == "SUCCEEDED", status
-                return str(run_id)
-
+        with emulated_transform(population, name=f"people-{seed}") as transform:
             for number in range(ROUNDS):
-                run_id = run(
-                    "start_ml_labeling_set_generation_task_run", OutputS3Path=f"s3://bench/sets/{number}/"
-                )
-                data = s3.get_object(Bucket="bench", Key=f"sets/{number}/{run_id}.csv")["Body"].read()
+                data = transform.labeling_set(number)
                 if len(sets) <= number:
                     sets.append(data)
                 assert data == sets[number], "every condition gets the same labeling sets"
                 body, replace = labeler(number, data)
-                s3.put_object(Bucket="bench", Key=f"labels/{number}.csv", Body=body)
-                run(
-                    "start_import_labels_task_run",
-                    InputS3Path=f"s3://bench/labels/{number}.csv",
-                    ReplaceAllLabels=replace,
-                )
-            return float(emulator.true_quality(transform_id, truth)["F1"])
+                transform.import_labels(number, body, replace)
+            return transform.true_f1()
 
     out: dict[str, Any] = {
         "perfect labels": {"true_f1": loop(lambda n, d: (label_from_truth(d, truth, KEY), False))}

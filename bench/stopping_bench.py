@@ -38,14 +38,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
-import os
 import statistics
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
+
+from emulated import emulated_transform
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -68,61 +68,27 @@ RULES: dict[str, dict[str, Any]] = {
     # Baselines that read no evidence: stop after a fixed number of rounds.
     **{f"stop at round {n}": {"fixed": n} for n in (6, 9, 12, 15)},
 }
-FAKE_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-}
 
 
 def teach(seed: int, rounds: int = ROUNDS) -> list[dict[str, Any]]:
     """The teaching loop on the emulator: each round's record, with ``TrueF1`` beside Glue's metrics."""
-    os.environ.update(FAKE_ENV)
-    logging.disable(logging.INFO)  # botocore's "Found credentials" once per client
-    import boto3
-    from moto import mock_aws
-
-    from airflow_provider_glue_labeling import emulator
-    from airflow_provider_glue_labeling.emulator.seed import (
-        create_findmatches_transform,
-        label_from_truth,
-        people,
-    )
+    from airflow_provider_glue_labeling.emulator.seed import label_from_truth, people
     from airflow_provider_glue_labeling.quality.rounds import make_round
 
-    emulator.configure(starting_seconds=0, run_seconds=0, stop_seconds=0)
-    source, truth = people(PEOPLE, seed=seed)
     out = []
-    with mock_aws():
-        glue, s3 = boto3.client("glue"), boto3.client("s3")
-        transform_id = create_findmatches_transform(
-            glue, s3, bucket="bench", source_csv=source, primary_key="id", name=f"people-{seed}"
-        )
-
-        def run(call: str, **arguments: Any) -> str:
-            run_id = getattr(glue, call)(TransformId=transform_id, **arguments)["TaskRunId"]
-            status = glue.get_ml_task_run(TransformId=transform_id, TaskRunId=run_id)
-            assert status["Status"] == "SUCCEEDED", status
-            return str(run_id)
-
+    with emulated_transform(people(PEOPLE, seed=seed), name=f"people-{seed}") as transform:
         for number in range(rounds):
-            run_id = run(
-                "start_ml_labeling_set_generation_task_run", OutputS3Path=f"s3://bench/sets/{number}/"
+            labeling_set = transform.labeling_set(number)
+            transform.import_labels(number, label_from_truth(labeling_set, transform.truth, "id"))
+            evaluation = transform.run("start_ml_evaluation_task_run")
+            round_ = make_round(
+                dict(transform.glue.get_ml_transform(TransformId=transform.transform_id)),
+                evaluation,
+                None,
+                None,
             )
-            labeling_set = s3.get_object(Bucket="bench", Key=f"sets/{number}/{run_id}.csv")["Body"].read()
-            s3.put_object(
-                Bucket="bench", Key=f"labels/{number}.csv", Body=label_from_truth(labeling_set, truth, "id")
-            )
-            run(
-                "start_import_labels_task_run",
-                InputS3Path=f"s3://bench/labels/{number}.csv",
-                ReplaceAllLabels=False,
-            )
-            evaluation = run("start_ml_evaluation_task_run")
-            transform = dict(glue.get_ml_transform(TransformId=transform_id))
-            round_ = make_round(transform, evaluation, None, None)
             round_["time"] = f"{number:04d}"
-            round_["TrueF1"] = emulator.true_quality(transform_id, truth)["F1"]
+            round_["TrueF1"] = transform.true_f1()
             out.append(round_)
     return out
 

@@ -1,0 +1,93 @@
+"""What the benchmarks share: a FindMatches transform over made-up people on the emulator, in
+process (real boto3 clients against ``mock_aws()``, no network, fake credentials), taught a round
+at a time.
+
+    with emulated_transform(people(1500, seed=7)) as transform:
+        labeling_set = transform.labeling_set(0)
+        transform.import_labels(0, label_from_truth(labeling_set, transform.truth, "id"))
+        transform.true_f1()
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterator
+from typing import Any
+
+FAKE_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+BUCKET = "bench"
+
+
+class Transform:
+    """A FindMatches transform on the emulator and the known truth of its records.
+
+    :param glue: a boto3 Glue client.
+    :param s3: a boto3 S3 client.
+    :param transform_id: the transform.
+    :param truth: record id to entity.
+    """
+
+    def __init__(self, glue: Any, s3: Any, transform_id: str, truth: dict[str, str]) -> None:
+        self.glue, self.s3, self.transform_id, self.truth = glue, s3, transform_id, truth
+
+    def run(self, call: str, **arguments: Any) -> str:
+        """Start a task run (``call``, a Glue client method) and check that it succeeded (the
+        emulator, configured to take no time, ends it by the first poll); its TaskRunId."""
+        run_id = str(getattr(self.glue, call)(TransformId=self.transform_id, **arguments)["TaskRunId"])
+        status = self.glue.get_ml_task_run(TransformId=self.transform_id, TaskRunId=run_id)
+        assert status["Status"] == "SUCCEEDED", status
+        return run_id
+
+    def labeling_set(self, number: int) -> bytes:
+        """Generate labeling set ``number`` (about 100 records) and read it."""
+        run_id = self.run(
+            "start_ml_labeling_set_generation_task_run", OutputS3Path=f"s3://{BUCKET}/sets/{number}/"
+        )
+        return bytes(self.s3.get_object(Bucket=BUCKET, Key=f"sets/{number}/{run_id}.csv")["Body"].read())
+
+    def import_labels(self, number: int, body: bytes, replace: bool = False) -> None:
+        """Import the labels file ``body`` as round ``number``'s (``ReplaceAllLabels=replace``)."""
+        self.s3.put_object(Bucket=BUCKET, Key=f"labels/{number}.csv", Body=body)
+        self.run(
+            "start_import_labels_task_run",
+            InputS3Path=f"s3://{BUCKET}/labels/{number}.csv",
+            ReplaceAllLabels=replace,
+        )
+
+    def true_f1(self) -> float:
+        """The F1 of the transform's model against the full truth (Glue cannot know it)."""
+        from airflow_provider_glue_labeling import emulator
+
+        return float(emulator.true_quality(self.transform_id, self.truth)["F1"])
+
+
+@contextlib.contextmanager
+def emulated_transform(population: tuple[bytes, dict[str, str]], name: str = "people") -> Iterator[Transform]:
+    """A transform over ``population`` (a source CSV with an ``id`` column and its truth, as
+    :func:`~airflow_provider_glue_labeling.emulator.seed.people` makes it), on a fresh emulator.
+
+    :param population: the source records and record id to entity.
+    :param name: the transform's name.
+    """
+    os.environ.update(FAKE_ENV)
+    logging.disable(logging.INFO)  # botocore's "Found credentials" once per client
+    import boto3
+    from moto import mock_aws
+
+    from airflow_provider_glue_labeling import emulator
+    from airflow_provider_glue_labeling.emulator.seed import create_findmatches_transform
+
+    emulator.configure(starting_seconds=0, run_seconds=0, stop_seconds=0)
+    source, truth = population
+    with mock_aws():
+        glue, s3 = boto3.client("glue"), boto3.client("s3")
+        transform_id = create_findmatches_transform(
+            glue, s3, bucket=BUCKET, source_csv=source, primary_key="id", name=name
+        )
+        yield Transform(glue, s3, transform_id, truth)
