@@ -227,6 +227,12 @@ def summary(found: list[dict[str, Any]]) -> dict[str, Any]:
             )
         }
         out[arm]["seeds_gaining"] = sum(f[arm]["f1_gain"] > 0 for f in found)
+    # Paired by seed (the same taught state): the difference of the gains and its standard error.
+    differences = [f["review"]["gain_per_100"] - f["sets"]["gain_per_100"] for f in found]
+    out["difference_per_100"] = round(statistics.mean(differences), 6)
+    out["difference_se"] = (
+        round(statistics.stdev(differences) / len(differences) ** 0.5, 6) if len(differences) > 1 else None
+    )
     out["review_ahead"] = sum(f["review"]["gain_per_100"] > f["sets"]["gain_per_100"] for f in found)
     sets_gain, review_gain = out["sets"]["gain_per_100"], out["review"]["gain_per_100"]
     out["gain_ratio"] = round(review_gain / sets_gain, 3) if sets_gain else None
@@ -261,7 +267,9 @@ def main(argv: list[str] | None = None) -> int:
             f"| {r['matches_f1']:.4f} | {r['pairs_fixed']:.1f} | {r['pairs_broken']:.1f} | {r['groups_split']:.1f} | {r['groups_joined']:.1f} |"
         )
     print(
-        f"\nreview sets gain more per label than labeling sets on {result['review_ahead']} of {len(found)} seeds"
+        f"\nreview sets gain more per label than labeling sets on {result['review_ahead']} of {len(found)} seeds; "
+        f"paired difference of the gains per 100 labels {result['difference_per_100']:+.4f} "
+        f"(standard error {result['difference_se']})"
     )
     taught = statistics.mean(f["taught_f1"] for f in found)
     print(
