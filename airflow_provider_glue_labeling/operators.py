@@ -1,5 +1,6 @@
 """Operators that start Glue ML task runs (labeling sets, label import and export, evaluation), and
-the labeling task that waits for people's labels (:mod:`~.labeling`, importable from here).
+the labeling task that waits for people's labels (:mod:`~.labeling`) and the review set built from a
+matching job's output (:mod:`~.review`), both importable from here.
 
 Every run operator shares one flow (:class:`~.runs.flow.GlueMLTaskRunOperator`): check the
 input, start the run (or reconnect to the one an earlier try started), then defer to the
@@ -22,6 +23,7 @@ from airflow_provider_glue_labeling.hooks import AwsConnection
 from airflow_provider_glue_labeling.labeling import GlueMLLabelingOperator
 from airflow_provider_glue_labeling.labels.files import labels_file_problem, schema_columns
 from airflow_provider_glue_labeling.lineage import Ref
+from airflow_provider_glue_labeling.review import GlueMLReviewSetOperator
 from airflow_provider_glue_labeling.runs import lifecycle
 from airflow_provider_glue_labeling.runs.flow import GlueMLTaskRunOperator
 from airflow_provider_glue_labeling.validation import (
@@ -39,6 +41,7 @@ __all__ = [
     "GlueMLImportLabelsOperator",
     "GlueMLLabelingOperator",
     "GlueMLLabelingSetGenerationOperator",
+    "GlueMLReviewSetOperator",
     "GlueMLTaskRunOperator",
 ]
 
