@@ -67,16 +67,11 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-# This checkout's package (the one beside this file), whichever checkout the venv installed.
-sys.path.insert(0, str(ROOT))
+from emulated import ROOT, emulated_transform
 
-from emulated import emulated_transform  # noqa: E402
-
-from airflow_provider_glue_labeling.labels.agreement import (  # noqa: E402
+from airflow_provider_glue_labeling.labels.agreement import (
     AgreementError,
     Copy,
     SetAgreement,
@@ -88,7 +83,7 @@ from airflow_provider_glue_labeling.labels.agreement import (  # noqa: E402
     second_copies,
     settle,
 )
-from airflow_provider_glue_labeling.labels.format import LabelingSet  # noqa: E402
+from airflow_provider_glue_labeling.labels.format import LabelingSet
 
 RESULTS = ROOT / "bench" / "results"
 PEOPLE, ROUNDS, KEY = 1500, 8, "id"

@@ -13,8 +13,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+# This checkout's package, also when the venv installed another checkout's.
+sys.path.insert(0, str(ROOT))
 
 FAKE_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -53,12 +59,19 @@ class Transform:
 
     def import_labels(self, number: int, body: bytes, replace: bool = False) -> None:
         """Import the labels file ``body`` as round ``number``'s (``ReplaceAllLabels=replace``)."""
-        self.s3.put_object(Bucket=BUCKET, Key=f"labels/{number}.csv", Body=body)
-        self.run(
-            "start_import_labels_task_run",
-            InputS3Path=f"s3://{BUCKET}/labels/{number}.csv",
-            ReplaceAllLabels=replace,
-        )
+        key = f"{self.transform_id}/labels/{number}.csv"
+        self.s3.put_object(Bucket=BUCKET, Key=key, Body=body)
+        self.run("start_import_labels_task_run", InputS3Path=f"s3://{BUCKET}/{key}", ReplaceAllLabels=replace)
+
+    def label_from_truth(self, number: int) -> None:
+        """Round ``number``: a labeling set, labeled from the truth by careful people, imported."""
+        from airflow_provider_glue_labeling.emulator.seed import label_from_truth
+
+        self.import_labels(number, label_from_truth(self.labeling_set(number), self.truth, "id"))
+
+    def label_count(self) -> int:
+        """The transform's ``LabelCount``."""
+        return int(self.glue.get_ml_transform(TransformId=self.transform_id).get("LabelCount") or 0)
 
     def true_f1(self) -> float:
         """The F1 of the transform's model against the full truth (Glue cannot know it)."""

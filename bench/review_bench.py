@@ -32,26 +32,17 @@ import csv
 import io
 import itertools
 import json
-import logging
-import os
 import statistics
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # this checkout's package, also when another is installed
+from emulated import BUCKET, ROOT, Transform, emulated_transform
+
 RESULTS = ROOT / "bench" / "results"
 PEOPLE = 1000
 TAUGHT_ROUNDS, EXTRA_ROUNDS = 10, 3
-FAKE_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-}
-BUCKET = "bench"
 
 
 def pairs(group_of: dict[str, str]) -> set[tuple[str, str]]:
@@ -83,14 +74,7 @@ def moved(before: dict[str, str], after: dict[str, str], truth: dict[str, str]) 
 
 def run(seed: int) -> dict[str, Any]:
     """One seed: teach, copy, then spend the same budget both ways; the figures of each arm."""
-    os.environ.update(FAKE_ENV)
-    logging.disable(logging.INFO)  # botocore's "Found credentials" once per client
-    import boto3
-    from moto import mock_aws
-
-    from airflow_provider_glue_labeling import emulator
     from airflow_provider_glue_labeling.emulator.seed import (
-        create_findmatches_transform,
         label_from_truth,
         pairwise_quality,
         people,
@@ -98,22 +82,24 @@ def run(seed: int) -> dict[str, Any]:
     )
     from airflow_provider_glue_labeling.review import build_review_set
 
-    emulator.configure(starting_seconds=0, run_seconds=0, stop_seconds=0)
-    source, truth = people(PEOPLE, seed=seed)
+    population = people(PEOPLE, seed=seed)
+    source, truth = population
     columns = next(csv.reader(io.StringIO(source.decode())))
-    with mock_aws():
-        glue, s3 = boto3.client("glue"), boto3.client("s3")
-        sets_arm = create_findmatches_transform(
-            glue, s3, bucket=BUCKET, source_csv=source, primary_key="id", name=f"people-{seed}"
+    with emulated_transform(population, name=f"people-{seed}") as sets_arm:
+        glue, s3 = sets_arm.glue, sets_arm.s3
+        described = glue.get_ml_transform(TransformId=sets_arm.transform_id)
+        review_arm = Transform(
+            glue,
+            s3,
+            glue.create_ml_transform(
+                Name=f"people-{seed}-review",
+                InputRecordTables=described["InputRecordTables"],
+                Parameters=described["Parameters"],
+                Role=described["Role"],
+                GlueVersion="2.0",
+            )["TransformId"],
+            truth,
         )
-        described = glue.get_ml_transform(TransformId=sets_arm)
-        review_arm = glue.create_ml_transform(
-            Name=f"people-{seed}-review",
-            InputRecordTables=described["InputRecordTables"],
-            Parameters=described["Parameters"],
-            Role=described["Role"],
-            GlueVersion="2.0",
-        )["TransformId"]
         s3.put_object(
             Bucket=BUCKET,
             Key="scripts/findmatches_job.py",
@@ -127,33 +113,12 @@ def run(seed: int) -> dict[str, Any]:
         )
         step = itertools.count()
 
-        def task(transform_id: str, call: str, **arguments: Any) -> str:
-            run_id = getattr(glue, call)(TransformId=transform_id, **arguments)["TaskRunId"]
-            status = glue.get_ml_task_run(TransformId=transform_id, TaskRunId=run_id)
-            assert status["Status"] == "SUCCEEDED", status
-            return str(run_id)
-
-        def import_labels(transform_id: str, labels: bytes) -> None:
-            key = f"labels/{next(step)}.csv"
-            s3.put_object(Bucket=BUCKET, Key=key, Body=labels)
-            task(transform_id, "start_import_labels_task_run", InputS3Path=f"s3://{BUCKET}/{key}")
-
-        def labeling_set_round(transform_id: str) -> None:
-            prefix = f"sets/{next(step)}/"
-            run_id = task(
-                transform_id,
-                "start_ml_labeling_set_generation_task_run",
-                OutputS3Path=f"s3://{BUCKET}/{prefix}",
-            )
-            labeling_set = s3.get_object(Bucket=BUCKET, Key=f"{prefix}{run_id}.csv")["Body"].read()
-            import_labels(transform_id, label_from_truth(labeling_set, truth, "id"))
-
-        def matches(transform_id: str) -> list[dict[str, str]]:
+        def matches(transform: Transform) -> list[dict[str, str]]:
             output = f"s3://{BUCKET}/matches/{next(step)}/"
             run_id = glue.start_job_run(
                 JobName="findmatches",
                 Arguments={
-                    "--transform_id": transform_id,
+                    "--transform_id": transform.transform_id,
                     "--output_path": output,
                     "--compute_match_confidence_scores": "true",
                 },
@@ -162,29 +127,28 @@ def run(seed: int) -> dict[str, Any]:
             assert "ErrorMessage" not in job_run, job_run
             return read_matches(s3, output)
 
-        def state(transform_id: str) -> tuple[int, float]:
-            labels = glue.get_ml_transform(TransformId=transform_id)["LabelCount"]
-            return labels, emulator.true_quality(transform_id, truth)["F1"]
+        def state(transform: Transform) -> tuple[int, float]:
+            return transform.label_count(), transform.true_f1()
 
         curve = []
-        for _ in range(TAUGHT_ROUNDS):
-            labeling_set_round(sets_arm)
+        for number in range(TAUGHT_ROUNDS):
+            sets_arm.label_from_truth(number)
             curve.append(state(sets_arm)[1])
-        export = task(sets_arm, "start_export_labels_task_run", OutputS3Path=f"s3://{BUCKET}/export/")
-        import_labels(review_arm, s3.get_object(Bucket=BUCKET, Key=f"export/{export}.csv")["Body"].read())
+        export = sets_arm.run("start_export_labels_task_run", OutputS3Path=f"s3://{BUCKET}/export/")
+        review_arm.import_labels(0, s3.get_object(Bucket=BUCKET, Key=f"export/{export}.csv")["Body"].read())
         taught = state(sets_arm)
         assert state(review_arm) == taught, (state(review_arm), taught)
         before = matches(sets_arm)
 
-        for _ in range(EXTRA_ROUNDS):
-            labeling_set_round(sets_arm)
+        for number in range(TAUGHT_ROUNDS, TAUGHT_ROUNDS + EXTRA_ROUNDS):
+            sets_arm.label_from_truth(number)
         reviews = []
-        for _ in range(EXTRA_ROUNDS):
+        for number in range(1, EXTRA_ROUNDS + 1):
             review = build_review_set(matches(review_arm), columns, "id")
             reviews.append({"in_band": review.in_band, "sets": len(review.sets)})
             if not review.sets:
                 break
-            import_labels(review_arm, label_from_truth(review.data, truth, "id"))
+            review_arm.import_labels(number, label_from_truth(review.data, truth, "id"))
 
         found: dict[str, Any] = {
             "seed": seed,

@@ -42,12 +42,10 @@ import statistics
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 from typing import Any
 
-from emulated import emulated_transform
+from emulated import ROOT, emulated_transform
 
-ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 PEOPLE = 1500
 # The example DAG's defaults.
@@ -72,14 +70,13 @@ RULES: dict[str, dict[str, Any]] = {
 
 def teach(seed: int, rounds: int = ROUNDS) -> list[dict[str, Any]]:
     """The teaching loop on the emulator: each round's record, with ``TrueF1`` beside Glue's metrics."""
-    from airflow_provider_glue_labeling.emulator.seed import label_from_truth, people
+    from airflow_provider_glue_labeling.emulator.seed import people
     from airflow_provider_glue_labeling.quality.rounds import make_round
 
     out = []
     with emulated_transform(people(PEOPLE, seed=seed), name=f"people-{seed}") as transform:
         for number in range(rounds):
-            labeling_set = transform.labeling_set(number)
-            transform.import_labels(number, label_from_truth(labeling_set, transform.truth, "id"))
+            transform.label_from_truth(number)
             evaluation = transform.run("start_ml_evaluation_task_run")
             round_ = make_round(
                 dict(transform.glue.get_ml_transform(TransformId=transform.transform_id)),
