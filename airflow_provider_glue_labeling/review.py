@@ -366,13 +366,22 @@ class GlueMLReviewSetOperator(GlueMLLineageMixin, AwsBaseOperator[GlueMLHook]):
                 f"expected 2 to {MAX_SET_ROWS} rows: a set teaches with 2 or more, and Glue's guide "
                 "calls 2-30 fine (over 50 may cause poor results or system failure)",
             )
+        max_sets = int(check_positive("max_sets", rendered_int(self.max_sets), int))
+        min_groups = int(check_positive("min_groups", rendered_int(self.min_groups), int))
+        if min_groups > max_sets:
+            raise GlueMLInputError(
+                "min_groups",
+                self.min_groups,
+                f"expected at most max_sets ({max_sets}): a review set holds at most max_sets groups, "
+                "so the task would always be skipped",
+            )
         self.hook.require_region()
         return {
             "min_confidence": low,
             "max_confidence": high,
-            "max_sets": int(check_positive("max_sets", rendered_int(self.max_sets), int)),
+            "max_sets": max_sets,
             "set_size": set_size,
-            "min_groups": int(check_positive("min_groups", rendered_int(self.min_groups), int)),
+            "min_groups": min_groups,
         }
 
     def execute(self, context: Context) -> str:

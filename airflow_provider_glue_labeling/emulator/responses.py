@@ -264,11 +264,12 @@ def run_findmatches_job(backend: GlueBackend, job_name: str, run_id: str) -> Non
         missing = [name for name in needed if not arguments.get(name)]
         if missing:
             raise RunFailed(f"The job's script needs the arguments {', '.join(missing)}")
-        # Spark names its output files part-<number>-<id>; one file here.
+        # Glue's DynamicFrame writer names its files run-<epoch ms>-part-r-<number>, with no
+        # extension, whatever the format; one file here.
         state.find_matches(
             arguments["--transform_id"],
             arguments["--output_path"],
-            f"part-00000-{run_id}.csv",
+            f"run-{int(time.time() * 1000)}-part-r-00000",
             scores=str(arguments.get(SCORES_ARGUMENT, "")).strip().lower() == "true",
             incremental=(
                 (arguments["--existing_path"], arguments["--incremental_path"])

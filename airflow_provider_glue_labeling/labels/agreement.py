@@ -228,7 +228,9 @@ class LabelerAgreement:
 
 def labeler_agreement(agreements: Iterable[SetAgreement]) -> dict[str, LabelerAgreement]:
     """Each labeler's agreement with the others: the pair counts of every set they hold a copy
-    of, pooled, as one kappa and one F1 (kappa and F1 do not depend on which copy is first).
+    of, pooled, as one kappa and one F1. The counts of each set are oriented to the person (the
+    pairs only they call the same entity, and those only the other copy does), so that the pooled
+    figures do not depend on which copy of each set was first.
 
     :param agreements: the overlapped sets with both copies done (:func:`compare`).
     :return: person to their agreement, lowest kappa first.
@@ -236,10 +238,17 @@ def labeler_agreement(agreements: Iterable[SetAgreement]) -> dict[str, LabelerAg
     pooled: dict[str, list[int]] = {}
     for found in agreements:
         for person in found.people:
+            # Oriented to the person: "their own" pairs first, so that pooling several sets, where
+            # they hold the first copy of some and the second of others, does not mix the two.
+            own, others = (
+                (found.first_only, found.second_only)
+                if person == found.people[0]
+                else (found.second_only, found.first_only)
+            )
             counts = pooled.setdefault(person, [0, 0, 0, 0, 0])
             counts[0] += found.both
-            counts[1] += found.first_only
-            counts[2] += found.second_only
+            counts[1] += own
+            counts[2] += others
             counts[3] += found.neither
             counts[4] += 1
     out = {}

@@ -240,7 +240,7 @@ def test_a_retry_writes_the_same_file_and_templated_text_reads_as_numbers(taught
 
 @pytest.mark.parametrize(
     "band",
-    [{"min_confidence": 0.0, "max_confidence": 0.01}, {"min_groups": 1000}],
+    [{"min_confidence": 0.0, "max_confidence": 0.01}, {"min_groups": 1000, "max_sets": 1000}],
     ids=["no group in the band", "fewer than min_groups"],
 )
 def test_nothing_to_review_skips_and_writes_nothing(taught, band, task_log):
@@ -266,6 +266,7 @@ def test_nothing_to_review_skips_and_writes_nothing(taught, band, task_log):
         ({"set_size": 1}, "set_size", "2 to 30 rows"),
         ({"set_size": 51}, "set_size", "2 to 30 rows"),
         ({"min_groups": 0}, "min_groups", "positive int"),
+        ({"min_groups": 11, "max_sets": 10}, "min_groups", "expected at most max_sets"),
         ({"matches_s3_path": "matches/"}, "matches_s3_path", "scheme must be s3://"),
         ({"review_set_s3_path": "s3://Bad_Bucket/review/"}, "review_set_s3_path", "is invalid"),
     ],
@@ -280,6 +281,7 @@ def test_nothing_to_review_skips_and_writes_nothing(taught, band, task_log):
         "set of one row",
         "set over 50 rows",
         "no groups",
+        "more groups than sets",
         "matches not in S3",
         "bad bucket",
     ],
@@ -350,6 +352,7 @@ def test_a_score_that_is_not_a_number_from_0_to_1_is_refused(taught):
 
 
 def test_lineage_reads_the_matches_and_writes_the_review_set(taught):
+    pytest.importorskip("airflow.providers.openlineage", reason="needs apache-airflow-providers-openlineage")
     glue, s3, transform_id, _ = taught
     find_matches(glue, s3, transform_id)
     operator = reviewer(transform_id)

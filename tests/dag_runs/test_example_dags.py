@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import io
+import re
 import sys
 import uuid
 
@@ -159,7 +160,8 @@ def test_retraining_dag_asks_for_labels_until_quality_is_good_enough(
     matched = matching.test()
     assert set(states(matched).values()) == {"success"}, states(matched)
     output = s3.list_objects_v2(Bucket=BUCKET, Prefix="matches/")["Contents"]
-    assert len(output) == 1 and output[0]["Key"].endswith(".csv")
+    # Glue's DynamicFrame writer: run-<epoch ms>-part-r-<number>, no extension
+    assert len(output) == 1 and re.fullmatch(r"matches/\d{8}T\d{6}/run-\d{13}-part-r-00000", output[0]["Key"])
     rows = list(
         csv.DictReader(
             io.StringIO(s3.get_object(Bucket=BUCKET, Key=output[0]["Key"])["Body"].read().decode())
@@ -207,6 +209,19 @@ def test_labeling_set_generation_dag_end_to_end(people_transform, monkeypatch, d
     assert s3.get_object(Bucket=BUCKET, Key=backup["Key"])["Body"].read().count(b"\n") == 13  # header, 12
 
 
+def run_incremental(dag, day: int):
+    """The incremental DAG's run of 2026-12-``day`` (each test its own: Airflow 2.11's ``dag.test``
+    cannot delete a run of the same date)."""
+    date = pendulum.datetime(2026, 12, day, tz="UTC")
+    return dag.test(**{"logical_date" if AIRFLOW_V_3_0_PLUS else "execution_date": date})
+
+
+def incoming(day: int) -> str:
+    """Where the run of 2026-12-``day`` finds its new records: the day before its interval's end,
+    on Airflow 2.11 and 3.x alike."""
+    return f"incoming/2026-12-{day - 1:02}/run-1733443200000-part-r-00000"
+
+
 @pytest.fixture
 def matched_before(endpoint, airflow_db, monkeypatch):
     """A transform taught one labeling set over made-up people but the last 40, whose records were
@@ -225,7 +240,7 @@ def matched_before(endpoint, airflow_db, monkeypatch):
     existing = [{**row, "match_id": str(entities.index(truth[row["id"]]))} for row in before]
     s3.put_object(
         Bucket=BUCKET,
-        Key="matches/20261205T000000/part-00000.csv",
+        Key="matches/20261205T000000/run-1733356800000-part-r-00000",
         Body=csv_of(existing, [*columns, "match_id"]),
     )
     monkeypatch.setenv("GLUE_FINDMATCHES_TRANSFORM_ID", transform_id)
@@ -238,14 +253,11 @@ def test_incremental_dag_matches_the_days_new_records_and_keeps_every_match_id(
     matched_before, monkeypatch, deferrable
 ):
     _, s3, existing, new, columns = matched_before
-    s3.put_object(Bucket=BUCKET, Key="incoming/2026-12-06/new.csv", Body=csv_of(new, columns))
-    dag = load("glue_findmatches_incremental", deferrable, monkeypatch)
-    date = {
-        "logical_date" if AIRFLOW_V_3_0_PLUS else "execution_date": pendulum.datetime(2026, 12, 6, tz="UTC")
-    }
-    dag_run = dag.test(**date)
+    day = 7 if deferrable else 6
+    s3.put_object(Bucket=BUCKET, Key=incoming(day), Body=csv_of(new, columns))
+    dag_run = run_incremental(load("glue_findmatches_incremental", deferrable, monkeypatch), day)
     assert dag_run.state == "success", states(dag_run)
-    output = s3.list_objects_v2(Bucket=BUCKET, Prefix="matches/20261206T000000/")["Contents"]
+    output = s3.list_objects_v2(Bucket=BUCKET, Prefix=f"matches/202612{day:02}T000000/")["Contents"]
     rows = [
         row
         for obj in output
@@ -270,13 +282,25 @@ def test_incremental_dag_refuses_new_records_with_other_columns_before_any_glue_
     glue, s3, _, new, columns = matched_before
     renamed = [{("surname" if c == "last_name" else c): v for c, v in row.items()} for row in new]
     other = ["surname" if c == "last_name" else c for c in columns]
-    s3.put_object(Bucket=BUCKET, Key="incoming/2026-12-06/new.csv", Body=csv_of(renamed, other))
-    dag = load("glue_findmatches_incremental", False, monkeypatch)
-    date = {
-        "logical_date" if AIRFLOW_V_3_0_PLUS else "execution_date": pendulum.datetime(2026, 12, 6, tz="UTC")
-    }
-    dag_run = dag.test(**date)
+    s3.put_object(Bucket=BUCKET, Key=incoming(8), Body=csv_of(renamed, other))
+    dag_run = run_incremental(load("glue_findmatches_incremental", False, monkeypatch), 8)
     assert states(dag_run)["latest_matches"] == "failed"
     assert states(dag_run)["find_incremental_matches"] in ("upstream_failed", None)
     assert glue.get_jobs()["Jobs"] == []  # no job created, none run
-    assert s3.list_objects_v2(Bucket=BUCKET, Prefix="matches/20261206T000000/").get("KeyCount") == 0
+    assert s3.list_objects_v2(Bucket=BUCKET, Prefix="matches/20261208T000000/").get("KeyCount") == 0
+
+
+def test_a_cleared_incremental_run_starts_from_an_empty_output(matched_before, monkeypatch):
+    _, s3, existing, new, columns = matched_before
+    s3.put_object(Bucket=BUCKET, Key=incoming(9), Body=csv_of(new, columns))
+    # An earlier try's files under this run's output prefix (Glue adds files, it does not replace).
+    earlier = "matches/20261209T000000/run-1733400000000-part-r-00000"
+    s3.put_object(Bucket=BUCKET, Key=earlier, Body=csv_of(existing, [*columns, "match_id"]))
+    dag_run = run_incremental(load("glue_findmatches_incremental", False, monkeypatch), 9)
+    assert dag_run.state == "success", states(dag_run)
+    keys = [
+        o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="matches/20261209T000000/")["Contents"]
+    ]
+    assert earlier not in keys and len(keys) == 1
+    summary = dag_run.get_task_instance("new_records_matched").xcom_pull(task_ids="new_records_matched")
+    assert summary["new_records"] == len(new)  # each once

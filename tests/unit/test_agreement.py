@@ -98,9 +98,9 @@ def test_labeler_agreement_pools_each_labelers_sets() -> None:
     standing = labeler_agreement([s1, s2, s3])
     # ana: s1 + s2 = both 2, first_only 0, second_only 2, neither 5 (9 pairs).
     #   po = 7/9; pe = (2*4 + 7*5)/81 = 43/81; kappa = (63-43)/(81-43) = 20/38. F1 = 4/6.
-    # ben: s1 + s3 (kappa does not depend on which copy is first) = 1, 2, 2, 4 (9 pairs).
+    # ben: s1 + s3, oriented to ben (their own pairs, then the other copy's) = 1, 2, 2, 4 (9 pairs).
     #   po = 5/9; pe = (3*3 + 6*6)/81 = 45/81 = po -> kappa 0. F1 = 2/6.
-    # cy: s2 + s3 = 1, 2, 4, 5 (12 pairs). po = 6/12; pe = (3*5 + 9*7)/144 = 78/144;
+    # cy: s2 + s3, oriented to cy = 1, 4, 2, 5 (12 pairs). po = 6/12; pe = (5*3 + 7*9)/144 = 78/144;
     #   kappa = (72-78)/(144-78) = -1/11. F1 = 2/8.
     assert list(standing) == ["cy", "ben", "ana"]  # lowest first
     assert standing["ana"].kappa == pytest.approx(20 / 38)
@@ -111,6 +111,22 @@ def test_labeler_agreement_pools_each_labelers_sets() -> None:
     assert standing["cy"].f1 == pytest.approx(0.25)
     assert (standing["cy"].sets, standing["cy"].pairs) == (2, 12)
     assert labeler_agreement([]) == {}
+
+
+def test_labeler_agreement_does_not_depend_on_which_copy_came_first() -> None:
+    # ana groups three records of four as one entity; ben calls all four different. In t1 ana's
+    # copy is first (both 0, first_only 3, second_only 0, neither 3), in t2 second (0, 0, 3, 3).
+    t1 = compare("t1", Copy("ana", "aaab"), Copy("ben", "abcd"))
+    t2 = compare("t2", Copy("ben", "abcd"), Copy("ana", "aaab"))
+    standing = labeler_agreement([t1, t2])
+    # Oriented to ana: both 0, hers only 6, his only 0, neither 6 (12 pairs): po = 6/12 and
+    # pe = ((0+6)(0+0) + (6+0)(6+6))/144 = 72/144 = po, so kappa 0, and the same for ben. Pooled
+    # as given (0, 3, 3, 6), pe = (3*3 + 9*9)/144 = 90/144 would make it (72-90)/(144-90) = -1/3.
+    assert standing["ana"].kappa == pytest.approx(0.0)
+    assert standing["ben"].kappa == pytest.approx(0.0)
+    assert labeler_agreement([t1, compare("t2", Copy("ana", "aaab"), Copy("ben", "abcd"))])["ana"].kappa == (
+        pytest.approx(0.0)
+    )
 
 
 def test_second_copies_are_a_share_chosen_by_the_ids() -> None:
