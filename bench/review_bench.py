@@ -14,7 +14,7 @@ seed runs on the emulator, in process (real boto3 clients, no network), over
    * **labeling sets**: the first transform goes on with Glue's labeling sets;
    * **review sets**: each round, the second transform's FindMatches job runs with
      ``--compute_match_confidence_scores true`` (the example job script, Glue 2.0), the review
-     set is built from its output by :func:`~airflow_provider_glue_labeling.review.build_review_set`
+     set is built from its output by :func:`~airflow_provider_glue_labeling.labels.review_sets.build_review_set`
      with the operator's defaults, labeled from the truth and imported.
 
 After each arm it reports the true F1 gain (``emulator.true_quality``, which Glue cannot know)
@@ -80,7 +80,7 @@ def run(seed: int) -> dict[str, Any]:
         people,
         read_matches,
     )
-    from airflow_provider_glue_labeling.review import build_review_set
+    from airflow_provider_glue_labeling.labels.review_sets import build_review_set
 
     population = people(PEOPLE, seed=seed)
     source, truth = population

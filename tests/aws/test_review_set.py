@@ -20,8 +20,8 @@ from airflow_provider_glue_labeling.emulator.seed import (
 )
 from airflow_provider_glue_labeling.exceptions import GlueMLInputError
 from airflow_provider_glue_labeling.labels.format import LabelingSet, labels_file_problems
+from airflow_provider_glue_labeling.labels.review_sets import MAX_SET_ROWS, build_review_set
 from airflow_provider_glue_labeling.operators import GlueMLImportLabelsOperator, GlueMLReviewSetOperator
-from airflow_provider_glue_labeling.review import MAX_SET_ROWS, build_review_set
 from tests.helpers import ROOT, client, wait_for_run
 
 BUCKET = "review"
