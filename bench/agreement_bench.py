@@ -56,7 +56,6 @@ is one JSON object for the policy at overlap 0.2: ``{"seeds", "overlap", "named_
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import json
@@ -69,7 +68,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from emulated import ROOT, emulated_transform
+from emulated import ROOT, emulated_transform, seed_parser, seeds_of
 
 from airflow_provider_glue_labeling.labels.agreement import (
     AgreementError,
@@ -388,19 +387,9 @@ def table(found: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--first-seed", type=int, default=1000, help="the first seed of people")
-    parser.add_argument("--seeds", type=int, default=50, help="how many seeds")
-    parser.add_argument("--workers", type=int, default=2)
-    args = parser.parse_args(argv)
-    if args.seeds < 1:
-        parser.error(f"--seeds {args.seeds}: expected at least 1")
-    if args.workers < 1:
-        parser.error(f"--workers {args.workers}: expected at least 1")
+    parser = seed_parser(__doc__, 50)
+    args, seeds = seeds_of(parser, argv)
     started = time.monotonic()
-    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     with ProcessPoolExecutor(args.workers) as pool:
         runs = dict(zip(seeds, pool.map(teach, seeds), strict=True))
     found = summary(runs)

@@ -10,6 +10,7 @@ at a time.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import logging
 import os
@@ -104,3 +105,27 @@ def emulated_transform(population: tuple[bytes, dict[str, str]], name: str = "pe
             glue, s3, bucket=BUCKET, source_csv=source, primary_key="id", name=name
         )
         yield Transform(glue, s3, transform_id, truth)
+
+
+def seed_parser(description: str | None, seeds: int) -> argparse.ArgumentParser:
+    """A benchmark's command line: ``--first-seed N --seeds K --workers W`` (see :func:`seeds_of`).
+
+    :param description: the benchmark's docstring.
+    :param seeds: how many seeds by default.
+    """
+    parser = argparse.ArgumentParser(
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--first-seed", type=int, default=1000, help="the first seed of people")
+    parser.add_argument("--seeds", type=int, default=seeds, help="how many seeds (at least 1)")
+    parser.add_argument("--workers", type=int, default=2, help="processes (at least 1)")
+    return parser
+
+
+def seeds_of(parser: argparse.ArgumentParser, argv: list[str] | None) -> tuple[argparse.Namespace, list[int]]:
+    """The parsed arguments and the seeds they name; a count below 1 is refused by name."""
+    args = parser.parse_args(argv)
+    for name in ("seeds", "workers"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} {getattr(args, name)}: expected at least 1")
+    return args, list(range(args.first_seed, args.first_seed + args.seeds))

@@ -27,7 +27,6 @@ gains over the seeds). Everything is written to ``bench/results/review.json``.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import itertools
@@ -38,7 +37,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
-from emulated import BUCKET, ROOT, Transform, emulated_transform
+from emulated import BUCKET, ROOT, Transform, emulated_transform, seed_parser, seeds_of
 
 RESULTS = ROOT / "bench" / "results"
 PEOPLE = 1000
@@ -204,17 +203,9 @@ def summary(found: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--first-seed", type=int, default=1000, help="the first seed of people")
-    parser.add_argument("--seeds", type=int, default=20, help="how many seeds (at least 1)")
-    parser.add_argument("--workers", type=int, default=2)
-    args = parser.parse_args(argv)
-    if args.seeds < 1:
-        parser.error(f"--seeds {args.seeds}: expected at least 1")
+    parser = seed_parser(__doc__, 20)
+    args, seeds = seeds_of(parser, argv)
     started = time.monotonic()
-    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     with ProcessPoolExecutor(args.workers) as pool:
         found = list(pool.map(run, seeds))
     result = summary(found)

@@ -36,7 +36,6 @@ the true F1, the stop and the oracle) to ``bench/results/stopping.svg``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
@@ -44,7 +43,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
-from emulated import ROOT, emulated_transform
+from emulated import ROOT, emulated_transform, seed_parser, seeds_of
 
 RESULTS = ROOT / "bench" / "results"
 PEOPLE = 1500
@@ -222,18 +221,10 @@ def tradeoff(results: dict[str, dict[str, Any]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--first-seed", type=int, default=1000, help="the first seed of people")
-    parser.add_argument("--seeds", type=int, default=100, help="how many seeds")
-    parser.add_argument("--workers", type=int, default=2)
+    parser = seed_parser(__doc__, 100)
     parser.add_argument("--reuse", action="store_true", help="judge the rounds of the last run again")
-    args = parser.parse_args(argv)
-    if args.seeds < 1:
-        parser.error(f"--seeds {args.seeds}: expected at least 1")
+    args, seeds = seeds_of(parser, argv)
     started = time.monotonic()
-    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     RESULTS.mkdir(parents=True, exist_ok=True)
     if args.reuse:
         taught = {
