@@ -17,7 +17,14 @@ from airflow_provider_glue_labeling.hooks import AwsConnection
 from airflow_provider_glue_labeling.lineage import Ref
 from airflow_provider_glue_labeling.quality import decision
 from airflow_provider_glue_labeling.quality.metrics import METRICS, find_matches_metrics
-from airflow_provider_glue_labeling.quality.rounds import make_round, read_rounds, record_round, table
+from airflow_provider_glue_labeling.quality.rounds import (
+    AGREEMENT_FACTS,
+    make_round,
+    newest_agreement,
+    read_rounds,
+    record_round,
+    table,
+)
 from airflow_provider_glue_labeling.runs.flow import GlueMLTaskRunOperator
 from airflow_provider_glue_labeling.validation import (
     check_bool,
@@ -227,7 +234,13 @@ class GlueMLEvaluationOperator(GlueMLTaskRunOperator):
     ) -> list[dict[str, Any]]:
         """Record this evaluation as a round of the history at ``path``; log and return every round."""
         s3, ti = AwsConnection.of(self).s3(), context["ti"]
-        key = record_round(s3, path, make_round(transform, task_run_id, ti.dag_id, ti.run_id))
+        this = make_round(transform, task_run_id, ti.dag_id, ti.run_id)
+        earlier = [r for r in read_rounds(s3, path, self.transform_id) if r.get("task_run_id") != task_run_id]
+        agreement = newest_agreement(s3, path, self.transform_id, earlier[-1]["time"] if earlier else None)
+        if agreement is not None:  # what the labels this round added agreed on (the labeling task's)
+            this["agreement"] = {k: agreement.get(k) for k in AGREEMENT_FACTS}
+            self._verdict = {**self._verdict, "agreement": this["agreement"]}
+        key = record_round(s3, path, this)
         self._history_object = f"s3://{check_s3_uri('history_s3_path', path)[0]}/{key}"
         rounds = read_rounds(s3, path, self.transform_id)
         self.log.info("Recorded round %d at %s; the rounds so far:\n%s", len(rounds), key, table(rounds))

@@ -20,20 +20,29 @@ from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.providers.common.compat.sdk import PokeReturnValue
 
 from airflow_provider_glue_labeling import assets, hitl
-from airflow_provider_glue_labeling.exceptions import GlueMLError, GlueMLInputError
+from airflow_provider_glue_labeling.exceptions import NOTHING, GlueMLError, GlueMLFinalError, GlueMLInputError
 from airflow_provider_glue_labeling.hooks import (
     AwsConnection,
     GlueMLHook,
     default_deferrable,
     default_poll_seconds,
 )
-from airflow_provider_glue_labeling.labels.files import S3Files, beside, labels_file_problem, schema_columns
+from airflow_provider_glue_labeling.labels.agreement import AgreementError, Team
+from airflow_provider_glue_labeling.labels.files import (
+    S3Files,
+    beside,
+    labels_file_problem,
+    read_kept,
+    schema_columns,
+)
 from airflow_provider_glue_labeling.labels.format import LabelingSet
 from airflow_provider_glue_labeling.lineage import GlueMLLineageMixin, Ref
+from airflow_provider_glue_labeling.quality.rounds import record_agreement
 from airflow_provider_glue_labeling.runs import lifecycle
 from airflow_provider_glue_labeling.sensors import SensorDeadline
 from airflow_provider_glue_labeling.validation import (
     check_bool,
+    check_fraction,
     check_optional_s3_uri,
     check_positive,
     check_s3_uri,
@@ -71,7 +80,15 @@ class GlueMLLabelingOperator(GlueMLLineageMixin, SensorDeadline, AwsBaseSensor[G
         sensor's ``S3Path`` (a prefix of files, or one file). (templated)
     :param labels_s3_path: ``s3://bucket/key`` where the labels file must land. (templated)
     :param history_s3_path: the evaluations' quality history (``GlueMLEvaluationOperator``'s
-        ``history_s3_path``), if any: the labeling page charts it. (templated)
+        ``history_s3_path``), if any: the labeling page charts it, and the labels' agreement is
+        kept in it for the next evaluation's round. (templated)
+    :param overlap: the share of the labeling set's sets labeled twice, blind, by two different
+        people in the labeling page, from 0 (none, the default) to 1 (all): their agreement is
+        measured and their disagreements settled (:mod:`~.labels.agreement`). (templated)
+    :param min_agreement: the least Cohen's kappa (from -1 to 1) an overlapped set's two copies
+        must reach unless an adjudicator settled the set: below it the page's submit is refused,
+        and a labels file put in place another way is not taken (nothing is imported). None (the
+        default): no gate. Needs ``overlap``. (templated)
     :param human_in_the_loop: ask in Required Actions (default: where Airflow has it, 3.1+).
     :param assigned_users: who may label and answer: user ids, or Airflow's ``HITLUser`` dicts
         (``{"id": ..., "name": ...}``); the labeling page refuses anyone else (403). Default:
@@ -92,7 +109,13 @@ class GlueMLLabelingOperator(GlueMLLineageMixin, SensorDeadline, AwsBaseSensor[G
 
     aws_hook_class = GlueMLHook
     template_fields: Sequence[str] = aws_template_fields(
-        "transform_id", "labeling_set_s3_path", "labels_s3_path", "history_s3_path", "botocore_config"
+        "transform_id",
+        "labeling_set_s3_path",
+        "labels_s3_path",
+        "history_s3_path",
+        "overlap",
+        "min_agreement",
+        "botocore_config",
     )
     ui_color = "#ede4ff"
 
@@ -103,6 +126,8 @@ class GlueMLLabelingOperator(GlueMLLineageMixin, SensorDeadline, AwsBaseSensor[G
         labeling_set_s3_path: str,
         labels_s3_path: str,
         history_s3_path: str | None = None,
+        overlap: float = 0.0,
+        min_agreement: float | None = None,
         human_in_the_loop: bool | None = None,
         assigned_users: Any = None,
         notifiers: Any = None,
@@ -114,6 +139,7 @@ class GlueMLLabelingOperator(GlueMLLineageMixin, SensorDeadline, AwsBaseSensor[G
         poke_interval = default_poll_seconds() if poke_interval is None else poke_interval
         super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
         self.transform_id, self.history_s3_path = transform_id, history_s3_path
+        self.overlap, self.min_agreement = overlap, min_agreement
         self.labeling_set_s3_path, self.labels_s3_path = labeling_set_s3_path, labels_s3_path
         self.human_in_the_loop = HAS_HITL if human_in_the_loop is None else human_in_the_loop
         self.assigned_users = assigned_users
@@ -142,6 +168,7 @@ class GlueMLLabelingOperator(GlueMLLineageMixin, SensorDeadline, AwsBaseSensor[G
         check_transform_id(self.transform_id)
         check_s3_uri("labeling_set_s3_path", self.labeling_set_s3_path)
         check_optional_s3_uri("history_s3_path", self.history_s3_path)
+        self._agreement_settings()
         check_bool("deferrable", self.deferrable)
         check_bool("human_in_the_loop", self.human_in_the_loop)
         if self.human_in_the_loop and not HAS_HITL:
@@ -161,6 +188,23 @@ class GlueMLLabelingOperator(GlueMLLineageMixin, SensorDeadline, AwsBaseSensor[G
                     f"{name} belong to a human-in-the-loop task: human_in_the_loop=True (Airflow 3.1+)",
                 )
         return assigned
+
+    def _agreement_settings(self) -> tuple[float, float | None]:
+        """``(overlap, min_agreement)``, checked (numbers rendered as text count as the numbers)."""
+        overlap = check_fraction("overlap", self.overlap)
+        if overlap is None:
+            raise GlueMLInputError("overlap", self.overlap, "expected a number from 0 to 1 (0: no set twice)")
+        min_agreement = check_fraction(
+            "min_agreement", None if self.min_agreement in NOTHING else self.min_agreement, -1.0
+        )
+        if min_agreement is not None and not overlap:
+            raise GlueMLInputError(
+                "min_agreement",
+                self.min_agreement,
+                "a gate on the agreement of sets labeled twice: give an overlap above 0 (e.g. overlap=0.2)",
+                explain_empty=False,
+            )
+        return overlap, min_agreement
 
     def execute(self, context: Context) -> Any:
         assigned = self._validate()
@@ -299,13 +343,15 @@ class GlueMLLabelingOperator(GlueMLLineageMixin, SensorDeadline, AwsBaseSensor[G
         s3.delete(bucket, marker)
 
     def _accept(self, s3: S3Files, context: Context) -> str:
-        """Check the labels file (the import's rules, and every set labeled); return its path."""
+        """Check the labels file (the import's rules, every set labeled, and with ``min_agreement``
+        the agreement of the overlapped sets' copies); return its path."""
         bucket, key = self._labels_file()
         sets = s3.read_files(self.labeling_set_s3_path, "labeling_set_s3_path")
         schema = schema_columns(self.hook, self.transform_id)
         problem = labels_file_problem(s3.read(bucket, key), schema, self.labels_s3_path, self.log, sets)
         if problem:
             raise GlueMLError(f"Labels file {self.labels_s3_path} {problem}", transform_id=self.transform_id)
+        agreement = self._agreement(s3, sets)
         self.log.info(
             "Labels file %s labels the %d file(s) of %s",
             self.labels_s3_path,
@@ -315,5 +361,39 @@ class GlueMLLabelingOperator(GlueMLLineageMixin, SensorDeadline, AwsBaseSensor[G
         taken = {"taken_by": self._identity(context), "at": datetime.now(UTC).isoformat(timespec="seconds")}
         marker = {**taken, "max_tries": lifecycle.max_tries_of(context)}  # a later Clear raises it
         s3.write(*self._marker(), json.dumps(marker).encode())
-        assets.record_labels_event(self, context, {"transform_id": self.transform_id, **taken})
+        extra = {"transform_id": self.transform_id, **taken}
+        assets.record_labels_event(self, context, {**extra, "agreement": agreement} if agreement else extra)
         return self.labels_s3_path
+
+    def _agreement(self, s3: S3Files, sets: list[bytes]) -> dict[str, Any] | None:
+        """With an ``overlap``: the agreement of the copies the labeling page kept beside the labels
+        file (:meth:`~.labels.agreement.Team.summary`), logged, gated by ``min_agreement`` and
+        kept in the quality history for the next evaluation. The page's submit passed the same
+        gate; a labels file put in place another way meets it here.
+
+        :raises GlueMLFinalError: a set below ``min_agreement`` that no adjudicator settled.
+        """
+        overlap, min_agreement = self._agreement_settings()
+        if not overlap:
+            return None
+        bucket, key = self._labels_file()
+        kept = read_kept(s3, bucket, key)
+        team = Team.of(LabelingSet.parse(sets), overlap, kept["first"], kept["second"], kept["settled"])
+        try:
+            team.gate(min_agreement)
+        except AgreementError as error:
+            raise GlueMLFinalError(
+                f"Labels file {self.labels_s3_path} not taken: {error}", transform_id=self.transform_id
+            ) from None
+        summary = team.summary()
+        self.log.info(
+            "Agreement of the %d overlapped set(s) labeled twice (%d compared): kappa %s, F1 %s; labelers %s",
+            summary["overlapped_sets"],
+            summary["compared_sets"],
+            summary["kappa"],
+            summary["f1"],
+            summary["labelers"],
+        )
+        if self.history_s3_path:
+            record_agreement(s3, self.history_s3_path, self.transform_id, self.labels_s3_path, summary)
+        return summary

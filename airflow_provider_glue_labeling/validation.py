@@ -100,8 +100,9 @@ def check_count(parameter: str, value: Any) -> int:
     return value
 
 
-def check_fraction(parameter: str, value: Any) -> float | None:
-    """A number from 0 to 1, or None; a number rendered as text by a template counts as the number."""
+def check_fraction(parameter: str, value: Any, low: float = 0.0) -> float | None:
+    """A number from ``low`` (0) to 1, or None; a number rendered as text by a template counts as
+    the number (a kappa takes ``low=-1``)."""
     if value is None:
         return None
     number = value
@@ -110,8 +111,8 @@ def check_fraction(parameter: str, value: Any) -> float | None:
             number = float(value)
         except ValueError:
             number = None
-    if isinstance(number, bool) or not isinstance(number, int | float) or not 0 <= number <= 1:
-        raise exceptions.GlueMLInputError(parameter, value, "expected a number from 0 to 1, or None")
+    if isinstance(number, bool) or not isinstance(number, int | float) or not low <= number <= 1:
+        raise exceptions.GlueMLInputError(parameter, value, f"expected a number from {low:g} to 1, or None")
     return float(number)
 
 

@@ -274,3 +274,11 @@ class Proxy:
     def config(self) -> dict[str, dict[str, str]]:
         """The ``botocore_config`` that sends a client's calls through this proxy."""
         return {"proxies": {"http": self.url}}
+
+
+def groups_from_truth(records: list[list[str]], columns: list[str]) -> list[int]:
+    """What a careful person answers for a set of the ``transform`` fixture's people: records of
+    one true entity in one group."""
+    truth, first = people(120)[1], {}
+    key = columns.index("id")
+    return [first.setdefault(truth[row[key]], i) for i, row in enumerate(records)]

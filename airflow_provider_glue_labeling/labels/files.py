@@ -6,6 +6,7 @@ quality history and the labeling page.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from airflow_provider_glue_labeling.labels.format import labels_file_problems, unlabeled_sets_problem
@@ -39,6 +40,23 @@ def beside(key: str, suffix: str) -> str:
     (a leading ``_`` keeps them out of Glue's, Spark's and the import's listings)."""
     folder, _, name = key.rpartition("/")
     return f"{folder}/_{name}{suffix}" if folder else f"_{name}{suffix}"
+
+
+# What the labeling page keeps beside the labels file, one object per set, under these suffixes:
+# the first copy of every set (``_labels.csv.draft.<set>.json``), the second copy of an overlapped
+# set, and an adjudicator's decision (see :mod:`~.agreement`).
+KEPT = {"first": ".draft.", "second": ".draft2.", "settled": ".settled."}
+
+
+def kept_key(key: str, kind: str, set_id: str) -> str:
+    """The key of one set's kept ``kind`` (:data:`KEPT`) beside the labels file at ``key``: the set
+    id as JSON escapes it, ``/`` as ``%2F`` (one object, not a folder).
+
+    :param key: the labels file's key.
+    :param kind: ``"first"``, ``"second"`` or ``"settled"``.
+    :param set_id: the labeling set's set id.
+    """
+    return beside(key, KEPT[kind]) + json.dumps(set_id)[1:-1].replace("/", "%2F") + ".json"
 
 
 class S3Files:
@@ -160,3 +178,24 @@ def labels_file_problem(
     if problem is None and labeling_sets is not None:
         problem = unlabeled_sets_problem(labeling_sets, data)
     return problem
+
+
+def read_kept(s3: S3Files, bucket: str, key: str) -> dict[str, dict[str, dict[str, Any]]]:
+    """What the labeling page kept beside the labels file at ``key``: for each kind of
+    :data:`KEPT`, set id to its draft (objects that are not drafts are skipped).
+
+    :param s3: the S3 files the labeling task reaches.
+    :param bucket: the labels file's bucket.
+    :param key: the labels file's key.
+    """
+    found: dict[str, dict[str, dict[str, Any]]] = {}
+    for kind, suffix in KEPT.items():
+        found[kind] = {}
+        for kept in s3.keys(bucket, beside(key, suffix)):
+            try:
+                draft = json.loads(s3.read(bucket, kept))
+            except ValueError:
+                continue
+            if isinstance(draft, dict) and "set_id" in draft and isinstance(draft.get("groups"), list):
+                found[kind][str(draft["set_id"])] = draft
+    return found

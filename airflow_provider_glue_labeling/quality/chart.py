@@ -10,6 +10,15 @@ from airflow_provider_glue_labeling.quality.rounds import label_count, round_int
 # What the chart draws by default: (key in a round, legend, colour).
 SERIES = (("F1", "F1", "#5b3fd1"), ("Precision", "Precision", "#00798c"), ("Recall", "Recall", "#d1495b"))
 
+# The labels' agreement (Cohen's kappa of the sets labeled twice), drawn when rounds carry it.
+AGREEMENT_SERIES = ("AgreementKappa", "Agreement (kappa)", "#b7791f")
+
+
+def with_agreement(round_: dict[str, Any]) -> dict[str, Any]:
+    """A round with its labels' kappa as a top-level number (``AgreementKappa``), when it has one."""
+    kappa = (round_.get("agreement") or {}).get("kappa")
+    return {**round_, AGREEMENT_SERIES[0]: kappa} if isinstance(kappa, int | float) else round_
+
 
 def chart_svg(
     rounds: list[dict[str, Any]],
@@ -19,11 +28,15 @@ def chart_svg(
     marks: dict[int, str] | None = None,
 ) -> str:
     """F1, precision and recall against the label count, round by round, as an SVG image; each
-    with its 95 % interval as a band where the rounds have one.
+    with its 95 % interval as a band where the rounds have one; and the labels' agreement (kappa)
+    where the rounds carry it.
 
     :param series: what to draw: (key in a round, legend, colour) each.
     :param marks: label counts to mark with a dashed line and a note (e.g. where a rule stopped).
     """
+    rounds = [with_agreement(r) for r in rounds]
+    if series == SERIES and any(AGREEMENT_SERIES[0] in r for r in rounds):
+        series = (*series, AGREEMENT_SERIES)
     margin = {"left": 48, "right": 110, "top": 16, "bottom": 40}
     plot_w, plot_h = width - margin["left"] - margin["right"], height - margin["top"] - margin["bottom"]
     counts = [(label_count(r) or 0) for r in rounds] or [0]
@@ -34,7 +47,7 @@ def chart_svg(
         return margin["left"] + (count - low) / span * plot_w if high != low else margin["left"] + plot_w / 2
 
     def y(value: float) -> float:
-        return margin["top"] + (1 - value) * plot_h
+        return margin["top"] + (1 - min(max(value, 0.0), 1.0)) * plot_h  # a kappa may be below 0
 
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '

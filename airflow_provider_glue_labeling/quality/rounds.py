@@ -11,11 +11,14 @@ A round: ``time``, ``task_run_id``, ``transform_id``, ``LabelCount`` and Glue's 
 of precision, recall and F1 from the confusion matrix (``Intervals``, :mod:`.intervals`), with
 the DAG and run that evaluated, and with the plateau rule its ``decision`` and ``reason``. Rounds
 recorded before the label count was named ``LabelCount`` carry it as ``label_count``;
-:func:`label_count` reads both.
+:func:`label_count` reads both. When the labels were labeled with an overlap, the round carries
+their ``agreement`` (kappa and F1 of the sets labeled twice, each labeler's), which the labeling
+task kept in the same prefix (``agreement-<hash of the labels file>.json``, :func:`record_agreement`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from datetime import UTC, datetime
@@ -66,6 +69,58 @@ def record_round(s3: S3Files, history_s3_path: str, round_: dict[str, Any]) -> s
     return key
 
 
+# The labels' agreement (the labeling task's), kept beside the rounds until an evaluation takes it.
+AGREEMENT = "agreement-"
+# What a round keeps of it.
+AGREEMENT_FACTS = ("kappa", "f1", "compared_sets", "pairs", "settled_sets", "labelers", "labels_s3_path")
+
+
+def record_agreement(
+    s3: S3Files, history_s3_path: str, transform_id: str, labels_s3_path: str, summary: dict[str, Any]
+) -> str:
+    """Keep the agreement of a labels file's copies (:meth:`~.labels.agreement.Team.summary`) in
+    the history, one object per labels file; the next evaluation's round takes the newest.
+
+    :param labels_s3_path: the labels file it is the agreement of.
+    """
+    bucket, prefix = _prefix(history_s3_path)
+    name = hashlib.sha256(labels_s3_path.encode()).hexdigest()[:16]
+    key = f"{prefix}{AGREEMENT}{name}.json"
+    kept = {
+        "time": datetime.now(UTC).isoformat(timespec="microseconds"),
+        "transform_id": transform_id,
+        "labels_s3_path": labels_s3_path,
+        **summary,
+    }
+    s3.write(bucket, key, json.dumps(kept).encode())
+    return key
+
+
+def newest_agreement(
+    s3: S3Files, history_s3_path: str, transform_id: str, after: str | None
+) -> dict[str, Any] | None:
+    """The newest agreement kept for ``transform_id`` after the time ``after`` (the last round's;
+    None: any), or None: what this round's labels agreed on.
+
+    :param after: an ISO 8601 time, as rounds keep it.
+    """
+    bucket, prefix = _prefix(history_s3_path)
+    found = []
+    for key in s3.keys(bucket, prefix + AGREEMENT):
+        try:
+            kept = json.loads(s3.read(bucket, key))
+        except ValueError:
+            continue
+        if (
+            isinstance(kept, dict)
+            and kept.get("transform_id") == transform_id
+            and isinstance(kept.get("time"), str)
+        ):
+            found.append(kept)
+    found = [k for k in found if after is None or k["time"] > after]
+    return max(found, key=lambda k: k["time"]) if found else None
+
+
 def read_rounds(s3: S3Files, history_s3_path: str, transform_id: str | None = None) -> list[dict[str, Any]]:
     """The rounds recorded under ``history_s3_path``, oldest first; an object that is not a round is skipped.
 
@@ -74,7 +129,7 @@ def read_rounds(s3: S3Files, history_s3_path: str, transform_id: str | None = No
     bucket, prefix = _prefix(history_s3_path)
     rounds = []
     for key in s3.keys(bucket, prefix):
-        if not key.endswith(".json"):
+        if not key.endswith(".json") or key.rsplit("/", 1)[-1].startswith(AGREEMENT):
             continue
         try:
             found = json.loads(s3.read(bucket, key))

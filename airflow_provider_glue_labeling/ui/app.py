@@ -11,13 +11,14 @@ and :data:`tasks_router`, the JSON API the pages use, under ``/api/tasks``: ``GE
 (:class:`~.models.ListedTask`), ``GET /api/tasks/{...}`` (:class:`~.models.TaskView`),
 ``PUT /api/tasks/{...}/drafts`` (:class:`~.models.Draft`, answered with a
 :class:`~.models.SavedDraft`), ``POST /api/tasks/{...}/claims`` (:class:`~.models.Claim`, a
-:class:`~.models.SavedDraft`) and ``POST /api/tasks/{...}/submit`` (:class:`~.models.Submitted`).
+:class:`~.models.SavedDraft`), ``PUT /api/tasks/{...}/decisions`` (:class:`~.models.Decision`,
+a :class:`~.models.SavedDraft`) and ``POST /api/tasks/{...}/submit`` (:class:`~.models.Submitted`).
 A route of one task takes it as :data:`LabelingTaskDep`: found from the path, for the user.
 
 Writes also refuse what another site could send (:func:`same_origin_write`: 403), request bodies
 over :data:`MAX_BODY_BYTES` are refused before they are parsed (413), and each write is an entry
 of Airflow's Audit Log (``glue_labeling_save_draft``, ``glue_labeling_claim``,
-``glue_labeling_submit``).
+``glue_labeling_settle``, ``glue_labeling_submit``).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from airflow_provider_glue_labeling.labels.format import AlreadySubmitted, Label
 from airflow_provider_glue_labeling.ui import service, tasks
 from airflow_provider_glue_labeling.ui.models import (
     Claim,
+    Decision,
     Draft,
     ListedTask,
     SavedDraft,
@@ -296,7 +298,7 @@ def get_task(task: LabelingTaskDep, user: GetUserDep) -> TaskView:
     :param task: the task of the path.
     :param user: who asks (the view's ``you``).
     """
-    view = _carry_out(task, task.view, f"{task.labeling_set_s3_path}: ")
+    view = _carry_out(task, lambda: task.view(user.get_name()), f"{task.labeling_set_s3_path}: ")
     return TaskView.model_validate({**view, "you": user.get_name()})
 
 
@@ -311,7 +313,10 @@ def save_draft(task: LabelingTaskDep, draft: Draft, user: GetUserDep) -> SavedDr
     :param user: who saves it (then holds the set's claim).
     """
     saved = _carry_out(
-        task, lambda: task.save_draft(draft.set_id, draft.groups, draft.done, user.get_name(), draft.version)
+        task,
+        lambda: task.save_draft(
+            draft.set_id, draft.groups, draft.done, user.get_name(), draft.version, draft.copy_number
+        ),
     )
     return SavedDraft.model_validate(saved)
 
@@ -326,7 +331,27 @@ def claim(task: LabelingTaskDep, claimed: Claim, user: GetUserDep) -> SavedDraft
     :param claimed: the set taken.
     :param user: who takes it.
     """
-    return SavedDraft.model_validate(_carry_out(task, lambda: task.claim(claimed.set_id, user.get_name())))
+    return SavedDraft.model_validate(
+        _carry_out(task, lambda: task.claim(claimed.set_id, user.get_name(), claimed.copy_number))
+    )
+
+
+@tasks_router.put(
+    TASK_PATH + "/decisions", dependencies=writes("glue_labeling_settle"), response_model_exclude_unset=True
+)
+def settle(task: LabelingTaskDep, decision: Decision, user: GetUserDep) -> SavedDraft:
+    """Settle an overlapped set whose two copies are both done (422 before that): the grouping the
+    labels file takes for it, made from the version ``decision.version`` (409 when a newer one is kept).
+
+    :param task: the task of the path.
+    :param decision: the set's settled grouping.
+    :param user: who settles it: either labeler or a third person.
+    """
+    return SavedDraft.model_validate(
+        _carry_out(
+            task, lambda: task.settle(decision.set_id, decision.groups, user.get_name(), decision.version)
+        )
+    )
 
 
 @tasks_router.post(TASK_PATH + "/submit", dependencies=writes("glue_labeling_submit"))

@@ -272,6 +272,12 @@ LABELS = "s3://labels-bkt/people-labels/round-1.csv"
         ("human_in_the_loop", "yes", "human_in_the_loop"),
         ("assigned_users", [3], 'expected user ids or {"id": ..., "name": ...} dicts'),
         ("assigned_users", [{"name": "bea"}], 'expected user ids or {"id": ..., "name": ...} dicts'),
+        ("overlap", 1.5, "expected a number from 0 to 1"),
+        ("overlap", -0.1, "expected a number from 0 to 1"),
+        ("overlap", "half", "expected a number from 0 to 1"),
+        ("overlap", None, "expected a number from 0 to 1"),
+        ("min_agreement", 2, "expected a number from -1 to 1"),
+        ("min_agreement", 0.4, "give an overlap above 0"),  # a gate with nothing labeled twice
     ],
 )
 def test_bad_parameters_are_refused_before_any_call(aws, parameter, value, rule):

@@ -168,7 +168,7 @@ def test_the_labeling_page_reaches_s3_and_glue_through_the_tasks_botocore_config
     with create_session() as session:
         (task,) = tasks.labeling_tasks(session, dag_id="label_through_a_proxy", run_id=dag_run.run_id)
         assert task.connection.botocore_config == proxy.config()
-        view = task.view()
+        view = task.view("alice")
     assert view["submitted"] is True and view["quality"]["LabelCount"] == 0
     went = {(seen["method"], seen["path"], seen["target"]) for seen in proxy.seen}
     assert ("POST", "/", "AWSGlue.GetMLTransform") in went, went  # the transform's quality

@@ -15,46 +15,17 @@ from urllib.parse import quote
 
 import pytest
 
-from airflow_provider_glue_labeling.emulator.seed import people
 from airflow_provider_glue_labeling.labels.format import labels_file_problems
 from airflow_provider_glue_labeling.ui.service import WRITE_HEADER
 from airflow_provider_glue_labeling.versions import HAS_UI_PLUGINS, HITL_AWAITS_INPUT
-from tests.helpers import BUCKET, client, run_dag
+from tests.helpers import BUCKET, client, groups_from_truth, run_dag
 
 pytestmark = pytest.mark.skipif(not HAS_UI_PLUGINS, reason="UI plugins (the labeling page) need Airflow 3.1+")
 
 LABELS = f"s3://{BUCKET}/people-labels/round-1.csv"
-USERS = {"alice": "admin", "bea": "user", "carl": "user", "victor": "viewer"}  # the task names alice, bea
 # The labeling task is a human-in-the-loop task where dag.test() can run one: Airflow 3.3 (on 3.1 and
 # 3.2 it watches for the file in the worker; tests/deployment covers their human-in-the-loop wait).
 HITL = HITL_AWAITS_INPUT
-
-
-@pytest.fixture(scope="module")
-def api(airflow_db):
-    """Airflow's api-server app in this process, and a function giving a user's request headers."""
-    import os
-
-    os.environ["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"] = ",".join(f"{u}:{r}" for u, r in USERS.items())
-    from airflow.api_fastapi.app import create_app, get_auth_manager
-    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
-    from fastapi.testclient import TestClient
-
-    app = create_app(apps="core")
-
-    def as_user(name: str) -> dict[str, str]:
-        token = get_auth_manager().generate_jwt(SimpleAuthManagerUser(username=name, role=USERS[name]))
-        return {"Authorization": f"Bearer {token}"}
-
-    with TestClient(app) as test_client:
-        yield test_client, as_user
-
-
-def groups_from_truth(records: list[list[str]], columns: list[str]) -> list[int]:
-    """What a careful person answers: records of one true entity in one group."""
-    truth, first = people(120)[1], {}
-    key = columns.index("id")
-    return [first.setdefault(truth[row[key]], i) for i, row in enumerate(records)]
 
 
 class People(threading.Thread):
@@ -349,6 +320,7 @@ def test_the_schema_names_what_each_route_answers():
         ("GET", f"/api/tasks{task}"): ("application/json", "TaskView"),
         ("PUT", f"/api/tasks{task}/drafts"): ("application/json", "SavedDraft"),
         ("POST", f"/api/tasks{task}/claims"): ("application/json", "SavedDraft"),
+        ("PUT", f"/api/tasks{task}/decisions"): ("application/json", "SavedDraft"),
         ("POST", f"/api/tasks{task}/submit"): ("application/json", "Submitted"),
     }
     for (_, path), names in parameters.items():

@@ -404,6 +404,36 @@ with DAG("label_with_people", schedule=None, params=PARAMS) as dag:
     generate >> label >> imported >> record("{{ params.result_file }}", labels=label.output)
 DAGS[dag.dag_id] = dag
 
+# half the sets go to two people, blind; a set whose copies agree below 0.3 needs a decision; the
+# evaluation's round keeps what the labels agreed on. The second DAG watches for a labels file put
+# in place another way (no human-in-the-loop request), which meets the same gate.
+for dag_id, ask in (("label_twice", HITL_AWAITS_INPUT), ("label_twice_uploaded", False)):
+    with DAG(dag_id, schedule=None, params={**PARAMS, "history": "s3://bucket/history-twice/"}) as dag:
+        generate = GlueMLLabelingSetGenerationOperator(
+            task_id="generate", output_s3_path="{{ params.output_s3_path }}", **WAIT_IN_WORKER, **TEMPLATED
+        )
+        label = GlueMLLabelingOperator(
+            task_id="label",
+            labeling_set_s3_path="{{ params.output_s3_path }}",
+            labels_s3_path="{{ params.labels_a }}",
+            history_s3_path="{{ params.history }}",
+            overlap=0.5,
+            min_agreement=0.3,
+            human_in_the_loop=ask,
+            deferrable=False,
+            poke_interval=0.2,
+            timeout=300,
+            **TEMPLATED,
+        )
+        imported = GlueMLImportLabelsOperator(
+            task_id="import_labels", input_s3_path=label.output, **WAIT_IN_WORKER, **TEMPLATED
+        )
+        evaluate = GlueMLEvaluationOperator(
+            task_id="evaluate", history_s3_path="{{ params.history }}", **WAIT_IN_WORKER, **TEMPLATED
+        )
+        generate >> label >> imported >> evaluate >> record("{{ params.result_file }}", labels=label.output)
+    DAGS[dag.dag_id] = dag
+
 # a labels file put in place another way, taken when a person answers "Labels uploaded" (3.1+);
 # and a labeling task answered within a second of asking (Airflow 3.3's race), which retries
 for dag_id, retries in (("label_uploaded", {}), ("label_answered_at_once", RETRY_AT_ONCE)):

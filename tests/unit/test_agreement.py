@@ -14,6 +14,7 @@ import pytest
 from airflow_provider_glue_labeling.labels.agreement import (
     AgreementError,
     Copy,
+    Team,
     below_agreement,
     check_agreement,
     check_taker,
@@ -231,7 +232,7 @@ def test_settle_refuses_missing_copies_and_wrong_groupings() -> None:
     one = {"s1": [Copy("ana", "ppq")], "s2": [Copy("ben", "gg")]}
     with pytest.raises(AgreementError, match=r"labeling set s1 has 1 of its 2 copies done \(by ana\)"):
         settle(labeling_set, one, overlapped={"s1"})
-    with pytest.raises(AgreementError, match=r"labeling set s2 has no copy done"):
+    with pytest.raises(AgreementError, match=r"labeling set\(s\) s2 not labeled yet"):
         settle(labeling_set, {"s1": [Copy("ana", "ppq")]})
     with pytest.raises(AgreementError, match=r"labeling set s2 has 2 copies done: expected 1"):
         settle(labeling_set, {"s1": [Copy("ana", "ppq")], "s2": [Copy("ana", "gg"), Copy("ben", "gg")]})
@@ -241,3 +242,42 @@ def test_settle_refuses_missing_copies_and_wrong_groupings() -> None:
 
 def test_numbered() -> None:
     assert numbered(["x", "y", "x", 7]) == [0, 1, 0, 2]
+
+
+def test_team_gates_unsettled_sets_settles_and_sums_up_from_the_kept_drafts() -> None:
+    labeling_set = LabelingSet.parse([LABELING_SET])
+    # overlap 1: both sets are labeled twice. s1: ana A A B, cy A A A (kappa 0: cy calls every pair
+    # a match); s2: ben and cy agree.
+    first = {
+        "s1": {"groups": [0, 0, 2], "done": True, "by": "ana"},
+        "s2": {"groups": [0, 0], "done": True, "by": "ben"},
+    }
+    second = {
+        "s1": {"groups": [0, 0, 0], "done": True, "by": "cy"},
+        "s2": {"groups": [5, 5], "done": True, "by": "cy"},
+    }
+    team = Team.of(labeling_set, 1.0, first, second)
+    assert team.overlapped == {"s1", "s2"} and team.both_done("s1")
+    with pytest.raises(AgreementError, match=r"below min_agreement 0.3: s1 \(kappa 0.00, ana and cy\)"):
+        team.gate(0.3)
+    team.gate(None)  # no gate
+    summary = team.summary()
+    # pooled: s1 both 1, ana-only 0, cy-only 2, neither 0; s2 both 1 -> both 2, differ 2, 4 pairs;
+    # F1 = 2*2 / (2*2 + 2); po = 2/4, pe = (2*4 + 2*0)/16 = 1/2 -> kappa 0
+    assert summary["compared_sets"] == 2 and summary["pairs"] == 4 and summary["f1"] == 0.6667
+    assert summary["kappa"] == 0.0 and summary["settled_sets"] == []
+    # ana: s1 alone, kappa 0; cy: s1 and s2 pooled, kappa 0; ben: s2, all agreed, kappa 1
+    assert list(summary["labelers"]) == ["ana", "cy", "ben"] and summary["labelers"]["cy"]["sets"] == 2
+    settled = Team.of(labeling_set, 1.0, first, second, {"s1": {"groups": [0, 0, 1], "by": "dee"}})
+    settled.gate(0.3)  # a settled set is past the gate
+    assert [row[:2] for row in rows_of(settled.labels_file())[1:]] == [
+        ["s1", "A"],
+        ["s1", "A"],
+        ["s1", "B"],
+        ["s2", "A"],
+        ["s2", "A"],
+    ]
+    # At overlap 0 a second copy kept from an earlier setting is not a copy: one copy a set.
+    once = Team.of(labeling_set, 0.0, first, second)
+    assert once.overlapped == frozenset() and once.agreements() == [] and once.summary()["kappa"] is None
+    assert [row[1] for row in rows_of(once.labels_file())[1:]] == ["A", "A", "B", "A", "A"]

@@ -279,6 +279,16 @@ def test_the_table_and_the_chart_show_every_round():
     assert ">200</text>" in svg and "labels (LabelCount)" in svg
 
 
+def test_the_chart_draws_the_labels_agreement_where_rounds_carry_it():
+    rounds = rounds_of(0.5, 0.7, 0.75, Precision=0.8, Recall=0.6)
+    assert "Agreement (kappa)" not in chart_svg(rounds)
+    rounds[1]["agreement"] = {"kappa": 0.62, "f1": 0.7}
+    rounds[2]["agreement"] = {"kappa": -0.2, "f1": 0.1}  # below 0: drawn at the axis
+    svg = chart_svg(rounds)
+    assert "Agreement (kappa)" in svg and svg.count("<polyline") == 4 and svg.count("<circle") == 11
+    assert svg.count("<circle") - 9 == 2 and svg.count('fill="#b7791f"') == 3  # 2 points, the legend
+
+
 def test_the_table_and_the_chart_show_each_estimate_with_its_interval():
     rounds = rounds_of(0.8, 0.8, matrix=FEW, Precision=0.8, Recall=0.8)
     row = table(rounds).splitlines()[1]
