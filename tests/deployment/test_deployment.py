@@ -446,6 +446,142 @@ def test_people_label_in_the_browser_and_the_dag_runs_to_success(waiting, tmp_pa
 
 
 @needs_ui_plugins
+def test_two_people_label_a_set_twice_blind_in_two_browsers_and_one_settles_it(
+    server, running_airflow, tmp_path
+):
+    """``overlap=0.5``, ``min_agreement=0.3`` (the test DAG ``label_twice``): alice and bea, each in
+    a browser of her own at once, take the two copies of a set; neither sees the other's groups
+    until both are done; then the page shows their agreement and the records in dispute, the gate
+    refuses the submit, alice settles the set and submits, and the DAG imports and evaluates."""
+    from playwright.sync_api import sync_playwright
+
+    from airflow_provider_glue_labeling.emulator.seed import create_findmatches_transform, people
+    from dev.deployment import wait_until
+    from tests.helpers import groups_from_truth
+
+    requests.post(f"{server}/moto-api/reset", timeout=10).raise_for_status()
+    emulator.configure(run_seconds=RUN_SECONDS)
+    transform_id = create_findmatches_transform(
+        client("glue", server),
+        client("s3", server),
+        bucket=BUCKET,
+        source_csv=people(count=120)[0],
+        primary_key="id",
+    )
+    running, dag_id = running_airflow, "label_twice"
+    labels = f"s3://{BUCKET}/twice/labels.csv"
+    conf = {
+        "transform_id": transform_id,
+        "output_s3_path": f"s3://{BUCKET}/twice/labeling/",
+        "labels_a": labels,
+        "history": f"s3://{BUCKET}/twice/history/",
+    }
+    run_id = running.trigger(dag_id, conf)
+    waits = (
+        "awaiting_input" if HITL_AWAITS_INPUT else "running"
+    )  # the test DAG watches in a worker before 3.3
+    wait_until(
+        lambda: running.states(dag_id, run_id, ["label"])["label"] == waits,
+        240,
+        "the labeling task",
+        running.logs,
+    )
+    path = f"{dag_id}/{quote(run_id, safe='')}/label/-1"
+    api, page_url = (
+        f"{running.url}/glue-labeling/api/tasks/{path}",
+        f"{running.url}/glue-labeling/tasks/{path}",
+    )
+    ana, bea_api = running.labeler("ana"), running.labeler("bea")
+    task = ana.get(api, timeout=30).json()
+    truth = {s["set_id"]: groups_from_truth(s["records"], task["columns"]) for s in task["sets"]}
+    overlapped = task["overlapped"]
+    o1 = next(set_id for set_id in overlapped if len(set(truth[set_id])) < len(truth[set_id]))
+    pair = next(
+        [i for i, g in enumerate(truth[o1]) if g == group][:2]
+        for group in truth[o1]
+        if truth[o1].count(group) > 1
+    )
+    # ana labels the sets labeled once and a copy of the other overlapped sets; bea their other copy.
+    for set_id in truth:
+        if set_id == o1:
+            continue
+        people_on = (ana, bea_api) if set_id in overlapped else (ana,)
+        for person in people_on:
+            taken = person.post(f"{api}/claims", json={"set_id": set_id}, timeout=30).json()
+            body = {"set_id": set_id, "groups": truth[set_id], "done": True, "version": taken["version"]}
+            person.put(
+                f"{api}/drafts", json={**body, "copy_number": taken["copy_number"]}, timeout=30
+            ).raise_for_status()
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox"])
+        w = SimpleNamespace(deployment=running)
+        alice, bea = signed_in(browser, w, "alice"), signed_in(browser, w, "bea")
+        for page in (alice, bea):
+            page.goto(page_url)
+            page.locator("body[data-loaded]").wait_for(timeout=60_000)
+            assert (
+                "Labeled twice, blind: 5 of 10 sets · 4 compared" in page.locator("#agreement").inner_text()
+            )
+        # alice takes a copy of O1 and groups one true pair, in her browser.
+        alice_card = alice.locator(f"section[data-set='{o1}']")
+        assert alice_card.get_attribute("data-mode") == "blind"
+        alice_card.locator("button.take-copy").click()
+        alice.locator(f"section[data-set='{o1}'][data-mode='label']").wait_for()
+        assert "Your copy (1 of 2)" in alice_card.inner_text()
+        for i in pair:
+            alice_card.locator("tr.record").nth(i).click()
+        alice_card.locator("button.group-selected").click()
+        alice_card.locator("button.toggle-done").click()
+        alice.locator("body[data-saving='0']").wait_for()
+        # bea, at the same time, sees that alice's copy is done, but not how she grouped it.
+        bea.reload()
+        bea.locator("body[data-loaded]").wait_for(timeout=60_000)
+        bea_card = bea.locator(f"section[data-set='{o1}']")
+        assert bea_card.get_attribute("data-mode") == "blind"
+        assert "copy 1: alice (done)" in bea_card.inner_text() and bea_card.locator(".group").count() == 0
+        bea_card.locator("button.take-copy").click()
+        bea.locator(f"section[data-set='{o1}'][data-mode='label']").wait_for()
+        assert "Your copy (2 of 2)" in bea_card.inner_text()
+        assert (
+            len({bea_card.locator("tr.record").nth(i).get_attribute("data-group") for i in range(10)}) == 10
+        )
+        bea_card.locator("button.toggle-done").click()  # every record apart: she disagrees on the pair
+        # Both copies done: bea's page shows them side by side, the records in dispute marked.
+        bea.locator(f"section[data-set='{o1}'][data-mode='settle']").wait_for()
+        assert bea_card.locator("tr.dispute").count() == 2
+        assert "alice and bea: kappa 0.00" in bea_card.inner_text()
+        # The gate: bea's submit is refused, naming the set, its kappa and its labelers.
+        bea.locator("#submit").click()
+        refused = bea.locator("#message.error")
+        refused.wait_for()
+        assert f"below min_agreement 0.3: {o1} (kappa 0.00, alice and bea)" in refused.inner_text()
+        # alice settles it with her grouping, and submits.
+        alice.reload()
+        alice.locator(f"section[data-set='{o1}'][data-mode='settle']").wait_for(timeout=60_000)
+        alice_card.locator("button.take-1").click()
+        alice.locator(f"section[data-set='{o1}'] .status:has-text('Settled · alice')").wait_for()
+        labelers = alice.locator("#labelers").inner_text()
+        assert all(person in labelers for person in ("alice", "bea", "ana"))
+        assert alice.locator("#progress").inner_text().startswith("10 of 10 sets done")
+        shot = tmp_path / "labeling-agreement.png"
+        alice.screenshot(path=str(shot), full_page=True)
+        shots(shot)
+        alice.locator("#submit").click()
+        alice.locator("#message.ok:has-text('Submitted')").wait_for(timeout=60_000)
+        browser.close()
+
+    wait_until(
+        lambda: running.run_state(dag_id, run_id) == "success", 240, "the import and evaluation", running.logs
+    )
+    data = client("s3", server).get_object(Bucket=BUCKET, Key="twice/labels.csv")["Body"].read()
+    o1_labels = [row[1] for row in csv.reader(io.StringIO(data.decode())) if row[0] == o1]
+    assert o1_labels[pair[0]] == o1_labels[pair[1]] and len(o1_labels) == 10  # settled: alice's copy, once
+    log = (running.home / "api-server.log").read_text()
+    assert f"User alice settled labeling set {o1} (version 1)" in log
+
+
+@needs_ui_plugins
 def test_a_labeling_task_nobody_answers_ends_at_its_timeout_not_retried(transform, endpoint, running_airflow):
     from dev.deployment import wait_until
 
