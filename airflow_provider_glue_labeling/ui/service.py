@@ -359,7 +359,14 @@ class LabelingTask:
         labeling = self.labeling_set()
         if set_id not in labeling.sets:
             raise LabelingError(f"no labeling set '{set_id}' in {self.labeling_set_s3_path}")
-        copy = self._free_copy(labeling, set_id, user) if copy is None else copy
+        if copy is None:  # the server picks: of two people taking the same copy at once, one gets
+            try:  # it, the other the next free one
+                return self._claim(labeling, set_id, user, self._free_copy(labeling, set_id, user))
+            except (StaleDraft, ClaimedByOther):
+                return self._claim(labeling, set_id, user, self._free_copy(labeling, set_id, user))
+        return self._claim(labeling, set_id, user, copy)
+
+    def _claim(self, labeling: LabelingSet, set_id: str, user: str, copy: int) -> dict[str, Any]:
         kind = self._kind_of_copy(labeling, set_id, copy, user)
         found = self._read_kept(kind, set_id)
         kept = json.loads(found[0]) if found else {}

@@ -132,6 +132,21 @@ class Team(threading.Thread):
         # O2: bea puts every record in one entity (kappa 0, under min_agreement); the rest agree.
         self.label(api, "alice", o2, truth[o2])
         self.seen["o2_copy"] = self.label(api, "bea", o2, [0] * len(truth[o2]))
+        # Two people take a copy of the same set at once: each gets one, neither loses.
+        at_once: list = []
+        claims = [
+            threading.Thread(
+                target=lambda u=u: at_once.append(
+                    (u, self.call("POST", f"{api}/claims", u, {"set_id": rest[0]}))
+                )
+            )
+            for u in ("alice", "carl")
+        ]
+        for thread in claims:
+            thread.start()
+        for thread in claims:
+            thread.join()
+        self.seen["at_once"] = sorted((u, r.status_code, r.json().get("copy_number")) for u, r in at_once)
         for set_id in rest:
             self.label(api, "alice", set_id, truth[set_id])
             self.label(api, "carl", set_id, truth[set_id])
@@ -195,6 +210,7 @@ def test_a_team_labels_some_sets_twice_blind_settles_disagreements_and_the_round
     status, refused = seen["carl_refused"]
     assert status == 409 and f"both copies of labeling set {o1} are taken" in refused["detail"]
 
+    assert sorted(copy for _, status, copy in seen["at_once"] if status == 200) == [1, 2], seen["at_once"]
     # Blind: bea sees that alice's copy is done, not how she grouped it; carl is refused it, unseen.
     hidden = seen["bea_sees"]["drafts"][o1]
     assert hidden["hidden"] is True and hidden["groups"] is None and hidden["done"] is True

@@ -71,7 +71,8 @@ class People(threading.Thread):
         first = whole["sets"][0]
         valid_draft = {"set_id": first["set_id"], "groups": list(range(len(first["records"]))), "done": True}
         requests_to_make = [("GET", page, None), ("GET", api, None), ("PUT", f"{api}/drafts", valid_draft)]
-        requests_to_make.append(("POST", f"{api}/submit", None))
+        decision = {"set_id": first["set_id"], "groups": valid_draft["groups"]}
+        requests_to_make += [("PUT", f"{api}/decisions", decision), ("POST", f"{api}/submit", None)]
         self.seen["anonymous"] = [self.call(m, p, None, b).status_code for m, p, b in requests_to_make]
         self.seen["viewer"] = [self.call(m, p, "victor", b).status_code for m, p, b in requests_to_make]
         refused_page = self.call("GET", page, "victor")
@@ -85,7 +86,7 @@ class People(threading.Thread):
         self.seen["written_before_bea"] = self.written()
         # The task asks in Airflow's Required Actions: the REST API lists its request.
         self.seen["request"] = self.client.get(
-            "/api/v2/dags/~/dagRuns/~/hitlDetails", headers=self.as_user("alice")
+            "/api/v2/dags/label_with_people/dagRuns/~/hitlDetails", headers=self.as_user("alice")
         ).json()
 
         last = whole["sets"][-1]
@@ -122,6 +123,9 @@ class People(threading.Thread):
                 headers={**self.as_user("bea"), "Origin": "http://evil.example"},
             ).status_code,
             self.call("POST", f"{api}/submit", "bea", None, {WRITE_HEADER: None}).status_code,
+            self.call(
+                "PUT", f"{api}/decisions", "bea", decision, {"Origin": "http://evil.example"}
+            ).status_code,
         ]
         big = {"set_id": last["set_id"], "groups": [0] * 40_000, "done": True, "version": 1}
         self.seen["too_big"] = self.call("PUT", f"{api}/drafts", "bea", big).status_code
@@ -160,7 +164,7 @@ class People(threading.Thread):
         self.seen["after_submit"] = (after.status_code, after.json()["detail"])
         self.seen["submitted_view"] = self.call("GET", api, "alice").json()["submitted"]
         self.seen["answered"] = self.client.get(
-            "/api/v2/dags/~/dagRuns/~/hitlDetails", headers=self.as_user("alice")
+            "/api/v2/dags/label_with_people/dagRuns/~/hitlDetails", headers=self.as_user("alice")
         ).json()
 
 
@@ -180,12 +184,12 @@ def test_people_label_through_the_page_while_the_task_waits_and_the_dag_imports(
 
     # No credentials: 401 on every route; a viewer (no right to edit the DAG's tasks): 403, an empty
     # list, and nothing written for either.
-    assert seen["anonymous"] == [401, 401, 401, 401]
+    assert seen["anonymous"] == [401, 401, 401, 401, 401]
     assert seen["anonymous_lists"] == [401, 401]
-    assert seen["viewer"] == [403, 403, 403, 403]
+    assert seen["viewer"] == [403, 403, 403, 403, 403]
     assert seen["viewer_list"] == []
     if HITL:  # carl may edit the DAG's tasks, but is not one of the task's assigned users
-        assert seen["unassigned"] == [403, 403, 403, 403] and seen["unassigned_list"] == []
+        assert seen["unassigned"] == [403, 403, 403, 403, 403] and seen["unassigned_list"] == []
     # A person refused the page reads a sentence; the JSON API keeps its JSON.
     content_type, text = seen["viewer_page"]
     assert content_type.startswith("text/html") and "You may not label this task" in text
@@ -226,7 +230,7 @@ def test_people_label_through_the_page_while_the_task_waits_and_the_dag_imports(
     status, detail = seen["stale"]
     assert status == 409 and detail["draft"]["by"] == "bea" and detail["draft"]["version"] == 1
     assert f"labeling set {set_ids[-1]} was saved by bea" in detail["message"]
-    assert seen["forged"] == [403, 403, 403, 403, 403]
+    assert seen["forged"] == [403, 403, 403, 403, 403, 403]
     assert seen["bea_claims"] == (200, "bea")
     you, claims = seen["alice_sees"]
     assert you == "alice" and claims[set_ids[1]]["by"] == "bea" and set_ids[-1] not in claims  # done
