@@ -27,7 +27,7 @@ from airflow_provider_glue_labeling.hooks import (
     default_deferrable,
     default_poll_seconds,
 )
-from airflow_provider_glue_labeling.labels.agreement import AgreementError, Team
+from airflow_provider_glue_labeling.labels.agreement import AgreementError
 from airflow_provider_glue_labeling.labels.files import (
     S3Files,
     beside,
@@ -36,6 +36,7 @@ from airflow_provider_glue_labeling.labels.files import (
     schema_columns,
 )
 from airflow_provider_glue_labeling.labels.format import LabelingSet
+from airflow_provider_glue_labeling.labels.team import Team
 from airflow_provider_glue_labeling.lineage import GlueMLLineageMixin, Ref
 from airflow_provider_glue_labeling.quality.rounds import record_agreement
 from airflow_provider_glue_labeling.runs import lifecycle

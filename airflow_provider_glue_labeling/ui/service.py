@@ -31,14 +31,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from airflow_provider_glue_labeling.exceptions import NOTHING, GlueMLError, GlueMLInputError
 from airflow_provider_glue_labeling.hooks import CONNECTION_FIELDS, AwsConnection, GlueMLHook
-from airflow_provider_glue_labeling.labels.agreement import (
-    COPIES,
-    AgreementError,
-    Team,
-    check_taker,
-    people_of,
-    second_copies,
-)
+from airflow_provider_glue_labeling.labels.agreement import COPIES, AgreementError, check_taker, second_copies
 from airflow_provider_glue_labeling.labels.files import (
     KEPT,
     S3Files,
@@ -48,6 +41,7 @@ from airflow_provider_glue_labeling.labels.files import (
     labels_file_problem,
 )
 from airflow_provider_glue_labeling.labels.format import AlreadySubmitted, LabelingError, LabelingSet
+from airflow_provider_glue_labeling.labels.team import Team, people_of
 from airflow_provider_glue_labeling.quality.chart import chart_svg
 from airflow_provider_glue_labeling.quality.intervals import intervals
 from airflow_provider_glue_labeling.quality.metrics import find_matches_metrics, numbers

@@ -14,7 +14,6 @@ import pytest
 from airflow_provider_glue_labeling.labels.agreement import (
     AgreementError,
     Copy,
-    Team,
     below_agreement,
     check_agreement,
     check_taker,
@@ -27,6 +26,7 @@ from airflow_provider_glue_labeling.labels.agreement import (
     settle,
 )
 from airflow_provider_glue_labeling.labels.format import LabelingError, LabelingSet, labels_file_problems
+from airflow_provider_glue_labeling.labels.team import Team
 
 
 def test_matching_pairs_are_the_pairs_sharing_a_label() -> None:
