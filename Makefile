@@ -15,7 +15,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml $(LOCK) airflow_provider_glue_labeling/__init__.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check $$(grep '^uv==' $(LOCK))
-	$(VENV)/bin/uv pip install -q --python $(PY) -c $(LOCK) -e '.[dev]'
+	$(VENV)/bin/uv pip install -q --python $(PY) --constraint $(LOCK) -e '.[dev]'
 	touch $(STAMP)
 
 # Resolve the lock and every locked matrix cell anew, to the newest releases the ranges admit
