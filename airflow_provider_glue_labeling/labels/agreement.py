@@ -128,6 +128,18 @@ def pair_kappa(both: int, first_only: int, second_only: int, neither: int) -> fl
     return (observed - chance) / (1 - chance)
 
 
+def pair_f1(both: int, first_only: int, second_only: int) -> float:
+    """Pairwise F1 of two groupings, from the counts of pairs (see the module): 1 when neither
+    calls any pair the same entity.
+
+    :param both: pairs both call the same entity.
+    :param first_only: pairs only the first calls the same entity.
+    :param second_only: pairs only the second calls the same entity.
+    """
+    differ = first_only + second_only
+    return 2 * both / (2 * both + differ) if both + differ else 1.0
+
+
 @dataclass(frozen=True)
 class SetAgreement:
     """The agreement of two copies of one set, counted over the set's record pairs.
@@ -165,8 +177,7 @@ class SetAgreement:
 
     @property
     def f1(self) -> float:
-        differ = self.first_only + self.second_only
-        return 2 * self.both / (2 * self.both + differ) if self.both + differ else 1.0
+        return pair_f1(self.both, self.first_only, self.second_only)
 
     @property
     def kappa(self) -> float:
@@ -253,11 +264,10 @@ def labeler_agreement(agreements: Iterable[SetAgreement]) -> dict[str, LabelerAg
             counts[4] += 1
     out = {}
     for person, (both, first_only, second_only, neither, sets) in pooled.items():
-        differ = first_only + second_only
         out[person] = LabelerAgreement(
             person=person,
             kappa=pair_kappa(both, first_only, second_only, neither),
-            f1=2 * both / (2 * both + differ) if both + differ else 1.0,
+            f1=pair_f1(both, first_only, second_only),
             sets=sets,
             pairs=both + first_only + second_only + neither,
         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from airflow_provider_glue_labeling.labels.agreement import (
@@ -17,6 +18,7 @@ from airflow_provider_glue_labeling.labels.agreement import (
     check_agreement,
     compare,
     labeler_agreement,
+    pair_f1,
     pair_kappa,
     second_copies,
     settle,
@@ -75,6 +77,11 @@ class Team:
 
     def copies(self) -> dict[str, list[Copy]]:
         """Set id to its done copies, the first copy first."""
+        return self._done
+
+    @cached_property
+    def _done(self) -> dict[str, list[Copy]]:
+        """:meth:`copies`, worked out once: a team is frozen, and the page asks per set."""
         done: dict[str, list[Copy]] = {}
         for kept in (self.first, self.second):
             for set_id, draft in kept.items():
@@ -118,15 +125,12 @@ class Team:
         settled by an adjudicator, and each labeler's pooled kappa, F1, sets and pairs."""
         found = self.agreements()
         counts = [sum(getattr(a, n) for a in found) for n in ("both", "first_only", "second_only", "neither")]
-        differ = counts[1] + counts[2]
         return {
             "overlapped_sets": len(self.overlapped),
             "compared_sets": len(found),
             "pairs": sum(counts),
             "kappa": round(pair_kappa(*counts), 4) if found else None,
-            "f1": (round(2 * counts[0] / (2 * counts[0] + differ), 4) if counts[0] + differ else 1.0)
-            if found
-            else None,
+            "f1": round(pair_f1(*counts[:3]), 4) if found else None,
             "settled_sets": sorted(s for s in self.decisions if s in self.labeling_set.sets),
             "labelers": {
                 person: {"kappa": round(a.kappa, 4), "f1": round(a.f1, 4), "sets": a.sets, "pairs": a.pairs}
