@@ -26,7 +26,22 @@ calls none, F1 1 when neither copy calls any.
 
 The records the copies disagree on are those in at least one pair they disagree on. A
 labeler's agreement with the others pools the pair counts of every set they hold a copy of
-(against the other copy) into one kappa; the lowest points at the least careful labeler.
+(against the other copy) into one kappa and one F1.
+
+Which labeler is careless is another question: a careful labeler paired with a careless one
+disagrees as much as the careless one does. Each set also counts the records one copy must move
+to become the other, the *transfer distance* between the two groupings (Day 1981, "The
+complexity of computing metric distances between partitions"; Denœud 2008, "Transfer distance
+between partitions"): the set's records minus the most records the two groupings' groups can
+share when each group of one is paired with at most one group of the other. When two people
+misgroup shares ``e_i`` and ``e_j`` of the records, independently and rarely, the records moved
+per record labeled by both is about ``d_ij = e_i + e_j``. Over the pairs of labelers that shared
+sets, the least-squares solution of those equations (each pair weighted by its records) is each
+labeler's estimated share of records misgrouped (Dawid and Skene 1979 estimate labelers' error
+rates from their disagreements in the same spirit). It exists for a group of labelers whose
+pairings contain an odd cycle (three people who each shared sets with the other two, say);
+with two people, or pairings that split into two camps, the disagreements cannot say which side
+erred, and it is None.
 """
 
 from __future__ import annotations
@@ -140,6 +155,58 @@ def pair_f1(both: int, first_only: int, second_only: int) -> float:
     return 2 * both / (2 * both + differ) if both + differ else 1.0
 
 
+def transfer_distance(first: Sequence[Hashable], second: Sequence[Hashable]) -> int:
+    """The fewest records to move from one group to another that turn one grouping into the other
+    (see the module): the records minus the largest total overlap of a one-to-one pairing of the
+    first grouping's groups with the second's, an assignment over their contingency table.
+
+    :param first: a label or group number per record.
+    :param second: another grouping of the same records.
+    """
+    rows = {g: i for i, g in enumerate(dict.fromkeys(first))}
+    cols = {g: j for j, g in enumerate(dict.fromkeys(second))}
+    shared = [[0] * len(cols) for _ in rows]
+    for a, b in zip(first, second, strict=True):
+        shared[rows[a]][cols[b]] += 1
+    return len(first) - _most_shared(shared)
+
+
+def _most_shared(weights: list[list[int]]) -> int:
+    """The largest sum of ``weights[i][j]`` over a one-to-one pairing of rows with columns: the
+    Hungarian method (Kuhn 1955) with potentials, on the table padded to a square, as a
+    least-cost assignment of the negated weights. O(n³) for n groups."""
+    n = max(len(weights), len(weights[0]) if weights else 0)
+    cost = [
+        [-(weights[i][j] if i < len(weights) and j < len(weights[i]) else 0) for j in range(n)]
+        for i in range(n)
+    ]
+    u, v = [0] * (n + 1), [0] * (n + 1)
+    owner, way = [0] * (n + 1), [0] * (n + 1)  # owner[j]: the row (from 1) column j is paired with
+    for row in range(1, n + 1):
+        owner[0], col = row, 0
+        least, used = [float("inf")] * (n + 1), [False] * (n + 1)
+        while owner[col]:
+            used[col], at, delta, nxt = True, owner[col], float("inf"), 0
+            for j in range(1, n + 1):
+                if not used[j]:
+                    reduced = cost[at - 1][j - 1] - u[at] - v[j]
+                    if reduced < least[j]:
+                        least[j], way[j] = reduced, col
+                    if least[j] < delta:
+                        delta, nxt = least[j], j
+            for j in range(n + 1):
+                if used[j]:
+                    u[owner[j]] += int(delta)
+                    v[j] -= int(delta)
+                else:
+                    least[j] -= delta
+            col = nxt
+        while col:
+            owner[col] = owner[way[col]]
+            col = way[col]
+    return -sum(cost[owner[j] - 1][j - 1] for j in range(1, n + 1) if owner[j])
+
+
 @dataclass(frozen=True)
 class SetAgreement:
     """The agreement of two copies of one set, counted over the set's record pairs.
@@ -151,6 +218,9 @@ class SetAgreement:
     :param second_only: pairs only the second copy calls the same entity.
     :param neither: pairs neither copy calls the same entity.
     :param disagreements: positions of the records in a pair the copies disagree on.
+    :param records: the set's records.
+    :param moved: the fewest records one copy must move to become the other
+        (:func:`transfer_distance`).
     """
 
     set_id: str
@@ -160,6 +230,8 @@ class SetAgreement:
     second_only: int
     neither: int
     disagreements: tuple[int, ...]
+    records: int
+    moved: int
 
     @property
     def pairs(self) -> int:
@@ -216,6 +288,8 @@ def compare(set_id: str, first: Copy, second: Copy) -> SetAgreement:
         second_only=len(theirs - ours),
         neither=total - both - len(differ),
         disagreements=tuple(sorted({i for pair in differ for i in pair})),
+        records=size,
+        moved=transfer_distance(first.groups, second.groups) if differ else 0,
     )
 
 
@@ -228,6 +302,8 @@ class LabelerAgreement:
     :param f1: pairwise F1 over the same pooled pairs.
     :param sets: how many sets it rests on.
     :param pairs: how many record pairs it rests on.
+    :param error: the estimated share of records they misgroup, from 0 to 1 (see the module);
+        None when the sets shared do not tell (two people, or pairings in two camps).
     """
 
     person: str
@@ -235,17 +311,22 @@ class LabelerAgreement:
     f1: float
     sets: int
     pairs: int
+    error: float | None = None
 
 
 def labeler_agreement(agreements: Iterable[SetAgreement]) -> dict[str, LabelerAgreement]:
     """Each labeler's agreement with the others: the pair counts of every set they hold a copy
-    of, pooled, as one kappa and one F1. The counts of each set are oriented to the person (the
-    pairs only they call the same entity, and those only the other copy does), so that the pooled
-    figures do not depend on which copy of each set was first.
+    of, pooled, as one kappa and one F1, and their estimated share of records misgrouped
+    (:func:`labeler_errors`). The counts of each set are oriented to the person (the pairs only
+    they call the same entity, and those only the other copy does), so that the pooled figures
+    do not depend on which copy of each set was first.
 
     :param agreements: the overlapped sets with both copies done (:func:`compare`).
-    :return: person to their agreement, lowest kappa first.
+    :return: person to their agreement, the most misgrouping first (then the lowest kappa;
+        those with no estimate after those with one).
     """
+    agreements = list(agreements)
+    errors = labeler_errors(agreements)
     pooled: dict[str, list[int]] = {}
     for found in agreements:
         for person in found.people:
@@ -270,8 +351,87 @@ def labeler_agreement(agreements: Iterable[SetAgreement]) -> dict[str, LabelerAg
             f1=pair_f1(both, first_only, second_only),
             sets=sets,
             pairs=both + first_only + second_only + neither,
+            error=errors.get(person),
         )
-    return dict(sorted(out.items(), key=lambda item: (item[1].kappa, item[0])))
+
+    def rank(item: tuple[str, LabelerAgreement]) -> tuple[bool, float, float, str]:
+        error = item[1].error
+        return (error is None, -(error or 0.0), item[1].kappa, item[0])
+
+    return dict(sorted(out.items(), key=rank))
+
+
+def labeler_errors(agreements: Iterable[SetAgreement]) -> dict[str, float]:
+    """Each labeler's estimated share of records misgrouped (see the module): the weighted
+    least-squares solution of ``moved / records = e_i + e_j`` over the pairs of labelers that
+    shared sets, clipped to [0, 1]. Labelers whose pairings cannot tell (no odd cycle among
+    them) are left out.
+
+    :param agreements: the overlapped sets with both copies done (:func:`compare`).
+    """
+    moved: dict[tuple[str, str], list[int]] = {}
+    for found in agreements:
+        counts = moved.setdefault((min(found.people), max(found.people)), [0, 0])
+        counts[0] += found.moved
+        counts[1] += found.records
+    out: dict[str, float] = {}
+    for people in _told_apart(list(moved)):
+        index = {p: i for i, p in enumerate(people)}
+        # The normal equations (A^T W A) e = A^T W d, A a row per pair with 1 at both people.
+        normal = [[0.0] * len(people) for _ in people]
+        rhs = [0.0] * len(people)
+        for (a, b), (count, records) in moved.items():
+            if a in index:
+                for i in (index[a], index[b]):
+                    rhs[i] += count
+                    for j in (index[a], index[b]):
+                        normal[i][j] += records
+        for person, error in zip(people, _solve(normal, rhs), strict=True):
+            out[person] = min(max(error, 0.0), 1.0)
+    return out
+
+
+def _told_apart(pairs: list[tuple[str, str]]) -> list[list[str]]:
+    """The groups of labelers (connected by shared sets) whose pairings contain an odd cycle:
+    only there do the pairs' disagreements fix each person's share (a graph's unsigned incidence
+    matrix has full column rank exactly when no component is bipartite)."""
+    linked: dict[str, set[str]] = {}
+    for a, b in pairs:
+        linked.setdefault(a, set()).add(b)
+        linked.setdefault(b, set()).add(a)
+    side: dict[str, int] = {}
+    groups = []
+    for start in sorted(linked):
+        if start in side:
+            continue
+        side[start], members, odd, queue = 0, [start], False, [start]
+        while queue:
+            person = queue.pop()
+            for other in sorted(linked[person]):
+                if other not in side:
+                    side[other] = 1 - side[person]
+                    members.append(other)
+                    queue.append(other)
+                elif side[other] == side[person]:
+                    odd = True
+        if odd:
+            groups.append(sorted(members))
+    return groups
+
+
+def _solve(matrix: list[list[float]], rhs: list[float]) -> list[float]:
+    """``x`` with ``matrix x = rhs``, by Gaussian elimination with partial pivoting (the matrix is
+    nonsingular: see :func:`_told_apart`)."""
+    size = len(rhs)
+    rows = [[*row, value] for row, value in zip(matrix, rhs, strict=True)]
+    for col in range(size):
+        pivot = max(range(col, size), key=lambda r: abs(rows[r][col]))
+        rows[col], rows[pivot] = rows[pivot], rows[col]
+        for r in range(size):
+            if r != col:
+                factor = rows[r][col] / rows[col][col]
+                rows[r] = [x - factor * y for x, y in zip(rows[r], rows[col], strict=True)]
+    return [rows[i][size] / rows[i][i] for i in range(size)]
 
 
 def below_agreement(agreements: Iterable[SetAgreement], min_agreement: float) -> list[SetAgreement]:

@@ -122,7 +122,9 @@ class Team:
     def summary(self) -> dict[str, Any]:
         """The team's agreement as the quality history, the chart and the asset events keep it:
         the sets compared, the pooled kappa and F1 over their pairs (None when none), the sets
-        settled by an adjudicator, and each labeler's pooled kappa, F1, sets and pairs."""
+        settled by an adjudicator, and each labeler's pooled kappa, F1, sets and pairs and their
+        estimated share of records misgrouped (None when the pairings cannot tell), the most
+        misgrouping first."""
         found = self.agreements()
         counts = [sum(getattr(a, n) for a in found) for n in ("both", "first_only", "second_only", "neither")]
         return {
@@ -133,7 +135,13 @@ class Team:
             "f1": round(pair_f1(*counts[:3]), 4) if found else None,
             "settled_sets": sorted(s for s in self.decisions if s in self.labeling_set.sets),
             "labelers": {
-                person: {"kappa": round(a.kappa, 4), "f1": round(a.f1, 4), "sets": a.sets, "pairs": a.pairs}
+                person: {
+                    "kappa": round(a.kappa, 4),
+                    "f1": round(a.f1, 4),
+                    "sets": a.sets,
+                    "pairs": a.pairs,
+                    "error": None if a.error is None else round(a.error, 4),
+                }
                 for person, a in labeler_agreement(found).items()
             },
         }

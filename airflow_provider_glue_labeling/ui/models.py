@@ -134,6 +134,7 @@ class Labeler(BaseModel):
     f1: float
     sets: int
     pairs: int
+    error: float | None = None  # the estimated share of records they misgroup; None: cannot tell
 
 
 class Agreement(BaseModel):

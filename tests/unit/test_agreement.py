@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
+import random
 
 import pytest
 
@@ -19,11 +21,13 @@ from airflow_provider_glue_labeling.labels.agreement import (
     check_taker,
     compare,
     labeler_agreement,
+    labeler_errors,
     matching_pairs,
     numbered,
     pair_kappa,
     second_copies,
     settle,
+    transfer_distance,
 )
 from airflow_provider_glue_labeling.labels.format import LabelingError, LabelingSet, labels_file_problems
 from airflow_provider_glue_labeling.labels.team import Team
@@ -103,7 +107,10 @@ def test_labeler_agreement_pools_each_labelers_sets() -> None:
     #   po = 5/9; pe = (3*3 + 6*6)/81 = 45/81 = po -> kappa 0. F1 = 2/6.
     # cy: s2 + s3, oriented to cy = 1, 4, 2, 5 (12 pairs). po = 6/12; pe = (5*3 + 7*9)/144 = 78/144;
     #   kappa = (72-78)/(144-78) = -1/11. F1 = 2/8.
-    assert list(standing) == ["cy", "ben", "ana"]  # lowest first
+    # Records moved: ana-ben 0 of 3, ana-cy 1 of 4, cy-ben 2 of 4: e_cy = (1/4 + 1/2 - 0)/2 = 3/8,
+    #   e_ben = (0 + 1/2 - 1/4)/2 = 1/8, e_ana = (0 + 1/4 - 1/2)/2 < 0, so 0.
+    assert list(standing) == ["cy", "ben", "ana"]  # the most misgrouping first
+    assert [standing[p].error for p in standing] == pytest.approx([3 / 8, 1 / 8, 0.0])
     assert standing["ana"].kappa == pytest.approx(20 / 38)
     assert standing["ana"].f1 == pytest.approx(2 / 3)
     assert standing["ben"].kappa == pytest.approx(0.0)
@@ -112,6 +119,92 @@ def test_labeler_agreement_pools_each_labelers_sets() -> None:
     assert standing["cy"].f1 == pytest.approx(0.25)
     assert (standing["cy"].sets, standing["cy"].pairs) == (2, 12)
     assert labeler_agreement([]) == {}
+
+
+def test_transfer_distance_counts_the_fewest_records_to_move() -> None:
+    assert transfer_distance("aabb", "aabb") == 0
+    assert transfer_distance("aabb", "xxyy") == 0  # the labels' names do not matter
+    assert transfer_distance("aabb", "aabc") == 1  # the last record split off
+    assert transfer_distance("aabb", "abcd") == 2  # one record of each pair split off
+    assert transfer_distance("aaaa", "abcd") == 3
+    assert transfer_distance("aabb", "abab") == 2
+    assert transfer_distance("", "") == 0
+
+
+def test_transfer_distance_is_the_best_one_to_one_pairing_of_groups() -> None:
+    # Against every injective pairing of the first grouping's groups with the second's, tried
+    # by brute force: the fewest records left out of a paired group.
+    def by_brute_force(first: list[int], second: list[str]) -> int:
+        ours, theirs = list(dict.fromkeys(first)), list(dict.fromkeys(second))
+        slots = theirs + [None] * max(0, len(ours) - len(theirs))
+        kept = max(
+            sum(1 for a, b in zip(first, second, strict=True) if dict(zip(ours, pick, strict=True))[a] == b)
+            for pick in itertools.permutations(slots, len(ours))
+        )
+        return len(first) - kept
+
+    rng = random.Random(7)
+    for _ in range(300):
+        size = rng.randint(1, 8)
+        first = [rng.randint(0, rng.randint(0, 5)) for _ in range(size)]
+        second = [rng.choice("wxyz"[: rng.randint(1, 4)]) for _ in range(size)]
+        assert transfer_distance(first, second) == by_brute_force(first, second), (first, second)
+
+
+def test_labeler_errors_solve_each_pairs_records_moved() -> None:
+    # ana-ben move 1 record of 4, ana-cy 2 of 4, ben-cy 2 of 4: e_ana + e_ben = 1/4,
+    # e_ana + e_cy = 1/2, e_ben + e_cy = 1/2, so e_cy = 3/8 and e_ana = e_ben = 1/8. Pooled kappa
+    # alone cannot say this: ana's and ben's copies disagree with cy's too.
+    found = [
+        compare("s1", Copy("ana", "aabb"), Copy("ben", "aabc")),
+        compare("s2", Copy("ana", "aabb"), Copy("cy", "abcd")),
+        compare("s3", Copy("ben", "aabb"), Copy("cy", "abab")),
+    ]
+    assert [(a.records, a.moved) for a in found] == [(4, 1), (4, 2), (4, 2)]
+    errors = labeler_errors(found)
+    assert errors == pytest.approx({"ana": 1 / 8, "ben": 1 / 8, "cy": 3 / 8})
+    standing = labeler_agreement(found)
+    assert next(iter(standing)) == "cy" and standing["cy"].error == pytest.approx(3 / 8)
+    # A pair's sets are pooled: a second ana-ben set with nothing moved makes it 1 of 8, so
+    # e_ana + e_ben = 1/8 and e_cy = (1/2 + 1/2 - 1/8) / 2 = 7/16.
+    more = [*found, compare("s4", Copy("ana", "aaaa"), Copy("ben", "aaaa"))]
+    assert labeler_errors(more)["cy"] == pytest.approx(7 / 16)
+
+
+def test_labeler_errors_weigh_each_pair_by_its_records() -> None:
+    # Four labelers, six pairs: more equations than people, solved by least squares weighted by
+    # the records each pair shared. ana and ben move 2 of 4 records (d = 1/2); every other pair
+    # agrees on 40 records (d = 0). By symmetry e_ana = e_ben = x and e_cy = e_dan = y; minimizing
+    # 4 (2x - 1/2)^2 + 40 (4 (x + y)^2 + (2y)^2) gives x = -2y and y = -1/48: x = 1/24, y < 0 so 0.
+    # Unweighted, (2x - 1/2)^2 + 4 (x + y)^2 + (2y)^2 would give x = 1/6.
+    agreeing = [("ana", "cy"), ("ana", "dan"), ("ben", "cy"), ("ben", "dan"), ("cy", "dan")]
+    found = [
+        compare(f"{a}-{b}-{i}", Copy(a, "aabbccddee"), Copy(b, "aabbccddee"))
+        for a, b in agreeing
+        for i in range(4)
+    ]
+    found.append(compare("ab", Copy("ana", "aabb"), Copy("ben", "abcd")))
+    errors = labeler_errors(found)
+    assert errors == pytest.approx({"ana": 1 / 24, "ben": 1 / 24, "cy": 0.0, "dan": 0.0})
+
+
+def test_labeler_errors_are_none_where_disagreements_cannot_say_who_erred() -> None:
+    two = [compare("s1", Copy("ana", "aabb"), Copy("ben", "abcd"))]
+    assert labeler_errors(two) == {}
+    assert labeler_agreement(two)["ana"].error is None
+    # cy shared sets with ana and with ben, but ana and ben none with each other: two camps.
+    camps = [
+        compare("s1", Copy("ana", "aabb"), Copy("cy", "abcd")),
+        compare("s2", Copy("cy", "aabb"), Copy("ben", "abcd")),
+    ]
+    assert labeler_errors(camps) == {}
+    # Estimates below 0 (agreeing better than the others' errors allow) are 0.
+    found = [
+        compare("s1", Copy("ana", "aabb"), Copy("ben", "aabb")),
+        compare("s2", Copy("ana", "aabb"), Copy("cy", "aabb")),
+        compare("s3", Copy("ben", "aabb"), Copy("cy", "abcd")),
+    ]
+    assert labeler_errors(found) == pytest.approx({"ana": 0.0, "ben": 0.25, "cy": 0.25})
 
 
 def test_labeler_agreement_does_not_depend_on_which_copy_came_first() -> None:
@@ -281,3 +374,28 @@ def test_team_gates_unsettled_sets_settles_and_sums_up_from_the_kept_drafts() ->
     once = Team.of(labeling_set, 0.0, first, second)
     assert once.overlapped == frozenset() and once.agreements() == [] and once.summary()["kappa"] is None
     assert [row[1] for row in rows_of(once.labels_file())[1:]] == ["A", "A", "B", "A", "A"]
+
+
+def test_team_summary_estimates_each_labelers_misgrouping_once_three_share_sets() -> None:
+    labeling_set = LabelingSet.parse(
+        [LABELING_SET + b"s3,,r6,Edsger\ns3,,r7,Edsger D\ns3,,r8,Barbara\ns3,,r9,Barbara L\n"]
+    )
+    # s1 ana-ben agree; s2 ana-cy and s3 ben-cy: cy splits a pair (1 of 2, 1 of 4 records moved).
+    # e_ana + e_ben = 0, e_ana + e_cy = 1/2, e_ben + e_cy = 1/4 (pooled: 0/3, 1/2, 1/4):
+    # e_cy = (1/2 + 1/4 - 0)/2 = 3/8, e_ana = (0 + 1/2 - 1/4)/2 = 1/8, e_ben = -1/8 -> 0.
+    first = {
+        "s1": {"groups": [0, 0, 2], "done": True, "by": "ana"},
+        "s2": {"groups": [0, 0], "done": True, "by": "ana"},
+        "s3": {"groups": [0, 0, 2, 2], "done": True, "by": "ben"},
+    }
+    second = {
+        "s1": {"groups": [0, 0, 2], "done": True, "by": "ben"},
+        "s2": {"groups": [0, 1], "done": True, "by": "cy"},
+        "s3": {"groups": [0, 0, 2, 3], "done": True, "by": "cy"},
+    }
+    labelers = Team.of(labeling_set, 1.0, first, second).summary()["labelers"]
+    assert list(labelers) == ["cy", "ana", "ben"]
+    assert [labelers[p]["error"] for p in labelers] == [0.375, 0.125, 0.0]
+    # Two people only: who erred cannot be told, and the page shows none.
+    two = Team.of(labeling_set, 1.0, {"s1": first["s1"]}, {"s1": second["s1"]}).summary()["labelers"]
+    assert {p: two[p]["error"] for p in two} == {"ana": None, "ben": None}
