@@ -565,6 +565,7 @@ def test_two_people_label_a_set_twice_blind_in_two_browsers_and_one_settles_it(
         alice.locator(f"section[data-set='{o1}'] .status:has-text('Settled · alice')").wait_for()
         labelers = alice.locator("#labelers").inner_text()
         assert all(person in labelers for person in ("alice", "bea", "ana"))
+        assert "Records misgrouped (estimated)" in labelers  # who is careless, where it can be told
         assert alice.locator("#progress").inner_text().startswith("10 of 10 sets done")
         shot = tmp_path / "labeling-agreement.png"
         alice.screenshot(path=str(shot), full_page=True)
