@@ -9,9 +9,11 @@ the user ``bea``, groups each set's records from the known truth, saves them and
 people do in the page; on older Airflow it uploads the labels file to S3 instead.
 ``--label-yourself`` leaves the labeling to you: open the printed URL, sign in, "Labeling".
 Once an evaluation passes (good enough, or a plateau), its event on the transform's asset runs
-``glue_findmatches_matching.py``, whose FindMatches job writes every record with its match id;
-the demo ends printing the records, the match groups and their pairwise precision and recall
-against the known truth.
+``glue_findmatches_matching.py``, whose FindMatches job writes every record with its match id
+and confidence score; the groups it is unsure of go to people as a review set, which the demo
+labeler labels as it labels a labeling set, and their labels are imported. The demo ends
+printing the records, the match groups and their pairwise precision and recall against the
+known truth.
 """
 
 from __future__ import annotations
@@ -271,11 +273,12 @@ def main(argv: list[str] | None = None) -> int:
                     )
                 if ended != "success" or decision.get("decision") != KEEP_LABELING:
                     break
-            labeler.stopped.set()
             print(f"\nDAG run {run_id}: {ended}")
             for task_id, state in airflow.states(DAG_ID, run_id, TASKS).items():
                 print(f"  {task_id:<24}{state}")
+            # The matching run asks people to review the groups it is unsure of: the labeler goes on.
             matched = wait_for_matches(airflow, wait_until) if ended == "success" else None
+            labeler.stopped.set()
         print_metrics(glue.get_ml_transform(TransformId=transform_id))
         history = f"s3://{BUCKET}/quality-history/{transform_id}/"
         rounds = read_history(history)
@@ -293,8 +296,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def wait_for_matches(airflow: Any, wait_until: Any) -> dict[str, Any]:
-    """The matching DAG's run after the last evaluation (through the transform's asset): its summary."""
-    say(f"waiting for {MATCHING_DAG_ID}, scheduled on the transform's asset, to run the FindMatches job")
+    """The matching DAG's run after the last evaluation (through the transform's asset), once its
+    review round is over: its summary."""
+    say(
+        f"waiting for {MATCHING_DAG_ID}, scheduled on the transform's asset, to run the FindMatches job "
+        "and have the groups it is unsure of reviewed"
+    )
 
     def matched() -> dict[str, Any] | None:
         for run in reversed(airflow.runs(MATCHING_DAG_ID)):

@@ -10,7 +10,16 @@ DAG's evaluation and import update. The latest event decides:
    ``GlueJobOperator``: it applies the transform to its source table and writes every record with
    its ``match_id`` and its group's ``match_confidence_score`` under
    ``s3://<bucket>/matches/<run time>/``;
-3. ``count_matches`` reads what the job wrote: records, match groups, the largest group.
+3. ``count_matches`` reads what the job wrote: records, match groups, the largest group;
+4. ``review_set`` turns the groups the transform is unsure of (``match_confidence_score`` between
+   the params ``min_confidence`` and ``max_confidence``) into a review set, in Glue's labeling-set
+   format, under ``s3://<bucket>/labeling-sets/review-<run time>/``; with fewer than
+   ``min_groups_to_review`` such groups it asks nobody, and the review steps are skipped;
+5. ``label_review_set`` asks people to label it, as any labeling set (Required Actions and the
+   labeling page on Airflow 3.1+, the file at ``s3://<bucket>/labels/review-<run time>/labels.csv``
+   on 2.11 and 3.0), and ``import_review_labels`` adds their labels to the transform's: the
+   retraining DAG's next evaluation tests them. The import's event on the transform's asset runs
+   this DAG again, which stops at ``transform_passed`` (the latest event is an import).
 
 The transform, bucket and the job's IAM role come from the environment (an asset is named when
 the DAG is parsed): ``GLUE_FINDMATCHES_TRANSFORM_ID``, ``GLUE_FINDMATCHES_BUCKET`` and
@@ -28,15 +37,24 @@ from typing import Any
 import pendulum
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 from airflow.providers.amazon.aws.operators.glue import GlueJobOperator
-from airflow.providers.common.compat.sdk import DAG, task
+from airflow.providers.common.compat.sdk import DAG, Param, task
 
 from airflow_provider_glue_labeling.assets import PASSED, transform_asset
 from airflow_provider_glue_labeling.hooks import default_poll_seconds
+from airflow_provider_glue_labeling.operators import (
+    GlueMLImportLabelsOperator,
+    GlueMLLabelingOperator,
+    GlueMLReviewSetOperator,
+)
 
 TRANSFORM_ID = os.environ.get("GLUE_FINDMATCHES_TRANSFORM_ID", "tfm-0123456789abcdef")
 BUCKET = os.environ.get("GLUE_FINDMATCHES_BUCKET", "my-findmatches-bucket")
 ROLE_ARN = os.environ.get("GLUE_FINDMATCHES_JOB_ROLE_ARN", "arn:aws:iam::123456789012:role/GlueFindMatches")
-MATCHES = f"s3://{BUCKET}/matches/" + "{{ (dag_run.logical_date or dag_run.run_after) | ts_nodash }}/"
+RUN_TIME = "{{ (dag_run.logical_date or dag_run.run_after) | ts_nodash }}"
+MATCHES = f"s3://{BUCKET}/matches/{RUN_TIME}/"
+REVIEW_SET = f"s3://{BUCKET}/labeling-sets/review-{RUN_TIME}/"
+REVIEW_LABELS = f"s3://{BUCKET}/labels/review-{RUN_TIME}/labels.csv"
+LABELS_TIMEOUT = 6 * 24 * 60 * 60
 # [START howto_asset_glue_ml_transform]
 TRANSFORM = transform_asset(TRANSFORM_ID)  # glue-ml-transform://tfm-.../
 # [END howto_asset_glue_ml_transform]
@@ -48,6 +66,13 @@ with DAG(
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     tags=["glue", "findmatches"],
+    params={
+        # The band of match confidence scores people review, and how many uncertain groups are
+        # worth asking them about.
+        "min_confidence": Param(0.4, type="number", minimum=0, maximum=1),
+        "max_confidence": Param(0.8, type="number", minimum=0, maximum=1),
+        "min_groups_to_review": Param(3, type="integer", minimum=1),
+    },
     # The deferred job's wait between polls (Amazon provider 9.6+; older ones poll every
     # job_poll_interval): default_args reach only the operators that take them.
     default_args={"waiter_delay": max(1, round(default_poll_seconds()))},
@@ -104,4 +129,29 @@ with DAG(
         print(f"Matches: {summary}")
         return summary
 
-    transform_passed() >> find_matches >> count_matches(MATCHES)
+    # [START howto_operator_glue_ml_review_set]
+    review_set = GlueMLReviewSetOperator(
+        task_id="review_set",
+        transform_id=TRANSFORM_ID,
+        matches_s3_path=MATCHES,
+        review_set_s3_path=REVIEW_SET,
+        min_confidence="{{ params.min_confidence }}",
+        max_confidence="{{ params.max_confidence }}",
+        min_groups="{{ params.min_groups_to_review }}",
+    )
+    label_review_set = GlueMLLabelingOperator(
+        task_id="label_review_set",
+        transform_id=TRANSFORM_ID,
+        labeling_set_s3_path=review_set.output,  # the review set's file
+        labels_s3_path=REVIEW_LABELS,
+        timeout=LABELS_TIMEOUT,
+    )
+    import_review_labels = GlueMLImportLabelsOperator(
+        task_id="import_review_labels",
+        transform_id=TRANSFORM_ID,
+        input_s3_path=label_review_set.output,
+    )
+    # [END howto_operator_glue_ml_review_set]
+
+    transform_passed() >> find_matches >> [count_matches(MATCHES), review_set]
+    review_set >> label_review_set >> import_review_labels

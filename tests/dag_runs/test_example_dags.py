@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import io
+import json
 import re
 import sys
 import uuid
@@ -67,7 +68,12 @@ def load(name: str, deferrable: bool, monkeypatch):
     )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    glue_tasks = [t for t in module.dag.tasks if t.task_type.startswith("GlueML")]
+    # Every task that waits on Glue (a review set is built in the worker: nothing to wait for).
+    glue_tasks = [
+        t
+        for t in module.dag.tasks
+        if t.task_type.startswith("GlueML") and t.task_type != "GlueMLReviewSetOperator"
+    ]
     assert all(t.deferrable is deferrable for t in glue_tasks)
     return module.dag
 
@@ -116,48 +122,40 @@ def test_retraining_dag_asks_for_labels_until_quality_is_good_enough(
         )
         # The transform's latest event is the import: the matching DAG finds nothing to do.
         not_yet = matching.test()
-        assert states(not_yet) == {
-            "transform_passed": "success",
-            "find_matches": "skipped",
-            "count_matches": "skipped",
-        }
+        matching_tasks = [
+            "transform_passed",
+            "find_matches",
+            "count_matches",
+            "review_set",
+            "label_review_set",
+            "import_review_labels",
+        ]
+        assert states(not_yet) == dict.fromkeys(matching_tasks, "skipped") | {"transform_passed": "success"}
         # The next run evaluates those labels: F1 meets min_f1, so nobody is asked for labels.
         second = dag.test(run_conf=conf)
+        logged = "".join(capfd.readouterr())
+        transform = glue.get_ml_transform(TransformId=transform_id)
+        # Then the matching DAG runs the job, and people review the groups it is unsure of.
+        matched = matching.test()
+        # And the next evaluation tests their labels too.
+        third = dag.test(run_conf=conf)
     finally:
         labeler.stopped.set()
         labeler.join()
-    logged = "".join(capfd.readouterr())
     second_states = states(second)
     assert second.state == "success", second_states
     assert (second_states["evaluate"], second_states["ask_for_labels"]) == ("success", "success")
     assert {second_states[t] for t in labeling_round} == {"skipped"}, second_states
-    transform = glue.get_ml_transform(TransformId=transform_id)
     f1 = transform["EvaluationMetrics"]["FindMatchesMetrics"]["F1"]
     assert transform["LabelCount"] == 100 and f1 >= 0.5
     assert f"Asking nobody for labels (good_enough): good enough: F1 {f1:.4f} >= 0.5000" in logged
-    history = s3.list_objects_v2(Bucket=BUCKET, Prefix="quality-history/")["Contents"]
-    assert len(history) == 1  # one evaluation, one round
-
-    events = asset_events(f"glue-ml-transform://{transform_id}/")
-    if not HAS_ASSET_ALIASES:  # Airflow 2: a templated transform id records no dataset event
-        assert events == []
-        return
-    # The transform's asset: an evaluation that found no labels, the import, the passing evaluation.
-    assert [(e["task_run_type"], e.get("passed")) for e in events] == [
-        ("EVALUATION", False),
-        ("IMPORT_LABELS", None),
-        ("EVALUATION", True),
+    history = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="quality-history/")["Contents"]]
+    # One round per evaluation: the second run's, and the third's after the review (below).
+    rounds = [
+        json.loads(s3.get_object(Bucket=BUCKET, Key=k)["Body"].read()) for k in history if "/round-" in k
     ]
-    assert events[0]["decision"] == "keep_labeling" and events[0]["task_run_id"] is None
-    assert events[1]["input_s3_path"].endswith("/labels.csv") and events[1]["replace_all_labels"] is False
-    passed = events[2]
-    assert (passed["decision"], passed["label_count"], passed["failed"]) == ("good_enough", 100, [])
-    assert passed["metrics"]["F1"] == f1 and passed["task_run_id"].startswith("tsk-")
-    labels_file = events[1]["input_s3_path"]
-    assert [e["transform_id"] for e in asset_events(labels_file)] == [transform_id]
 
     # Now the latest event is an evaluation that passed: the FindMatches job runs with the transform.
-    matched = matching.test()
     assert set(states(matched).values()) == {"success"}, states(matched)
     output = s3.list_objects_v2(Bucket=BUCKET, Prefix="matches/")["Contents"]
     # Glue's DynamicFrame writer: run-<epoch ms>-part-r-<number>, no extension
@@ -172,6 +170,52 @@ def test_retraining_dag_asks_for_labels_until_quality_is_good_enough(
     groups = {row["match_id"] for row in rows}
     assert (summary["records"], summary["match_groups"]) == (len(truth), len(groups))
     assert len(set(truth.values())) * 0.8 <= len(groups) < len(truth)  # duplicates found, not all
+
+    # The groups it is unsure of went to people as a review set, their labels were imported, and
+    # the next evaluation counted them.
+    scores = {row["match_id"]: float(row["match_confidence_score"]) for row in rows}
+    uncertain = [g for g, score in scores.items() if 0.4 <= score <= 0.8]
+    assert len(uncertain) >= 3, "the example's min_groups_to_review must find groups to review here"
+    review_file = matched.get_task_instance("review_set").xcom_pull(task_ids="review_set")
+    bucket, key = review_file.removeprefix("s3://").split("/", 1)
+    assert key.startswith(f"labeling-sets/review-{output[0]['Key'].split('/')[1]}/")
+    review_rows = list(
+        csv.DictReader(io.StringIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()))
+    )
+    asked = {row["id"] for row in review_rows}
+    assert {row["match_id"] for row in rows if row["id"] in asked} & set(uncertain)
+    labels_file_of_review = matched.get_task_instance("label_review_set").xcom_pull(
+        task_ids="label_review_set"
+    )
+    assert labels_file_of_review == f"s3://{BUCKET}/labels/{key.split('/')[1]}/labels.csv"
+    assert glue.get_ml_transform(TransformId=transform_id)["LabelCount"] == 100 + len(review_rows)
+    assert third.state == "success" and states(third)["evaluate"] == "success", states(third)
+    assert sorted(r["LabelCount"] for r in rounds) == [100, 100 + len(review_rows)], rounds
+
+    events = asset_events(f"glue-ml-transform://{transform_id}/")
+    if not HAS_ASSET_ALIASES:  # Airflow 2: a templated transform id records no dataset event
+        assert events == []
+        return
+    # The transform's asset: an evaluation that found no labels, the import, the passing
+    # evaluation; then the review's import and the evaluation of its labels.
+    assert [(e["task_run_type"], e.get("passed")) for e in events] == [
+        ("EVALUATION", False),
+        ("IMPORT_LABELS", None),
+        ("EVALUATION", True),
+        ("IMPORT_LABELS", None),
+        ("EVALUATION", True),
+    ]
+    assert events[0]["decision"] == "keep_labeling" and events[0]["task_run_id"] is None
+    assert events[1]["input_s3_path"].endswith("/labels.csv") and events[1]["replace_all_labels"] is False
+    passed = events[2]
+    assert (passed["decision"], passed["label_count"], passed["failed"]) == ("good_enough", 100, [])
+    assert passed["metrics"]["F1"] == f1 and passed["task_run_id"].startswith("tsk-")
+    labels_file = events[1]["input_s3_path"]
+    assert [e["transform_id"] for e in asset_events(labels_file)] == [transform_id]
+    assert events[3]["input_s3_path"] == labels_file_of_review and events[4]["label_count"] == 100 + len(
+        review_rows
+    )
+    assert [e["transform_id"] for e in asset_events(labels_file_of_review)] == [transform_id]
 
 
 @pytest.mark.parametrize("deferrable", [False, True], ids=["worker", "deferrable"])

@@ -1,7 +1,9 @@
 """From labels to matches on a real deployment (api-server or webserver, scheduler, dag-processor,
 triggerer): the retraining example DAG evaluates a taught transform, its event on the
 transform's asset runs the matching example DAG, whose FindMatches job (the Amazon provider's
-``GlueJobOperator``) writes the matches. OpenLineage's file transport captures every event.
+``GlueJobOperator``) writes the matches, and people review the groups it is unsure of: a review
+set, labeled in the labeling page (Required Actions on Airflow 3.1+; the file wait on 3.0), and
+imported. OpenLineage's file transport captures every event.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import requests
 
 import airflow_provider_glue_labeling.emulator as emulator
 from airflow_provider_glue_labeling.emulator.seed import read_matches
-from airflow_provider_glue_labeling.versions import HAS_ASSET_ALIASES
+from airflow_provider_glue_labeling.versions import HAS_ASSET_ALIASES, HAS_UI_PLUGINS
 from tests.helpers import BUCKET, ROOT, add_labels, client
 
 RETRAINING, MATCHING = "glue_findmatches_retraining", "glue_findmatches_matching"
@@ -67,11 +69,13 @@ def taught(server, airflow_db, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def matched(taught):
+def matched(taught, server):
     """The retraining DAG run on the deployment, and the matching DAG run its asset event started."""
+    from dev.demo import Labeler
     from dev.deployment import wait_until
 
     running, transform_id, truth, lineage, s3 = taught
+    glue = client("glue", server)
     emulator.configure(run_seconds=3)
     running.settle_scheduled(RETRAINING, "evaluate")  # the weekly run's start, before ours
     run_id = running.trigger(
@@ -86,14 +90,22 @@ def matched(taught):
     # Generous: on two cores this deployment shares the machine with another one and browsers.
     state = wait_until(retrained, 420, "the retraining run", running.logs)
 
-    # Nobody triggers the matching DAG: the evaluation's asset event does.
+    # Nobody triggers the matching DAG: the evaluation's asset event does. Its review set is
+    # labeled as people label: in the labeling page where there is one.
     def matching_ended():
-        done = [r for r in running.runs(MATCHING) if r["state"] in ("success", "failed")]
-        return done[-1] if done else None
+        runs = running.runs(MATCHING)  # the first: its review's import runs the DAG again
+        return runs[0] if runs and runs[0]["state"] in ("success", "failed") else None
 
-    run = wait_until(
-        matching_ended, 420, "the matching DAG, scheduled on the transform's asset", running.logs
-    )
+    labels_before = glue.get_ml_transform(TransformId=transform_id)["LabelCount"]
+    labeler = Labeler(glue, s3, transform_id, truth, page=running if HAS_UI_PLUGINS else None)
+    labeler.start()
+    try:
+        run = wait_until(
+            matching_ended, 420, "the matching DAG, scheduled on the transform's asset", running.logs
+        )
+    finally:
+        labeler.stopped.set()
+        labeler.join()
     return SimpleNamespace(
         running=running,
         transform_id=transform_id,
@@ -103,6 +115,8 @@ def matched(taught):
         state=state,
         run_id=run_id,
         run=run,
+        labels_before=labels_before,
+        labels_after=glue.get_ml_transform(TransformId=transform_id)["LabelCount"],
     )
 
 
@@ -111,7 +125,14 @@ def test_a_passing_evaluation_runs_the_matching_job_through_the_asset(matched):
     assert matched.state == "success", running.logs()
     decision = running.xcom(RETRAINING, matched.run_id, "evaluate", "teaching_decision")
     assert decision["decision"] == "good_enough", decision
-    tasks = ["transform_passed", "find_matches", "count_matches"]
+    tasks = [
+        "transform_passed",
+        "find_matches",
+        "count_matches",
+        "review_set",
+        "label_review_set",
+        "import_review_labels",
+    ]
     states = running.states(MATCHING, run["dag_run_id"], tasks)
     assert run["state"] == "success" and set(states.values()) == {"success"}, (run, states, running.logs())
     assert run["run_type"] in ("asset_triggered", "dataset_triggered"), run
@@ -119,6 +140,12 @@ def test_a_passing_evaluation_runs_the_matching_job_through_the_asset(matched):
     rows = read_matches(matched.s3, summary["output_path"])
     assert len(rows) == summary["records"] == len(matched.truth)
     assert summary["match_groups"] == len({row["match_id"] for row in rows}) < len(matched.truth)
+    # The groups it was unsure of were labeled (in the page on 3.1+) and imported.
+    review_set = running.xcom(MATCHING, run["dag_run_id"], "review_set", "return_value")
+    reviewed = read_matches(matched.s3, review_set)  # a labeling set's rows: one a record shown
+    labels = running.xcom(MATCHING, run["dag_run_id"], "label_review_set", "return_value")
+    assert labels.endswith("/labels.csv") and "/labels/review-" in labels
+    assert matched.labels_after == matched.labels_before + len(reviewed) > matched.labels_before
 
 
 @pytest.mark.skipif(not HAS_OPENLINEAGE, reason="needs apache-airflow-providers-openlineage (the dev extra)")
