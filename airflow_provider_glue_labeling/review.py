@@ -24,7 +24,7 @@ from airflow.providers.common.compat.sdk import AirflowSkipException
 
 from airflow_provider_glue_labeling.exceptions import GlueMLError, GlueMLInputError
 from airflow_provider_glue_labeling.hooks import AwsConnection, GlueMLHook
-from airflow_provider_glue_labeling.labels.files import as_prefix, schema_columns
+from airflow_provider_glue_labeling.labels.files import as_prefix
 from airflow_provider_glue_labeling.labels.review_sets import (
     MATCH_ID,
     MAX_SET_ROWS,
@@ -184,7 +184,7 @@ class GlueMLReviewSetOperator(GlueMLLineageMixin, AwsBaseOperator[GlueMLHook]):
                 transform_id=self.transform_id,
             )
         transform = self.hook.get_transform(self.transform_id)
-        schema = schema_columns(self.hook, self.transform_id) or [
+        schema = [c["Name"] for c in transform.get("Schema") or []] or [
             c for c in header if c not in (MATCH_ID, SCORE)
         ]
         primary_key = (

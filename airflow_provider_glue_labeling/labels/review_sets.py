@@ -158,13 +158,25 @@ def build_review_set(
     :param max_confidence: the band's high end (0 to 1, above ``min_confidence``).
     :param max_sets: at most this many sets (groups reviewed).
     :param set_size: the rows a set fills up to with nearby groups (2 to ``MAX_SET_ROWS``).
-    :raises ValueError: rows without ``match_id`` or with a score that is not a number from 0 to 1.
+    :raises ValueError: rows without ``match_id``, with a score that is not a number from 0 to 1,
+        or with a primary key another row has.
     """
     members: dict[str, list[int]] = {}
+    seen: dict[str, int] = {}
     for number, row in enumerate(matches):
         if not row.get(MATCH_ID):
             raise ValueError(f"record {number + 1} has no {MATCH_ID}")
         members.setdefault(row[MATCH_ID], []).append(number)
+        if primary_key is not None:
+            first = seen.setdefault(row.get(primary_key) or "", number)
+            if first != number:
+                # A job writes each record once; Glue adds files to an output path, it does not
+                # replace them, so two runs' outputs under one prefix show each record twice.
+                raise ValueError(
+                    f"records {first + 1} and {number + 1} have the same {primary_key} "
+                    f"{row.get(primary_key)!r}: expected each record once, as one job run writes it "
+                    "(are two runs' outputs under this path? give each run its own --output_path)"
+                )
     scores: dict[str, float] = {}
     for match_id, group in members.items():
         values = []

@@ -351,6 +351,30 @@ def test_a_score_that_is_not_a_number_from_0_to_1_is_refused(taught):
         reviewer(transform_id, matches_s3_path=f"s3://{BUCKET}/bad/").execute({})
 
 
+def test_two_runs_outputs_under_one_path_are_refused_naming_the_record(taught):
+    glue, s3, transform_id, _ = taught
+    matches = find_matches(glue, s3, transform_id)
+    # A second run's output under the same path: Glue adds files, so every record is there twice.
+    find_matches(glue, s3, transform_id)
+    operator = reviewer(transform_id)
+    with pytest.raises(
+        GlueMLInputError,
+        match=rf"records 1 and {len(matches) + 1} have the same id '{matches[0]['id']}': expected each record once",
+    ):
+        operator.execute({})
+    assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET, Prefix="review/")
+
+
+def test_the_transform_is_read_once(taught):
+    glue, s3, transform_id, _ = taught
+    find_matches(glue, s3, transform_id)
+    calls: list[str] = []
+    operator = reviewer(transform_id)
+    operator.hook.conn.meta.events.register("before-call.glue.*", lambda model, **_: calls.append(model.name))
+    operator.execute({})
+    assert calls == ["GetMLTransform"]
+
+
 def test_lineage_reads_the_matches_and_writes_the_review_set(taught):
     pytest.importorskip("airflow.providers.openlineage", reason="needs apache-airflow-providers-openlineage")
     glue, s3, transform_id, _ = taught

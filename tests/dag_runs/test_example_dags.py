@@ -155,6 +155,11 @@ def test_retraining_dag_asks_for_labels_until_quality_is_good_enough(
         json.loads(s3.get_object(Bucket=BUCKET, Key=k)["Body"].read()) for k in history if "/round-" in k
     ]
 
+    events = asset_events(f"glue-ml-transform://{transform_id}/")
+    if not HAS_ASSET_ALIASES:  # Airflow 2: a templated transform id records no dataset event,
+        assert events == []  # so the matching DAG never sees an evaluation that passed
+        assert states(matched) == dict.fromkeys(matching_tasks, "skipped") | {"transform_passed": "success"}
+        return
     # Now the latest event is an evaluation that passed: the FindMatches job runs with the transform.
     assert set(states(matched).values()) == {"success"}, states(matched)
     output = s3.list_objects_v2(Bucket=BUCKET, Prefix="matches/")["Contents"]
@@ -192,10 +197,6 @@ def test_retraining_dag_asks_for_labels_until_quality_is_good_enough(
     assert third.state == "success" and states(third)["evaluate"] == "success", states(third)
     assert sorted(r["LabelCount"] for r in rounds) == [100, 100 + len(review_rows)], rounds
 
-    events = asset_events(f"glue-ml-transform://{transform_id}/")
-    if not HAS_ASSET_ALIASES:  # Airflow 2: a templated transform id records no dataset event
-        assert events == []
-        return
     # The transform's asset: an evaluation that found no labels, the import, the passing
     # evaluation; then the review's import and the evaluation of its labels.
     assert [(e["task_run_type"], e.get("passed")) for e in events] == [

@@ -55,6 +55,10 @@ def taught(server, airflow_db, tmp_path_factory):
         # fails on the example's placeholder transform).
         "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "True",
         "AIRFLOW__GLUE_LABELING__POLL_SECONDS": "1",
+        # The page answers the review's request once it has stood this long, as it does by default
+        # (hitl.settle_seconds: an answer sooner races with the parked task's late "success"; the
+        # suite's 0, for dag.test, must not reach a deployment).
+        "AIRFLOW__GLUE_LABELING__ANSWER_SETTLE_SECONDS": "15",
         # Waits in the worker: this test is about the asset and lineage, not the triggerer.
         "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": "False",
         "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(
