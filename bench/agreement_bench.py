@@ -17,7 +17,7 @@ and person). The sets of a round go to the labelers in turn; the sets
 :func:`~airflow_provider_glue_labeling.labels.agreement.second_copies` picks for the overlap go
 to a second, different labeler (``check_taker``) at random. Everything the team measures is
 computed by ``airflow_provider_glue_labeling.labels.agreement`` (``compare``,
-``labeler_agreement``, ``below_agreement``/``check_agreement``, ``settle``), the code the
+``labels.labelers.labeler_agreement``, ``below_agreement``/``check_agreement``, ``settle``), the code the
 labeling page uses.
 
 **Named**: after the last round, the labeler ``labeler_agreement`` ranks first (the highest
@@ -85,11 +85,11 @@ from airflow_provider_glue_labeling.labels.agreement import (
     check_agreement,
     check_taker,
     compare,
-    labeler_agreement,
     second_copies,
     settle,
 )
 from airflow_provider_glue_labeling.labels.format import LabelingSet
+from airflow_provider_glue_labeling.labels.labelers import labeler_agreement
 
 RESULTS = ROOT / "bench" / "results"
 PEOPLE, ROUNDS, KEY = 1500, 8, "id"

@@ -1,5 +1,5 @@
 """Labels a team agrees on: second copies of some labeling sets, the agreement of the two copies,
-each labeler's agreement with the others, a gate on agreement, and the settled labels file.
+a gate on agreement, and the settled labels file.
 
 A labeling set's set (about 10 records) is labeled by grouping its records: records of one
 entity share a group. A grouping says something about every pair of the set's records: the
@@ -24,35 +24,21 @@ agreement, nothing left to chance); a set of fewer than 2 records has no pairs, 
 figure is 1. Precision is 1 when the second copy calls no pair a match, recall 1 when the first
 calls none, F1 1 when neither copy calls any.
 
-The records the copies disagree on are those in at least one pair they disagree on. A
-labeler's agreement with the others pools the pair counts of every set they hold a copy of
-(against the other copy) into one kappa and one F1.
-
-Which labeler is careless is another question: a careful labeler paired with a careless one
-disagrees as much as the careless one does. Each set also counts the records one copy must move
-to become the other, the *transfer distance* between the two groupings (Day 1981, "The
-complexity of computing metric distances between partitions"; Denœud 2008, "Transfer distance
-between partitions"): the set's records minus the most records the two groupings' groups can
-share when each group of one is paired with at most one group of the other. When two people
-misgroup shares ``e_i`` and ``e_j`` of the records, independently and rarely, the records moved
-per record labeled by both is about ``d_ij = e_i + e_j``. Over the pairs of labelers that shared
-sets, the least-squares solution of those equations (each pair weighted by its records) is each
-labeler's estimated share of records misgrouped (Dawid and Skene 1979 estimate labelers' error
-rates from their disagreements in the same spirit). It exists for a group of labelers whose
-pairings contain an odd cycle (three people who each shared sets with the other two, say);
-with two people, or pairings that split into two camps, the disagreements cannot say which side
-erred, and it is None.
+The records the copies disagree on are those in at least one pair they disagree on; the records
+one copy must move to become the other are the transfer distance between the two groupings
+(:mod:`~airflow_provider_glue_labeling.labels.groupings`). Each labeler's figures, pooled over
+the sets they labeled, are :mod:`~airflow_provider_glue_labeling.labels.labelers`'.
 """
 
 from __future__ import annotations
 
 import hashlib
-import itertools
 from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
 from airflow_provider_glue_labeling.labels.format import LabelingError, LabelingSet
+from airflow_provider_glue_labeling.labels.groupings import matching_pairs, transfer_distance
 
 COPIES = 2  # an overlapped set is labeled twice, by two different people
 
@@ -115,14 +101,6 @@ def check_taker(set_id: str, person: str, holders: Collection[str], copies: int 
         )
 
 
-def matching_pairs(groups: Sequence[Hashable]) -> set[tuple[int, int]]:
-    """The record pairs ``(i, j)``, ``i < j`` (positions in the set), a grouping calls one entity.
-
-    :param groups: a label or group number per record.
-    """
-    return {(i, j) for i, j in itertools.combinations(range(len(groups)), 2) if groups[i] == groups[j]}
-
-
 def pair_kappa(both: int, first_only: int, second_only: int, neither: int) -> float:
     """Cohen's kappa of two groupings over pairs, from the counts of pairs (see the module).
 
@@ -153,58 +131,6 @@ def pair_f1(both: int, first_only: int, second_only: int) -> float:
     """
     differ = first_only + second_only
     return 2 * both / (2 * both + differ) if both + differ else 1.0
-
-
-def transfer_distance(first: Sequence[Hashable], second: Sequence[Hashable]) -> int:
-    """The fewest records to move from one group to another that turn one grouping into the other
-    (see the module): the records minus the largest total overlap of a one-to-one pairing of the
-    first grouping's groups with the second's, an assignment over their contingency table.
-
-    :param first: a label or group number per record.
-    :param second: another grouping of the same records.
-    """
-    rows = {g: i for i, g in enumerate(dict.fromkeys(first))}
-    cols = {g: j for j, g in enumerate(dict.fromkeys(second))}
-    shared = [[0] * len(cols) for _ in rows]
-    for a, b in zip(first, second, strict=True):
-        shared[rows[a]][cols[b]] += 1
-    return len(first) - _most_shared(shared)
-
-
-def _most_shared(weights: list[list[int]]) -> int:
-    """The largest sum of ``weights[i][j]`` over a one-to-one pairing of rows with columns: the
-    Hungarian method (Kuhn 1955) with potentials, on the table padded to a square, as a
-    least-cost assignment of the negated weights. O(n³) for n groups."""
-    n = max(len(weights), len(weights[0]) if weights else 0)
-    cost = [
-        [-(weights[i][j] if i < len(weights) and j < len(weights[i]) else 0) for j in range(n)]
-        for i in range(n)
-    ]
-    u, v = [0] * (n + 1), [0] * (n + 1)
-    owner, way = [0] * (n + 1), [0] * (n + 1)  # owner[j]: the row (from 1) column j is paired with
-    for row in range(1, n + 1):
-        owner[0], col = row, 0
-        least, used = [float("inf")] * (n + 1), [False] * (n + 1)
-        while owner[col]:
-            used[col], at, delta, nxt = True, owner[col], float("inf"), 0
-            for j in range(1, n + 1):
-                if not used[j]:
-                    reduced = cost[at - 1][j - 1] - u[at] - v[j]
-                    if reduced < least[j]:
-                        least[j], way[j] = reduced, col
-                    if least[j] < delta:
-                        delta, nxt = least[j], j
-            for j in range(n + 1):
-                if used[j]:
-                    u[owner[j]] += int(delta)
-                    v[j] -= int(delta)
-                else:
-                    least[j] -= delta
-            col = nxt
-        while col:
-            owner[col] = owner[way[col]]
-            col = way[col]
-    return -sum(cost[owner[j] - 1][j - 1] for j in range(1, n + 1) if owner[j])
 
 
 @dataclass(frozen=True)
@@ -291,147 +217,6 @@ def compare(set_id: str, first: Copy, second: Copy) -> SetAgreement:
         records=size,
         moved=transfer_distance(first.groups, second.groups) if differ else 0,
     )
-
-
-@dataclass(frozen=True)
-class LabelerAgreement:
-    """One labeler's agreement with the others, over every overlapped set they hold a copy of.
-
-    :param person: the labeler.
-    :param kappa: Cohen's kappa over the pooled pairs of those sets (their copy against the other).
-    :param f1: pairwise F1 over the same pooled pairs.
-    :param sets: how many sets it rests on.
-    :param pairs: how many record pairs it rests on.
-    :param error: the estimated share of records they misgroup, from 0 to 1 (see the module);
-        None when the sets shared do not tell (two people, or pairings in two camps).
-    """
-
-    person: str
-    kappa: float
-    f1: float
-    sets: int
-    pairs: int
-    error: float | None = None
-
-
-def labeler_agreement(agreements: Iterable[SetAgreement]) -> dict[str, LabelerAgreement]:
-    """Each labeler's agreement with the others: the pair counts of every set they hold a copy
-    of, pooled, as one kappa and one F1, and their estimated share of records misgrouped
-    (:func:`labeler_errors`). The counts of each set are oriented to the person (the pairs only
-    they call the same entity, and those only the other copy does), so that the pooled figures
-    do not depend on which copy of each set was first.
-
-    :param agreements: the overlapped sets with both copies done (:func:`compare`).
-    :return: person to their agreement, the most misgrouping first (then the lowest kappa;
-        those with no estimate after those with one).
-    """
-    agreements = list(agreements)
-    errors = labeler_errors(agreements)
-    pooled: dict[str, list[int]] = {}
-    for found in agreements:
-        for person in found.people:
-            # Oriented to the person: "their own" pairs first, so that pooling several sets, where
-            # they hold the first copy of some and the second of others, does not mix the two.
-            own, others = (
-                (found.first_only, found.second_only)
-                if person == found.people[0]
-                else (found.second_only, found.first_only)
-            )
-            counts = pooled.setdefault(person, [0, 0, 0, 0, 0])
-            counts[0] += found.both
-            counts[1] += own
-            counts[2] += others
-            counts[3] += found.neither
-            counts[4] += 1
-    out = {}
-    for person, (both, first_only, second_only, neither, sets) in pooled.items():
-        out[person] = LabelerAgreement(
-            person=person,
-            kappa=pair_kappa(both, first_only, second_only, neither),
-            f1=pair_f1(both, first_only, second_only),
-            sets=sets,
-            pairs=both + first_only + second_only + neither,
-            error=errors.get(person),
-        )
-
-    def rank(item: tuple[str, LabelerAgreement]) -> tuple[bool, float, float, str]:
-        error = item[1].error
-        return (error is None, -(error or 0.0), item[1].kappa, item[0])
-
-    return dict(sorted(out.items(), key=rank))
-
-
-def labeler_errors(agreements: Iterable[SetAgreement]) -> dict[str, float]:
-    """Each labeler's estimated share of records misgrouped (see the module): the weighted
-    least-squares solution of ``moved / records = e_i + e_j`` over the pairs of labelers that
-    shared sets, clipped to [0, 1]. Labelers whose pairings cannot tell (no odd cycle among
-    them) are left out.
-
-    :param agreements: the overlapped sets with both copies done (:func:`compare`).
-    """
-    moved: dict[tuple[str, str], list[int]] = {}
-    for found in agreements:
-        counts = moved.setdefault((min(found.people), max(found.people)), [0, 0])
-        counts[0] += found.moved
-        counts[1] += found.records
-    out: dict[str, float] = {}
-    for people in _told_apart(list(moved)):
-        index = {p: i for i, p in enumerate(people)}
-        # The normal equations (A^T W A) e = A^T W d, A a row per pair with 1 at both people.
-        normal = [[0.0] * len(people) for _ in people]
-        rhs = [0.0] * len(people)
-        for (a, b), (count, records) in moved.items():
-            if a in index:
-                for i in (index[a], index[b]):
-                    rhs[i] += count
-                    for j in (index[a], index[b]):
-                        normal[i][j] += records
-        for person, error in zip(people, _solve(normal, rhs), strict=True):
-            out[person] = min(max(error, 0.0), 1.0)
-    return out
-
-
-def _told_apart(pairs: list[tuple[str, str]]) -> list[list[str]]:
-    """The groups of labelers (connected by shared sets) whose pairings contain an odd cycle:
-    only there do the pairs' disagreements fix each person's share (a graph's unsigned incidence
-    matrix has full column rank exactly when no component is bipartite)."""
-    linked: dict[str, set[str]] = {}
-    for a, b in pairs:
-        linked.setdefault(a, set()).add(b)
-        linked.setdefault(b, set()).add(a)
-    side: dict[str, int] = {}
-    groups = []
-    for start in sorted(linked):
-        if start in side:
-            continue
-        side[start], members, odd, queue = 0, [start], False, [start]
-        while queue:
-            person = queue.pop()
-            for other in sorted(linked[person]):
-                if other not in side:
-                    side[other] = 1 - side[person]
-                    members.append(other)
-                    queue.append(other)
-                elif side[other] == side[person]:
-                    odd = True
-        if odd:
-            groups.append(sorted(members))
-    return groups
-
-
-def _solve(matrix: list[list[float]], rhs: list[float]) -> list[float]:
-    """``x`` with ``matrix x = rhs``, by Gaussian elimination with partial pivoting (the matrix is
-    nonsingular: see :func:`_told_apart`)."""
-    size = len(rhs)
-    rows = [[*row, value] for row, value in zip(matrix, rhs, strict=True)]
-    for col in range(size):
-        pivot = max(range(col, size), key=lambda r: abs(rows[r][col]))
-        rows[col], rows[pivot] = rows[pivot], rows[col]
-        for r in range(size):
-            if r != col:
-                factor = rows[r][col] / rows[col][col]
-                rows[r] = [x - factor * y for x, y in zip(rows[r], rows[col], strict=True)]
-    return [rows[i][size] / rows[i][i] for i in range(size)]
 
 
 def below_agreement(agreements: Iterable[SetAgreement], min_agreement: float) -> list[SetAgreement]:

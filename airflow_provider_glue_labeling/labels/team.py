@@ -17,13 +17,13 @@ from airflow_provider_glue_labeling.labels.agreement import (
     SetAgreement,
     check_agreement,
     compare,
-    labeler_agreement,
     pair_f1,
     pair_kappa,
     second_copies,
     settle,
 )
 from airflow_provider_glue_labeling.labels.format import LabelingSet
+from airflow_provider_glue_labeling.labels.labelers import labeler_agreement
 
 
 def people_of(draft: Mapping[str, Any]) -> list[str]:

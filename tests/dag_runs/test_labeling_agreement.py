@@ -18,7 +18,8 @@ from urllib.parse import quote
 
 import pytest
 
-from airflow_provider_glue_labeling.labels.agreement import Copy, compare, matching_pairs
+from airflow_provider_glue_labeling.labels.agreement import Copy, compare
+from airflow_provider_glue_labeling.labels.groupings import matching_pairs
 from airflow_provider_glue_labeling.ui.service import WRITE_HEADER
 from airflow_provider_glue_labeling.versions import HAS_UI_PLUGINS, HITL_AWAITS_INPUT
 from tests.helpers import BUCKET, asset_events, client, groups_from_truth, run_dag

@@ -1,4 +1,5 @@
-"""Agreement of two copies of a labeling set, per labeler, the gate and settling (labels.agreement).
+"""Agreement of two copies of a labeling set (labels.agreement, labels.groupings), per labeler
+(labels.labelers), the gate and settling.
 
 Expected values are worked out by hand in the comments: a set of n records has n(n-1)/2 pairs;
 a copy calls a pair a match when both records share its label.
@@ -20,16 +21,14 @@ from airflow_provider_glue_labeling.labels.agreement import (
     check_agreement,
     check_taker,
     compare,
-    labeler_agreement,
-    labeler_errors,
-    matching_pairs,
     numbered,
     pair_kappa,
     second_copies,
     settle,
-    transfer_distance,
 )
 from airflow_provider_glue_labeling.labels.format import LabelingError, LabelingSet, labels_file_problems
+from airflow_provider_glue_labeling.labels.groupings import matching_pairs, transfer_distance
+from airflow_provider_glue_labeling.labels.labelers import labeler_agreement, labeler_errors
 from airflow_provider_glue_labeling.labels.team import Team
 
 
