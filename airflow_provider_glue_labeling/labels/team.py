@@ -119,6 +119,21 @@ class Team:
         decided = {s: d["groups"] for s, d in self.decisions.items() if s in self.labeling_set.sets}
         return settle(self.labeling_set, self.copies(), self.overlapped, decided)
 
+    def compared_sets(self) -> list[dict[str, Any]]:
+        """Each set with both copies done as the page shows it: who labeled it, the copies' F1 and
+        kappa, the records in dispute, and whether an adjudicator settled it."""
+        return [
+            {
+                "set_id": a.set_id,
+                "people": list(a.people),
+                "f1": round(a.f1, 4),
+                "kappa": round(a.kappa, 4),
+                "disagreements": list(a.disagreements),
+                "settled": a.set_id in self.decisions,
+            }
+            for a in self.agreements()
+        ]
+
     def summary(self) -> dict[str, Any]:
         """The team's agreement as the quality history, the chart and the asset events keep it:
         the sets compared, the pooled kappa and F1 over their pairs (None when none), the sets

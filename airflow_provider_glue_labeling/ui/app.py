@@ -42,7 +42,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from airflow_provider_glue_labeling import hitl
 from airflow_provider_glue_labeling.labels.format import AlreadySubmitted, LabelingError
-from airflow_provider_glue_labeling.ui import service, tasks
+from airflow_provider_glue_labeling.ui import drafts, service, tasks
 from airflow_provider_glue_labeling.ui.models import (
     Claim,
     Decision,
@@ -187,9 +187,9 @@ def _refused(task: LabelingTask, error: Exception, prefix: str = "") -> HTTPExce
     :param error: what the service raised (one of :data:`~.service.REFUSALS`).
     :param prefix: what the message of a 409 or 422 starts with.
     """
-    if isinstance(error, service.ClaimedByOther):
+    if isinstance(error, drafts.ClaimedByOther):
         return HTTPException(409, str(error))
-    if isinstance(error, service.StaleDraft):
+    if isinstance(error, drafts.StaleDraft):
         return HTTPException(409, {"message": str(error), "draft": error.draft})
     if isinstance(error, service.NotWaiting):
         return HTTPException(409, str(error))

@@ -4,18 +4,10 @@ The page finds a waiting :class:`~airflow_provider_glue_labeling.labeling.GlueML
 by its rendered template fields (:data:`RENDERED_FIELDS`: transform, labeling set, labels path,
 quality history, and the four AWS connection fields), which Airflow's task runner stores and users
 cannot edit, so the connection (with its ``botocore_config``) and the S3 paths the page uses are
-the task's own (:class:`~airflow_provider_glue_labeling.hooks.AwsConnection`).
-
-Drafts are S3 objects beside the labels file, one per set (two people on two sets never
-overwrite each other), named with a leading ``_`` (``_labels.csv.draft.<set>.json``), which
-Glue's and Spark's file listings skip, as the import does. With an ``overlap``, some sets get a
-second copy (``_labels.csv.draft2.<set>.json``) labeled blind by someone else, and an
-adjudicator's decision (``_labels.csv.settled.<set>.json``) settles where the copies disagree
-(:class:`~airflow_provider_glue_labeling.labels.agreement.Team`). Each carries a version: a save names
-the version it was made from and is refused when a newer one is kept (written with S3's
-``IfMatch``/``IfNoneMatch``, so two saves at once cannot both win). The labels file is written
-only if absent (``IfNoneMatch="*"``): of submits at once, one wins. Once it exists the task is
-read-only for everyone.
+the task's own (:class:`~airflow_provider_glue_labeling.hooks.AwsConnection`). The drafts, kept
+beside the labels file, are :mod:`~airflow_provider_glue_labeling.ui.drafts`'. The labels file is
+written only if absent (``IfNoneMatch="*"``): of submits at once, one wins. Once it exists the
+task is read-only for everyone.
 """
 
 from __future__ import annotations
@@ -23,8 +15,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -33,11 +23,8 @@ from airflow_provider_glue_labeling.exceptions import NOTHING, GlueMLError, Glue
 from airflow_provider_glue_labeling.hooks import CONNECTION_FIELDS, AwsConnection, GlueMLHook
 from airflow_provider_glue_labeling.labels.agreement import COPIES, AgreementError, check_taker, second_copies
 from airflow_provider_glue_labeling.labels.files import (
-    KEPT,
     S3Files,
     WriteConflict,
-    beside,
-    kept_key,
     labels_file_problem,
 )
 from airflow_provider_glue_labeling.labels.format import AlreadySubmitted, LabelingError, LabelingSet
@@ -46,6 +33,13 @@ from airflow_provider_glue_labeling.quality.chart import chart_svg
 from airflow_provider_glue_labeling.quality.intervals import intervals
 from airflow_provider_glue_labeling.quality.metrics import find_matches_metrics, numbers
 from airflow_provider_glue_labeling.quality.rounds import read_rounds
+from airflow_provider_glue_labeling.ui.drafts import (
+    CLAIM_SECONDS,
+    ClaimedByOther,
+    KeptDrafts,
+    StaleDraft,
+    live_claims,
+)
 from airflow_provider_glue_labeling.validation import check_fraction, check_s3_uri
 
 # What the page reads of a labeling task's rendered template fields; the first three make one.
@@ -61,8 +55,6 @@ RENDERED_FIELDS = (
 # The page's writes carry this header: a form on another site cannot send it, and a script there
 # cannot either without a CORS preflight, which the page's app never answers (request forgery).
 WRITE_HEADER = "X-Glue-Labeling"
-# A claim on a set (someone is labeling it) lapses when its holder has not saved it for this long.
-CLAIM_SECONDS = 30 * 60
 # A labeling task waits in one of these states: for an answer (Airflow 3.3+), deferred, rescheduled
 # between looks, or in a worker.
 WAITING_STATES = ("awaiting_input", "deferred", "up_for_reschedule", "running")
@@ -73,21 +65,6 @@ class NotWaiting(LabelingError):
     """The labeling task no longer waits for labels: nothing more is written for it."""
 
 
-class ClaimedByOther(LabelingError):
-    """Someone else holds a live claim on the set: they are labeling it."""
-
-
-class StaleDraft(LabelingError):
-    """A draft saved from an older version than the one kept: the newer one is not overwritten.
-
-    :param draft: the draft kept now (who saved it, when, its version).
-    """
-
-    def __init__(self, message: str, draft: dict[str, Any]) -> None:
-        super().__init__(message)
-        self.draft = draft
-
-
 # What the service refuses with: a labeling error, or S3 (botocore) and Glue refusing a call.
 REFUSALS: tuple[type[Exception], ...] = (LabelingError, BotoCoreError, ClientError, GlueMLError)
 
@@ -95,11 +72,6 @@ REFUSALS: tuple[type[Exception], ...] = (LabelingError, BotoCoreError, ClientErr
 # one per connection (its four fields) for a while, then take a new one (the connection may change).
 CLIENT_SECONDS = 300.0
 _clients: dict[tuple[Any, ...], tuple[float, Any]] = {}
-# Drafts read at once when a task opens (S3 serves parallel GETs; a set's draft is about 1 KiB).
-DRAFT_READERS = 16
-# The drafts this process read or wrote: (bucket, key) -> (ETag, draft). A listing's ETags tell
-# which are still current; only the others are read again.
-_drafts: dict[tuple[str, str], tuple[str, Any]] = {}
 
 
 def _client(kind: str, connection: AwsConnection) -> Any:
@@ -176,39 +148,10 @@ class LabelingTask:
     def labeling_set(self) -> LabelingSet:
         return LabelingSet.parse(self.s3.read_files(self.labeling_set_s3_path, "labeling_set_s3_path"))
 
-    def kept(self) -> dict[str, dict[str, dict[str, Any]]]:
-        """Each set's kept drafts, by kind (:data:`~.files.KEPT`: ``"first"``, ``"second"``,
-        ``"settled"``): set id to ``{"groups", "done", "by", "at", "version", "people", ...}``.
-
-        One listing gives every kept object's ETag; only those this process has not read (or
-        written) at that ETag are read, a few at a time: 300 drafts open in one call, not 300.
-        """
-        prefixes = {kind: beside(self.key, suffix) for kind, suffix in KEPT.items()}
-        listed = {
-            key: etag
-            for key, etag in self.s3.versions(self.bucket, beside(self.key, ".")).items()
-            if key.startswith(tuple(prefixes.values()))
-        }
-        unread = [key for key, etag in listed.items() if _drafts.get((self.bucket, key), ("",))[0] != etag]
-        with ThreadPoolExecutor(max_workers=min(DRAFT_READERS, len(unread) or 1)) as pool:
-            for key, kept in zip(
-                unread, pool.map(lambda k: self.s3.read_version(self.bucket, k), unread), strict=True
-            ):
-                if kept is not None:
-                    self._remember(key, kept[1], kept[0])
-        found: dict[str, dict[str, dict[str, Any]]] = {kind: {} for kind in KEPT}
-        for key in listed:
-            draft = _drafts.get((self.bucket, key), ("", None))[1]
-            kind = next(k for k, prefix in prefixes.items() if key.startswith(prefix))
-            if isinstance(draft, dict) and "set_id" in draft:
-                found[kind][str(draft["set_id"])] = draft
-            else:
-                log.warning("Skipping s3://%s/%s: not a draft of this page", self.bucket, key)
-        return found
-
-    def drafts(self) -> dict[str, dict[str, Any]]:
-        """Each set's (first copy's) draft: ``{"groups", "done", "by", "at", "version", ...}``."""
-        return self.kept()["first"]
+    @property
+    def store(self) -> KeptDrafts:
+        """The drafts kept beside the labels file."""
+        return KeptDrafts(self.s3, self.bucket, self.key)
 
     def team(self, labeling: LabelingSet, kept: dict[str, dict[str, dict[str, Any]]]) -> Team:
         """The team's copies and decisions on ``labeling`` at the task's ``overlap``."""
@@ -216,13 +159,6 @@ class LabelingTask:
             return Team.of(labeling, self.overlap, kept["first"], kept["second"], kept["settled"])
         except AgreementError as error:  # the task's overlap (a rendered value) is not a share
             raise LabelingError(f"the labeling task's {error}") from None
-
-    def _remember(self, key: str, etag: str, data: bytes) -> None:
-        try:
-            draft = json.loads(data)
-        except ValueError:
-            draft = None
-        _drafts[(self.bucket, key)] = (etag, draft)
 
     def view(self, user: str) -> dict[str, Any]:
         """The task as its page shows ``user``: columns, sets and records, drafts, quality, whether
@@ -233,7 +169,7 @@ class LabelingTask:
         only to the people who worked on it (``hidden`` for everyone else).
         """
         labeling = self.labeling_set()
-        kept = self.kept()
+        kept = self.store.all()
         team = self.team(labeling, kept)
 
         def shown(kind: str) -> dict[str, dict[str, Any]]:
@@ -245,7 +181,6 @@ class LabelingTask:
                 if kind == "first" or set_id in team.overlapped
             }
 
-        found = team.agreements()
         return {
             **self.summary(),
             "columns": labeling.columns,
@@ -259,20 +194,7 @@ class LabelingTask:
             "overlap": self.overlap,
             "overlapped": [s for s in labeling.sets if s in team.overlapped],
             "min_agreement": self.min_agreement,
-            "agreement": {
-                **team.summary(),
-                "sets": [
-                    {
-                        "set_id": a.set_id,
-                        "people": list(a.people),
-                        "f1": round(a.f1, 4),
-                        "kappa": round(a.kappa, 4),
-                        "disagreements": list(a.disagreements),
-                        "settled": a.set_id in kept["settled"],
-                    }
-                    for a in found
-                ],
-            },
+            "agreement": {**team.summary(), "sets": team.compared_sets()},
             "submitted": self.s3.exists(self.bucket, self.key),
             "quality": self.quality(),
         }
@@ -285,8 +207,9 @@ class LabelingTask:
             )
         self._must_wait()
 
-    def _read_kept(self, kind: str, set_id: str) -> tuple[bytes, str] | None:
-        return self.s3.read_version(self.bucket, kept_key(self.key, kind, set_id))
+    def _overlapped(self, labeling: LabelingSet) -> set[str]:
+        """The sets of ``labeling`` that get a second copy at the task's ``overlap``."""
+        return set(second_copies(list(labeling.sets), self.overlap))
 
     def _kind_of_copy(self, labeling: LabelingSet, set_id: str, copy: int, user: str) -> str:
         """Which kept draft copy ``copy`` (1 or 2) of ``set_id`` is, if ``user`` may work on it:
@@ -299,8 +222,7 @@ class LabelingTask:
             raise LabelingError(f"no labeling set '{set_id}' in {self.labeling_set_s3_path}")
         if copy not in range(1, COPIES + 1):
             raise AgreementError(f"copy {copy!r} of labeling set {set_id}: expected 1 or 2")
-        overlapped = set(second_copies(list(labeling.sets), self.overlap))
-        if set_id not in overlapped:
+        if set_id not in self._overlapped(labeling):
             if copy != 1:
                 raise AgreementError(
                     f"labeling set {set_id} is labeled once (overlap {self.overlap:g} does not give it a "
@@ -308,7 +230,7 @@ class LabelingTask:
                 )
             return "first"
         kind, other = ("first", "second") if copy == 1 else ("second", "first")
-        found = self._read_kept(other, set_id)
+        found = self.store.read(other, set_id)
         others = people_of(json.loads(found[0])) if found else []
         if user in others:
             check_taker(set_id, user, others)
@@ -328,9 +250,11 @@ class LabelingTask:
         labeling = self.labeling_set()
         checked = labeling.check_draft(set_id, groups, done)
         kind = self._kind_of_copy(labeling, set_id, copy, user)
-        found = self._read_kept(kind, set_id)
-        self._must_hold(labeling, set_id, copy, json.loads(found[0]) if found else {}, user)
-        draft = self._write_draft(kind, set_id, version, user, groups=checked, done=done, found=found)
+        found = self.store.read(kind, set_id)
+        self.store.must_hold(
+            set_id, copy, json.loads(found[0]) if found else {}, user, self._overlapped(labeling)
+        )
+        draft = self.store.write(kind, set_id, version, user, groups=checked, done=done, found=found)
         state = "done" if done else "in progress"
         log.info(
             "User %s saved the draft of labeling set %s%s (%s, version %d) for %s",
@@ -355,20 +279,24 @@ class LabelingTask:
             raise LabelingError(f"no labeling set '{set_id}' in {self.labeling_set_s3_path}")
         if copy is None:  # the server picks: of two people taking the same copy at once, one gets
             try:  # it, the other the next free one
-                return self._claim(labeling, set_id, user, self._free_copy(labeling, set_id, user))
+                return self._claim(
+                    labeling, set_id, user, self.store.free_copy(set_id, user, self._overlapped(labeling))
+                )
             except (StaleDraft, ClaimedByOther):
-                return self._claim(labeling, set_id, user, self._free_copy(labeling, set_id, user))
+                return self._claim(
+                    labeling, set_id, user, self.store.free_copy(set_id, user, self._overlapped(labeling))
+                )
         return self._claim(labeling, set_id, user, copy)
 
     def _claim(self, labeling: LabelingSet, set_id: str, user: str, copy: int) -> dict[str, Any]:
         kind = self._kind_of_copy(labeling, set_id, copy, user)
-        found = self._read_kept(kind, set_id)
+        found = self.store.read(kind, set_id)
         kept = json.loads(found[0]) if found else {}
         holder = live_claims({set_id: kept}).get(set_id) if kept else None
         if holder and holder["by"] != user:
             raise ClaimedByOther(f"labeling set {set_id} is claimed by {holder['by']} since {holder['at']}")
-        self._must_hold(labeling, set_id, copy, kept, user)
-        draft = self._write_draft(
+        self.store.must_hold(set_id, copy, kept, user, self._overlapped(labeling))
+        draft = self.store.write(
             kind,
             set_id,
             int(kept.get("version", 1)) if kept else 0,
@@ -386,44 +314,6 @@ class LabelingTask:
         )
         return draft
 
-    def _must_hold(
-        self, labeling: LabelingSet, set_id: str, copy: int, kept: dict[str, Any], user: str
-    ) -> None:
-        """A copy of an overlapped set is blind: only the people who work on it may write it (or
-        anyone, once its holder let its claim lapse without finishing it).
-
-        :raises ClaimedByOther: the copy is done, or claimed, by someone else.
-        """
-        if set_id not in second_copies(list(labeling.sets), self.overlap) or not kept:
-            return
-        if user not in people_of(kept) and (kept.get("done") or live_claims({set_id: kept})):
-            raise ClaimedByOther(
-                f"copy {copy} of labeling set {set_id} is {kept.get('by')}'s (its copies are labeled "
-                "blind): take the other copy, or another set"
-            )
-
-    def _free_copy(self, labeling: LabelingSet, set_id: str, user: str) -> int:
-        """The copy of ``set_id`` a claim takes: 1 unless the set is overlapped; of an overlapped
-        set the copy ``user`` worked on, else the first one nobody holds (done, or a live claim).
-
-        :raises ClaimedByOther: both copies are held by others.
-        """
-        if set_id not in second_copies(list(labeling.sets), self.overlap):
-            return 1
-        drafts = []
-        for kind in ("first", "second"):
-            found = self._read_kept(kind, set_id)
-            drafts.append(json.loads(found[0]) if found else {})
-        for copy, draft in enumerate(drafts, 1):
-            if user in people_of(draft):
-                return copy
-        held = [d for d in drafts if d and (d.get("done") or live_claims({set_id: d}))]
-        if len(held) >= COPIES:
-            raise ClaimedByOther(
-                f"both copies of labeling set {set_id} are taken ({', '.join(str(d.get('by')) for d in held)})"
-            )
-        return next(copy for copy, d in enumerate(drafts, 1) if not any(d is h for h in held))
-
     def settle(self, set_id: str, groups: list[int], user: str, version: int = 0) -> dict[str, Any]:
         """Keep an adjudicator's decision on an overlapped set whose copies are both done: a
         grouping of the whole set, which the labels file takes instead of the copies. Anyone who
@@ -436,7 +326,7 @@ class LabelingTask:
         self._must_be_open()
         labeling = self.labeling_set()
         checked = labeling.check_draft(set_id, groups, True)
-        team = self.team(labeling, self.kept())
+        team = self.team(labeling, self.store.all())
         if set_id not in team.overlapped:
             raise AgreementError(f"labeling set {set_id} is labeled once: it has no copies to settle")
         if not team.both_done(set_id):
@@ -445,8 +335,8 @@ class LabelingTask:
                 f"labeling set {set_id} has {len(done)} of its {COPIES} copies done: expected both copies "
                 "done before it is settled"
             )
-        found = self._read_kept("settled", set_id)
-        draft = self._write_draft("settled", set_id, version, user, groups=checked, done=True, found=found)
+        found = self.store.read("settled", set_id)
+        draft = self.store.write("settled", set_id, version, user, groups=checked, done=True, found=found)
         log.info(
             "User %s settled labeling set %s (version %d) for %s",
             user,
@@ -455,57 +345,6 @@ class LabelingTask:
             self.labels_s3_path,
         )
         return draft
-
-    def _write_draft(
-        self,
-        kind: str,
-        set_id: str,
-        version: int,
-        user: str,
-        groups: list[int],
-        done: bool,
-        found: tuple[bytes, str] | None,
-    ) -> dict[str, Any]:
-        """Write a set's kept ``kind`` over the version ``version`` (0: none), as ``user``'s, who
-        then holds its claim; refuse when a newer version is kept.
-
-        :param kind: ``"first"``, ``"second"`` (copies) or ``"settled"`` (:data:`~.files.KEPT`).
-        :param found: the kept draft and its ETag as the caller read them (None: none kept).
-        """
-        key = kept_key(self.key, kind, set_id)
-        kept = json.loads(found[0]) if found else None
-        kept_version = int(kept.get("version", 1)) if kept else 0
-        if kept is not None and kept_version != version:
-            raise self._stale(set_id, kept)
-        now = datetime.now(UTC).isoformat(timespec="seconds")
-        people = people_of(kept or {})
-        draft = {
-            "set_id": set_id,
-            "groups": groups,
-            "done": done,
-            "by": user,
-            "at": now,
-            "version": kept_version + 1,
-            "claimed_by": user,
-            "claimed_at": now,
-            "copy_number": 2 if kind == "second" else 1,
-            "people": people if user in people else [*people, user],
-        }
-        data = json.dumps(draft).encode()
-        try:
-            etag = self.s3.write(self.bucket, key, data, if_absent=found is None, if_match=found and found[1])
-            self._remember(key, etag, data)
-        except WriteConflict:  # another save won between the read and the write
-            newer = self.s3.read_version(self.bucket, key)
-            raise self._stale(set_id, json.loads(newer[0]) if newer else {}) from None
-        return draft
-
-    def _stale(self, set_id: str, kept: dict[str, Any]) -> StaleDraft:
-        return StaleDraft(
-            f"labeling set {set_id} was saved by {kept.get('by')} at {kept.get('at')} (version "
-            f"{kept.get('version', 1)}) after the version this page had; the newer draft is kept",
-            kept,
-        )
 
     def submit(self, user: str) -> LabelingSet:
         """Write the labels file from the drafts, after Glue's labels-file checks; log who did.
@@ -516,7 +355,7 @@ class LabelingTask:
         self._must_be_open()
         files = self.s3.read_files(self.labeling_set_s3_path, "labeling_set_s3_path")
         labeling = LabelingSet.parse(files)
-        team = self.team(labeling, self.kept())
+        team = self.team(labeling, self.store.all())
         team.gate(self.min_agreement)
         data = team.labels_file()
         problem = labels_file_problem(data, labeling.columns, self.labels_s3_path, log, files)
@@ -552,21 +391,3 @@ class LabelingTask:
             rounds = read_rounds(self.s3, str(self.history_s3_path), self.transform_id)
             quality.update(rounds=rounds, chart_svg=chart_svg(rounds) if rounds else None)
         return quality
-
-
-def live_claims(drafts: dict[str, dict[str, Any]], now: datetime | None = None) -> dict[str, dict[str, str]]:
-    """Who is on which set: ``{set_id: {"by", "at"}}`` for the sets claimed within
-    :data:`CLAIM_SECONDS` and not done."""
-    now = now or datetime.now(UTC)
-    live = {}
-    for set_id, draft in drafts.items():
-        by, at = draft.get("claimed_by"), draft.get("claimed_at")
-        if not by or not at or draft.get("done"):
-            continue
-        try:
-            age = (now - datetime.fromisoformat(str(at))).total_seconds()
-        except ValueError:
-            continue
-        if age < CLAIM_SECONDS:
-            live[set_id] = {"by": str(by), "at": str(at)}
-    return live

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from airflow_provider_glue_labeling.ui.service import CLAIM_SECONDS, live_claims
+from airflow_provider_glue_labeling.ui.drafts import CLAIM_SECONDS, live_claims
 
 NOW = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
 
