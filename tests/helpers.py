@@ -282,3 +282,14 @@ def groups_from_truth(records: list[list[str]], columns: list[str]) -> list[int]
     truth, first = people(120)[1], {}
     key = columns.index("id")
     return [first.setdefault(truth[row[key]], i) for i, row in enumerate(records)]
+
+
+# The example matching DAG's tasks, in order: the job, then the review of the groups it is unsure of.
+MATCHING_TASKS = (
+    "transform_passed",
+    "find_matches",
+    "count_matches",
+    "review_set",
+    "label_review_set",
+    "import_review_labels",
+)

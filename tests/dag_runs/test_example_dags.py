@@ -21,7 +21,7 @@ from airflow_provider_glue_labeling.emulator.seed import (
 )
 from airflow_provider_glue_labeling.versions import HAS_ASSET_ALIASES
 from dev.demo import BUCKET, Labeler
-from tests.helpers import ROOT, asset_events, client, csv_of, teach_from_truth
+from tests.helpers import MATCHING_TASKS, ROOT, asset_events, client, csv_of, teach_from_truth
 
 EXAMPLES = ROOT / "example_dags"
 _connects: list[object] = []
@@ -122,15 +122,7 @@ def test_retraining_dag_asks_for_labels_until_quality_is_good_enough(
         )
         # The transform's latest event is the import: the matching DAG finds nothing to do.
         not_yet = matching.test()
-        matching_tasks = [
-            "transform_passed",
-            "find_matches",
-            "count_matches",
-            "review_set",
-            "label_review_set",
-            "import_review_labels",
-        ]
-        assert states(not_yet) == dict.fromkeys(matching_tasks, "skipped") | {"transform_passed": "success"}
+        assert states(not_yet) == dict.fromkeys(MATCHING_TASKS, "skipped") | {"transform_passed": "success"}
         # The next run evaluates those labels: F1 meets min_f1, so nobody is asked for labels.
         second = dag.test(run_conf=conf)
         logged = "".join(capfd.readouterr())
@@ -158,7 +150,7 @@ def test_retraining_dag_asks_for_labels_until_quality_is_good_enough(
     events = asset_events(f"glue-ml-transform://{transform_id}/")
     if not HAS_ASSET_ALIASES:  # Airflow 2: a templated transform id records no dataset event,
         assert events == []  # so the matching DAG never sees an evaluation that passed
-        assert states(matched) == dict.fromkeys(matching_tasks, "skipped") | {"transform_passed": "success"}
+        assert states(matched) == dict.fromkeys(MATCHING_TASKS, "skipped") | {"transform_passed": "success"}
         return
     # Now the latest event is an evaluation that passed: the FindMatches job runs with the transform.
     assert set(states(matched).values()) == {"success"}, states(matched)

@@ -19,7 +19,7 @@ import requests
 import airflow_provider_glue_labeling.emulator as emulator
 from airflow_provider_glue_labeling.emulator.seed import read_matches
 from airflow_provider_glue_labeling.versions import HAS_ASSET_ALIASES, HAS_UI_PLUGINS
-from tests.helpers import BUCKET, ROOT, add_labels, client
+from tests.helpers import BUCKET, MATCHING_TASKS, ROOT, add_labels, client
 
 RETRAINING, MATCHING = "glue_findmatches_retraining", "glue_findmatches_matching"
 pytestmark = [
@@ -129,15 +129,7 @@ def test_a_passing_evaluation_runs_the_matching_job_through_the_asset(matched):
     assert matched.state == "success", running.logs()
     decision = running.xcom(RETRAINING, matched.run_id, "evaluate", "teaching_decision")
     assert decision["decision"] == "good_enough", decision
-    tasks = [
-        "transform_passed",
-        "find_matches",
-        "count_matches",
-        "review_set",
-        "label_review_set",
-        "import_review_labels",
-    ]
-    states = running.states(MATCHING, run["dag_run_id"], tasks)
+    states = running.states(MATCHING, run["dag_run_id"], list(MATCHING_TASKS))
     assert run["state"] == "success" and set(states.values()) == {"success"}, (run, states, running.logs())
     assert run["run_type"] in ("asset_triggered", "dataset_triggered"), run
     summary = running.xcom(MATCHING, run["dag_run_id"], "count_matches", "return_value")
