@@ -19,7 +19,7 @@ from airflow_provider_glue_labeling.emulator.seed import (
     label_from_truth,
     people,
 )
-from airflow_provider_glue_labeling.versions import HAS_ASSET_ALIASES
+from airflow_provider_glue_labeling.versions import HAS_ASSET_ALIASES, HAS_UI_PLUGINS
 from dev.demo import BUCKET, Labeler
 from tests.helpers import MATCHING_TASKS, ROOT, asset_events, client, csv_of, teach_from_truth
 
@@ -92,11 +92,49 @@ def states(dag_run) -> dict[str, str]:
     return {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
 
 
+class InProcessPage:
+    """The labeling page's HTTP API in this process (Airflow's api-server app), which
+    ``dev.demo.Labeler`` works as it works a deployment's: on Airflow 3.1+ people label there,
+    and the page's submit answers the labeling task's request while ``dag.test()`` waits.
+
+    :param client: the api-server app's test client.
+    :param as_user: a user's request headers.
+    """
+
+    url = ""
+
+    def __init__(self, client, as_user) -> None:
+        self.client, self.as_user = client, as_user
+
+    def labeler(self, user: str) -> InProcessPage.Session:
+        from airflow_provider_glue_labeling.ui.service import WRITE_HEADER
+
+        return self.Session(self.client, {**self.as_user(user), WRITE_HEADER: "1"})
+
+    class Session:
+        """A user's calls, as a ``requests.Session`` makes them (``timeout`` has no use in process)."""
+
+        def __init__(self, client, headers: dict[str, str]) -> None:
+            self.client, self.headers = client, headers
+
+        def get(self, path: str, timeout: float | None = None, **kwargs):
+            return self.client.request("GET", path, headers=self.headers, **kwargs)
+
+        def put(self, path: str, timeout: float | None = None, **kwargs):
+            return self.client.request("PUT", path, headers=self.headers, **kwargs)
+
+        def post(self, path: str, timeout: float | None = None, **kwargs):
+            return self.client.request("POST", path, headers=self.headers, **kwargs)
+
+
 @pytest.mark.parametrize("deferrable", [False, True], ids=["worker", "deferrable"])
 def test_retraining_dag_asks_for_labels_until_quality_is_good_enough(
-    people_transform, monkeypatch, capfd, deferrable
+    people_transform, monkeypatch, capfd, deferrable, request
 ):
     glue, s3, transform_id, truth = people_transform
+    # People label in the page where there is one (a labels file put in place another way is
+    # taken there only when it is in place before the task asks, or once someone answers).
+    page = InProcessPage(*request.getfixturevalue("api")) if HAS_UI_PLUGINS else None
     dag = load("glue_findmatches_retraining", deferrable, monkeypatch)
     monkeypatch.setenv("GLUE_FINDMATCHES_TRANSFORM_ID", transform_id)
     monkeypatch.setenv("GLUE_FINDMATCHES_BUCKET", BUCKET)
@@ -109,7 +147,7 @@ def test_retraining_dag_asks_for_labels_until_quality_is_good_enough(
     ]
     # On the estimate: the lower bound of an F1 on 100 labels is far below it.
     conf = {"transform_id": transform_id, "bucket": BUCKET, "min_f1": 0.5, "require_lower_bound": False}
-    labeler = Labeler(glue, s3, transform_id, truth)
+    labeler = Labeler(glue, s3, transform_id, truth, page=page)
     labeler.start()
     try:
         # A new transform has no labels: nothing to evaluate, so people are asked for a first round.
