@@ -97,6 +97,11 @@ class Team:
 
     def agreements(self) -> list[SetAgreement]:
         """The overlapped sets with both copies done, compared (:func:`compare`), in the set's order."""
+        return self._compared
+
+    @cached_property
+    def _compared(self) -> list[SetAgreement]:
+        """:meth:`agreements`, worked out once: the page's view, the gate and the summary all ask."""
         copies = self.copies()
         return [
             compare(set_id, *copies[set_id][:COPIES])
