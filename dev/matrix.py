@@ -141,8 +141,10 @@ def install(name: str, cell: Cell) -> Path:
     subprocess.run([uv(), "venv", "--quiet", "--python", interpreter(cell.python), str(venv)], check=True)
     # --refresh: an unlocked cell asks the index for what is newest now, not what uv's cache saw.
     fresh = [] if cell.locked else ["--refresh"]
+    # --compile-bytecode: see the Makefile (with PYTHONDONTWRITEBYTECODE set, nothing else writes .pyc).
+    command = [uv(), "pip", "install", "--quiet", "--compile-bytecode", *fresh, "--python", str(python)]
     subprocess.run(
-        [uv(), "pip", "install", "--quiet", *fresh, "--python", str(python), *pins, "-e", f".[{cell.extra}]"],
+        [*command, *pins, "-e", f".[{cell.extra}]"],
         cwd=ROOT,
         check=True,
     )

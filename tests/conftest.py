@@ -29,11 +29,25 @@ from moto import mock_aws  # noqa: E402
 
 import airflow_provider_glue_labeling.emulator as emulator  # noqa: E402
 
+# The modules that take longest, longest first (``--durations`` on ``make test``): ``make test``
+# hands whole modules to two workers in collection order (``--no-loadscope-reorder``), and the
+# longest started first leave the short ones to fill in at the end.
+LONGEST_FIRST = (
+    "tests/deployment/test_deployment.py",
+    "tests/deployment/test_matching.py",
+    "tests/deployment/test_teams.py",
+    "tests/dag_runs/test_example_dags.py",
+    "tests/lineage/test_openlineage.py",
+    "tests/aws/test_emulator.py",
+    "tests/dag_runs/test_labeling.py",
+    "tests/dag_runs/test_durability.py",
+)
+
 
 def pytest_collection_modifyitems(items):
-    """The real deployment's module first: the longest starts at once on one worker (``make test``
-    runs two), while the other worker runs the rest."""
-    items.sort(key=lambda item: not item.nodeid.startswith("tests/deployment/"))
+    """The longest modules first (:data:`LONGEST_FIRST`), the rest in their order."""
+    rank = {module: n for n, module in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
 
 
 @pytest.fixture(autouse=True)

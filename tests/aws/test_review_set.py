@@ -34,6 +34,7 @@ def taught():
     """(glue, s3, transform id, truth): a transform over 300 made-up people, taught with two
     labeling sets labeled from the truth, and its FindMatches job's script in S3."""
     with mock_aws():
+        emulator.configure(run_seconds=0.05, starting_seconds=0.01)  # teaching is not what is tested
         glue, s3 = client("glue"), client("s3")
         source, truth = people(300, seed=3)
         transform_id = create_findmatches_transform(
@@ -53,6 +54,7 @@ def taught():
             Key="scripts/findmatches_job.py",
             Body=(ROOT / "example_dags" / "findmatches_job.py").read_bytes(),
         )
+        emulator.configure(run_seconds=0.3, starting_seconds=0.05)  # the suite's defaults again
         yield glue, s3, transform_id, truth
 
 
