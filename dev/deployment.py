@@ -50,8 +50,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_until(condition: Callable[[], Any], timeout: float, what: str, logs: Callable[[], str] = str) -> Any:
-    """Poll ``condition`` until it returns something true; on a time-out, fail showing ``logs()``."""
+def wait_until(
+    condition: Callable[[], Any], timeout: float, what: str, logs: Callable[[], str] = str, every: float = 0.5
+) -> Any:
+    """Poll ``condition`` every ``every`` seconds until it returns something true; on a time-out,
+    fail showing ``logs()``. Each poll is a request or two to the deployment's api-server, which
+    shares the machine's two cores with it: twice a second is soon enough for any test."""
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
@@ -59,7 +63,7 @@ def wait_until(condition: Callable[[], Any], timeout: float, what: str, logs: Ca
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{logs()}")
-        time.sleep(0.2)
+        time.sleep(every)
 
 
 class Deployment:
@@ -85,6 +89,7 @@ class Deployment:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.tokens: dict[str, str] = {}
         home.mkdir(parents=True, exist_ok=True)
         for stale in ("airflow.db-wal", "airflow.db-shm"):  # an earlier deployment's, stopped hard
             (home / stale).unlink(missing_ok=True)
@@ -201,12 +206,15 @@ class Deployment:
             return False
 
     def token(self, user: str = "alice") -> str:
-        """A JWT for one of :data:`USERS`, as ``POST /auth/token`` hands it out."""
-        answer = requests.post(
-            f"{self.url}/auth/token", json={"username": user, "password": USERS[user][1]}, timeout=10
-        )
-        answer.raise_for_status()
-        return str(answer.json()["access_token"])
+        """A JWT for one of :data:`USERS`, as ``POST /auth/token`` hands it out; one per user for
+        the deployment's life (Airflow's ``[api_auth] jwt_expiration_time``: a day), not one per call."""
+        if user not in self.tokens:
+            answer = requests.post(
+                f"{self.url}/auth/token", json={"username": user, "password": USERS[user][1]}, timeout=10
+            )
+            answer.raise_for_status()
+            self.tokens[user] = str(answer.json()["access_token"])
+        return self.tokens[user]
 
     def client(self, user: str = "alice") -> requests.Session:
         """A REST API session of ``user`` (by default the admin)."""

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import collections
 import functools
 import hashlib
+import heapq
+import itertools
 import math
 import random
 import re
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Any, NamedTuple
 
 from airflow_provider_glue_labeling.labels.format import LABEL_COLUMNS
 
@@ -144,7 +147,7 @@ def true_quality(
 
     :param truth: record id to the entity it belongs to.
     """
-    columns, weights, threshold = _model(labels, key)
+    columns, weights, threshold = train(labels, key)
     entity = [truth.get(row[key], row[key]) for row in rows]
     candidates = _candidates(tuple(tuple(row.get(c) or "" for c in columns) for row in rows))
     counts = _confusion(
@@ -162,23 +165,26 @@ def true_quality(
     return {**_rates(counts), "ConfusionMatrix": counts}
 
 
-def _model(labels: list[dict[str, str]], key: str | None) -> tuple[list[str], list[float], float]:
+class Model(NamedTuple):
     """The model trained on all the labels: the columns it compares, their weights, its threshold."""
+
+    columns: list[str]
+    weights: list[float]
+    threshold: float
+
+
+def train(labels: list[dict[str, str]], key: str | None) -> Model:
+    """The model a transform's labels give (:func:`_fit` on every labeled pair): one per job."""
     columns = _columns(labels, key)
     weights, threshold = _fit([p for ps in _pairs(labels, columns).values() for p in ps], len(columns))
-    return columns, weights, threshold
+    return Model(columns, weights, threshold)
 
 
 def _records(rows: list[dict[str, str]], columns: list[str]) -> tuple[tuple[str, ...], ...]:
     return tuple(tuple(row.get(c) or "" for c in columns) for row in rows)
 
 
-def match_ids(
-    labels: list[dict[str, str]],
-    rows: list[dict[str, str]],
-    key: str | None,
-    existing: list[str] | None = None,
-) -> list[str]:
+def match_ids(model: Model, rows: list[dict[str, str]], existing: list[str] | None = None) -> list[str]:
     """Each record's match id, as Glue's FindMatches job adds them: records of one entity share an
     id; a record like no other has an id of its own.
 
@@ -191,13 +197,12 @@ def match_ids(
     record joins the group of the records it matches, the strongest pairs first, or starts a
     group of its own, numbered above every numeric existing id.
 
-    :param labels: the transform's labels.
+    :param model: the transform's model (:func:`train`).
     :param rows: the records (for FindIncrementalMatches, the existing ones first).
-    :param key: the primary key column, which the model does not compare.
     :param existing: the match ids of the records matched before (FindIncrementalMatches only).
     :return: the match id of each record, in the order of ``rows``.
     """
-    columns, weights, threshold = _model(labels, key)
+    columns, weights, threshold = model
     known = len(existing or [])
     fixed: list[str | None] = [*(existing or []), *[None] * (len(rows) - known)]
     group = list(range(len(rows)))
@@ -235,9 +240,7 @@ def _match_confidence(score: float, threshold: float) -> float:
     return 1 / (1 + math.exp(max(-50.0, min(50.0, (threshold - score) / CONFIDENCE_WIDTH))))
 
 
-def match_confidence_scores(
-    labels: list[dict[str, str]], rows: list[dict[str, str]], key: str | None, ids: list[str]
-) -> list[float]:
+def match_confidence_scores(model: Model, rows: list[dict[str, str]], ids: list[str]) -> list[float]:
     """Each record's ``match_confidence_score``, as FindMatches adds it when asked
     (``computeMatchConfidenceScores=True``): the score of its match group, between 0 and 1.
 
@@ -249,13 +252,12 @@ def match_confidence_scores(
     pairs (a group joined through a weak link scores low); a record alone scores how sure the
     model is that it matches none of its candidates (one minus the highest confidence of its pairs).
 
-    :param labels: the transform's labels.
+    :param model: the model that matched them (:func:`train`).
     :param rows: the records, as given to :func:`match_ids`.
-    :param key: the primary key column.
     :param ids: each record's match id (:func:`match_ids`).
     :return: each record's score, rounded to 6 digits; equal within a group.
     """
-    columns, weights, threshold = _model(labels, key)
+    columns, weights, threshold = model
     records = _records(rows, columns)
     bags = [[grams(value) for value in record] for record in records]
 
@@ -283,15 +285,37 @@ def match_confidence_scores(
 @functools.lru_cache(maxsize=2)
 def _candidates(records: tuple[tuple[str, ...], ...]) -> list[tuple[tuple[int, int], list[float]]]:
     """Each record with its ``NEIGHBOURS`` most alike by word overlap, as pairs with their similarities."""
-    words = [tokens(" ".join(record)) for record in records]
-    pairs: set[tuple[int, int]] = set()
-    for i, bag in enumerate(words):
-        alike = sorted((j for j in range(len(words)) if j != i), key=lambda j: -jaccard(bag, words[j]))
-        pairs.update((min(i, j), max(i, j)) for j in alike[:NEIGHBOURS])
+    pairs = {(min(i, j), max(i, j)) for i, alike in enumerate(nearest(records, NEIGHBOURS)) for j in alike}
     bags = [[grams(value) for value in record] for record in records]
     return [
         ((i, j), [jaccard(a, b) for a, b in zip(bags[i], bags[j], strict=True)]) for i, j in sorted(pairs)
     ]
+
+
+def nearest(records: Sequence[Sequence[str]], count: int) -> list[list[int]]:
+    """Each record's ``count`` most alike others: the highest Jaccard index of their words first,
+    the lower index first among equals (records sharing no word come last, by index).
+
+    Only records that share a word are compared, found through an index from each word to the
+    records that hold it: on people-like records a few dozen comparisons a record, not one with
+    every other record. The same as sorting every other record by its index of words.
+    """
+    words = [tokens(" ".join(record)) for record in records]
+    holding: dict[str, list[int]] = {}
+    for i, bag in enumerate(words):
+        for word in bag:
+            holding.setdefault(word, []).append(i)
+    sizes = [len(bag) for bag in words]
+    out = []
+    for i, bag in enumerate(words):
+        shared = collections.Counter(itertools.chain.from_iterable(holding[word] for word in bag))
+        del shared[i]
+        # |a & b| / |a | b|, the same division as :func:`jaccard`, so equal values tie exactly.
+        ranked = [(-n / (sizes[i] + sizes[j] - n), j) for j, n in shared.items()]
+        alike = [j for _, j in heapq.nsmallest(count, ranked)]
+        others = (j for j in range(len(words)) if j != i and j not in shared)
+        out.append(alike + list(itertools.islice(others, count - len(alike))))
+    return out
 
 
 def _confusion(decisions: Iterable[tuple[bool, bool]]) -> dict[str, int]:

@@ -21,6 +21,7 @@ from airflow_provider_glue_labeling.emulator.matching import (
     labeling_set,
     match_confidence_scores,
     match_ids,
+    train,
     true_quality,
 )
 from airflow_provider_glue_labeling.emulator.settings import SETTINGS, take_forced_outcome
@@ -300,13 +301,12 @@ class MLState:
                 rows, columns = self.data.read_source(transform)
             else:
                 rows, columns, existing = self._incremental_frames(*incremental)
-            ids = match_ids(state.labels, rows, key, existing)
+            model = train(state.labels, key)  # once: the ids and the scores come from one model
+            ids = match_ids(model, rows, existing)
             matched = [{**row, "match_id": match_id} for row, match_id in zip(rows, ids, strict=True)]
             columns = [*columns, "match_id"]
             if scores:
-                for row, score in zip(
-                    matched, match_confidence_scores(state.labels, rows, key, ids), strict=True
-                ):
+                for row, score in zip(matched, match_confidence_scores(model, rows, ids), strict=True):
                     row["match_confidence_score"] = str(score)
                 columns.append("match_confidence_score")
             self.data.write(output_path, name, to_csv(matched, columns))

@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 import airflow_provider_glue_labeling.emulator as emulator
-from airflow_provider_glue_labeling.emulator.matching import held_out
+from airflow_provider_glue_labeling.emulator.matching import held_out, jaccard, nearest, tokens
 from airflow_provider_glue_labeling.emulator.seed import (
     create_findmatches_transform,
     dblp_acm,
@@ -222,6 +222,29 @@ def test_evaluation_is_better_with_more_correct_labels(dblp):
             import_labels(glue, transform_id, f"s3://dblp-acm/l/{rounds}/{number}.csv", replace=number == 0)
         f1s[rounds] = evaluate(glue, transform_id)["F1"]
     assert f1s["many-correct"] > f1s["few-wrong"]
+
+
+def test_the_nearest_records_through_the_word_index_are_those_of_comparing_every_pair():
+    """The emulator's candidate search (an index from words to records) gives what sorting every
+    other record by the Jaccard index of words gives: ties by index, records sharing no word last."""
+    import random
+
+    rng = random.Random(7)
+    vocabulary = ["ann", "lee", "bob", "li", "x1", "rd", "st", "9", "new york", "o'neil", "", "ANN"]
+    for trial in range(200):
+        records = [
+            tuple(" ".join(rng.sample(vocabulary, rng.randint(0, 3))) for _ in range(2))
+            for _ in range(rng.randint(1, 25))
+        ]
+        count = rng.randint(1, 12)
+        words = [tokens(" ".join(record)) for record in records]
+        expected = [
+            sorted((j for j in range(len(records)) if j != i), key=lambda j: -jaccard(words[i], words[j]))[
+                :count
+            ]
+            for i in range(len(records))
+        ]
+        assert nearest(records, count) == expected, (trial, records, count)
 
 
 HEADER = b"labeling_set_id,label,id,title,authors,venue,year\n"
