@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 LOCK := constraints/dev-py3.11.txt
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: install lock browser lint typecheck test suite test-matrix test-latest constraints dist docs demo bench bench-stopping bench-agreement bench-review bench-page clean
+.PHONY: install lock browser lint typecheck test suite test-matrix test-latest constraints dist docs demo bench bench-stopping bench-agreement bench-review bench-review-memory bench-page clean
 
 install: $(STAMP)
 
@@ -96,6 +96,10 @@ bench-agreement: install
 # truth: 20 seeds never used while building the review sets (1000-1019), about 2 minutes on 2 cores.
 bench-review: install
 	$(PY) bench/review_bench.py --first-seed 1000 --seeds 20
+
+# What building a review set holds in the worker, per record of the matching output: about 2 minutes.
+bench-review-memory: install
+	$(PY) bench/review_memory.py --first-seed 1000 --seeds 3
 
 # The labeling page with 3,000 records and 300 drafts, in Chromium on a real deployment (Airflow 3.1+).
 bench-page: install browser

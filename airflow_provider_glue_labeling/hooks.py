@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import botocore.session
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 from airflow.providers.common.compat.sdk import conf
 
 from airflow_provider_glue_labeling import exceptions
@@ -108,9 +111,7 @@ class AwsConnection:
 
     def s3(self) -> S3Files:
         """The S3 objects these fields reach."""
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
-        return S3Files(S3Hook(**self.hook_arguments()))
+        return S3Files(_S3Hook(**self.hook_arguments()))
 
 
 # The connection fields, as a task's template fields name them.
@@ -127,7 +128,56 @@ def default_poll_seconds() -> float:
     return conf.getfloat("glue_labeling", "poll_seconds", fallback=60.0)
 
 
-class GlueMLHook(AwsBaseHook):
+def _calling_class(function: str) -> str | None:
+    """The class of ``self`` in the innermost frame running a method named ``function``; "Unknown"
+    when that frame has no ``self``; None when no frame runs it."""
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_name == function:
+            caller = frame.f_locals.get("self")
+            return "Unknown" if caller is None else type(caller).__name__
+        frame = frame.f_back
+    return None
+
+
+def _executor_class() -> str | None:
+    """As the Amazon provider finds an executor: the last class of the first module on the stack
+    that has a class named ``BaseExecutor``."""
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None:
+        classes = [name for name, value in frame.f_globals.items() if isinstance(value, type)]
+        if "BaseExecutor" in classes:
+            return classes[-1]
+        frame = frame.f_back
+    return None
+
+
+class CallerFromFrames(AwsBaseHook):
+    """The Amazon provider's hook, naming its caller without ``inspect.stack()``.
+
+    Each client a hook makes carries its caller in the user agent (``Caller/<class>``). The
+    Amazon provider finds it with ``inspect.stack()``, which also reads the source lines of
+    every frame on the stack, up to three times a client: under a task, more CPU than making the
+    client otherwise takes. This walks the same frames, reading no source, and finds the same
+    class: the innermost ``execute``'s, ``poke``'s for a sensor, else an executor's
+    (``tests/aws/test_hooks.py`` compares both).
+    """
+
+    def _get_caller(self, target_function_name: str = "execute") -> str:
+        try:
+            caller = _calling_class(target_function_name)
+            if caller == "BaseSensorOperator":
+                caller = _calling_class("poke")
+            return caller or _executor_class() or "Unknown"
+        except Exception:  # as the Amazon provider's: the user agent never fails a call
+            return "Unknown"
+
+
+class _S3Hook(CallerFromFrames, S3Hook):
+    """The Amazon provider's ``S3Hook``, naming its caller as :class:`CallerFromFrames` does."""
+
+
+class GlueMLHook(CallerFromFrames):
     """Interact with AWS Glue ML transforms and their task runs (FindMatches teaching).
 
     Additional arguments (such as ``aws_conn_id``, ``region_name``, ``verify`` and ``config``)

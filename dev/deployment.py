@@ -44,6 +44,12 @@ USERS = {
 USER_TEAMS = {"ana": "team_a", "ben": "team_b"}
 
 
+# How long a test waits for the api-server's answer: longer than a request may wait for another
+# process's write to the shared SQLite file (30 s, ``?timeout=30`` below). A task's start held
+# one request 11 s on two busy cores, and a 10 s timeout failed the test.
+REQUEST_SECONDS = 45
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -210,7 +216,9 @@ class Deployment:
         the deployment's life (Airflow's ``[api_auth] jwt_expiration_time``: a day), not one per call."""
         if user not in self.tokens:
             answer = requests.post(
-                f"{self.url}/auth/token", json={"username": user, "password": USERS[user][1]}, timeout=10
+                f"{self.url}/auth/token",
+                json={"username": user, "password": USERS[user][1]},
+                timeout=REQUEST_SECONDS,
             )
             answer.raise_for_status()
             self.tokens[user] = str(answer.json()["access_token"])
@@ -237,7 +245,7 @@ class Deployment:
             answer = self.client().post(
                 f"{self.url}/api/v2/dags/{dag_id}/dagRuns",
                 json={"logical_date": None, "conf": conf},
-                timeout=10,
+                timeout=REQUEST_SECONDS,
             )
             answer.raise_for_status()
             return str(answer.json()["dag_run_id"])
@@ -255,7 +263,7 @@ class Deployment:
         if AIRFLOW_3:
             api = self.client()
             base = f"{self.url}/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances"
-            return {t: api.get(f"{base}/{t}", timeout=10).json().get("state") for t in task_ids}
+            return {t: api.get(f"{base}/{t}", timeout=REQUEST_SECONDS).json().get("state") for t in task_ids}
         out = self._python(
             "import json\nfrom airflow.models.dagrun import DagRun\n"
             f"dag_run = DagRun.find(dag_id={dag_id!r}, run_id={run_id!r})[0]\n"
@@ -268,7 +276,7 @@ class Deployment:
         """Every run of a DAG, oldest first: ``run_id``, ``state`` and ``run_type``."""
         if AIRFLOW_3:
             answer = self.client().get(
-                f"{self.url}/api/v2/dags/{dag_id}/dagRuns", params={"order_by": "id"}, timeout=10
+                f"{self.url}/api/v2/dags/{dag_id}/dagRuns", params={"order_by": "id"}, timeout=REQUEST_SECONDS
             )
             answer.raise_for_status()
             return [
@@ -302,7 +310,9 @@ class Deployment:
     def run_state(self, dag_id: str, run_id: str) -> str | None:
         """The state of a DAG run."""
         if AIRFLOW_3:
-            answer = self.client().get(f"{self.url}/api/v2/dags/{dag_id}/dagRuns/{run_id}", timeout=10)
+            answer = self.client().get(
+                f"{self.url}/api/v2/dags/{dag_id}/dagRuns/{run_id}", timeout=REQUEST_SECONDS
+            )
             answer.raise_for_status()
             return answer.json().get("state")
         out = self._python(
@@ -317,7 +327,7 @@ class Deployment:
             answer = self.client().get(
                 f"{self.url}/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}",
                 params={"deserialize": "true", "stringify": "false"},
-                timeout=10,
+                timeout=REQUEST_SECONDS,
             )
             return answer.json().get("value") if answer.ok else None
         out = self._python(
@@ -332,7 +342,7 @@ class Deployment:
             answer = self.client().patch(
                 f"{self.url}/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}",
                 json={"new_state": state},
-                timeout=10,
+                timeout=REQUEST_SECONDS,
             )
             answer.raise_for_status()
             return
@@ -345,7 +355,8 @@ class Deployment:
     def task_instance(self, dag_id: str, run_id: str, task_id: str) -> dict[str, Any]:
         """A task instance as the REST API gives it (state, try number, ...). Airflow 3."""
         answer = self.client().get(
-            f"{self.url}/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}", timeout=10
+            f"{self.url}/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}",
+            timeout=REQUEST_SECONDS,
         )
         answer.raise_for_status()
         return dict(answer.json())

@@ -111,3 +111,48 @@ def test_export_of_a_transform_without_labels_says_so(hook):
         hook.start_task_run("EXPORT_LABELS", transform_id, OutputS3Path="s3://no-labels/e/")
     assert f"Glue ML transform '{transform_id}' has no labels yet in region us-east-1" in str(excinfo.value)
     assert "not found" not in str(excinfo.value).split(":")[0]
+
+
+def test_a_client_names_its_caller_as_the_amazon_provider_finds_it(aws, monkeypatch):
+    """The hooks name the class calling them in each client's user agent as the Amazon provider's
+    ``AwsBaseHook`` does, by walking the frames alone: not with ``inspect.stack()``, which reads
+    the source of every frame on the stack for each client."""
+    import inspect
+
+    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+    from airflow.providers.common.compat.sdk import BaseOperator, BaseSensorOperator
+
+    from airflow_provider_glue_labeling.hooks import AwsConnection
+
+    hooks = [GlueMLHook(region_name="us-east-1"), AwsConnection(region_name="us-east-1").s3().hook]
+
+    def both() -> list[tuple[str, str]]:
+        return [(hook._get_caller(), AwsBaseHook._get_caller(hook)) for hook in hooks]
+
+    class LabelsReport(BaseOperator):
+        def execute(self, context):
+            return both(), [hook.get_client_type().meta.config.user_agent_extra for hook in hooks]
+
+    class LabelsArrived(BaseSensorOperator):
+        def poke(self, context):
+            return both()
+
+    def execute():  # a function of that name, with no self
+        return both()
+
+    named, agents = LabelsReport(task_id="report").execute({})
+    assert named == [("LabelsReport", "LabelsReport")] * 2
+    assert all("Caller/LabelsReport" in agent for agent in agents), agents
+    for callers in (both(), LabelsArrived(task_id="arrived").poke({}), execute()):
+        assert [ours for ours, _ in callers] == [theirs for _, theirs in callers]
+    assert execute() == [("Unknown", "Unknown")] * 2
+
+    class MakesClients(BaseOperator):
+        def execute(self, context):
+            return [hook.get_client_type().meta.config.user_agent_extra for hook in hooks]
+
+    stacks: list[object] = []
+    monkeypatch.setattr(inspect, "stack", lambda *args, **kwargs: stacks.append(args) or [])
+    hooks = [GlueMLHook(region_name="us-east-1"), AwsConnection(region_name="us-east-1").s3().hook]
+    agents = MakesClients(task_id="clients").execute({})
+    assert all("Caller/MakesClients" in agent for agent in agents) and stacks == [], (agents, stacks)
