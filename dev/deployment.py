@@ -56,12 +56,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_until(
-    condition: Callable[[], Any], timeout: float, what: str, logs: Callable[[], str] = str, every: float = 0.5
-) -> Any:
-    """Poll ``condition`` every ``every`` seconds until it returns something true; on a time-out,
-    fail showing ``logs()``. Each poll is a request or two to the deployment's api-server, which
-    shares the machine's two cores with it: twice a second is soon enough for any test."""
+def wait_until(condition: Callable[[], Any], timeout: float, what: str, logs: Callable[[], str] = str) -> Any:
+    """Poll ``condition`` twice a second until it returns something true; on a time-out, fail
+    showing ``logs()``. Each poll is a request or two to the deployment's api-server, which shares
+    the machine's two cores with it: twice a second is soon enough for any test."""
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
@@ -69,7 +67,7 @@ def wait_until(
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{logs()}")
-        time.sleep(every)
+        time.sleep(0.5)
 
 
 class Deployment:

@@ -17,12 +17,13 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 import airflow_provider_glue_labeling.emulator as emulator
-from airflow_provider_glue_labeling.emulator.matching import held_out, jaccard, nearest, tokens
+from airflow_provider_glue_labeling.emulator.matching import held_out
 from airflow_provider_glue_labeling.emulator.seed import (
     create_findmatches_transform,
     dblp_acm,
     label_from_truth,
 )
+from airflow_provider_glue_labeling.emulator.similarity import jaccard, nearest, tokens
 from tests.conftest import DBLP_ACM
 from tests.helpers import client, wait_for_run
 
