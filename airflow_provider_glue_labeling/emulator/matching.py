@@ -130,7 +130,7 @@ def true_quality(
     """
     columns, weights, threshold = train(labels, key)
     entity = [truth.get(row[key], row[key]) for row in rows]
-    candidates = _candidates(tuple(tuple(row.get(c) or "" for c in columns) for row in rows))
+    candidates = _candidates(_records(rows, columns))
     counts = _confusion(
         (_score(sims, weights) >= threshold, entity[i] == entity[j]) for (i, j), sims in candidates
     )
@@ -240,7 +240,7 @@ def match_confidence_scores(model: Model, rows: list[dict[str, str]], ids: list[
     """
     columns, weights, threshold = model
     records = _records(rows, columns)
-    bags = [[grams(value) for value in record] for record in records]
+    bags = _bags(records)
 
     def confidence(i: int, j: int) -> float:
         sims = [jaccard(a, b) for a, b in zip(bags[i], bags[j], strict=True)]
@@ -267,10 +267,16 @@ def match_confidence_scores(model: Model, rows: list[dict[str, str]], ids: list[
 def _candidates(records: tuple[tuple[str, ...], ...]) -> list[tuple[tuple[int, int], list[float]]]:
     """Each record with its ``NEIGHBOURS`` most alike by word overlap, as pairs with their similarities."""
     pairs = {(min(i, j), max(i, j)) for i, alike in enumerate(nearest(records, NEIGHBOURS)) for j in alike}
-    bags = [[grams(value) for value in record] for record in records]
+    bags = _bags(records)
     return [
         ((i, j), [jaccard(a, b) for a, b in zip(bags[i], bags[j], strict=True)]) for i, j in sorted(pairs)
     ]
+
+
+@functools.lru_cache(maxsize=2)
+def _bags(records: tuple[tuple[str, ...], ...]) -> list[list[frozenset[str]]]:
+    """Each record's columns as character trigrams: made once for a job's candidates and scores."""
+    return [[grams(value) for value in record] for record in records]
 
 
 def _confusion(decisions: Iterable[tuple[bool, bool]]) -> dict[str, int]:
