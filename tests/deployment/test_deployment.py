@@ -284,6 +284,9 @@ def test_people_label_in_the_browser_and_the_dag_runs_to_success(waiting, tmp_pa
         # take the group's last record away from its first.)
         singles = [members[0] for members in entities if len(members) == 1]
         alone, group_of = next((a, g) for g in multi for a in singles if a < g[0])
+        # The groupings above are saved in the background, and each save's answer draws the card
+        # again: select once they are in, so that no click lands while the card is redrawn.
+        frame.locator("body[data-saving='0']").wait_for()
         rows.nth(alone).click()
         rows.nth(group_of[-1]).click()
         card.locator("button.group-selected").click()
